@@ -1,0 +1,93 @@
+"""The ``editorbot`` console script: one parser, one subcommand per ``editorbot.commands`` module.
+
+How to run: ``editorbot --help``; ``editorbot SUBCOMMAND --help``. Every subcommand also runs as
+``python -m editorbot.commands.SUBCOMMAND``.
+
+A subcommand module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``;
+its top level imports nothing heavy (torch, ray), so ``editorbot --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from editorbot import __version__
+from editorbot.errors import EditorbotError
+
+# Order = order in --help.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", "-v", action="store_true", help="log progress (INFO)")
+    parser.add_argument("--debug", action="store_true", help="log everything; tracebacks on errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``editorbot`` parser (also used to generate the README's CLI reference)."""
+    parser = argparse.ArgumentParser(
+        prog="editorbot",
+        description="Learn a music editor's style from (raw, edited) pairs and apply it.",
+    )
+    parser.add_argument("--version", action="version", version=f"editorbot {__version__}")
+    _add_common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        _add_common(p)
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def configure_logging(*, verbose: bool, debug: bool) -> None:
+    """The only place handlers are configured (library modules only create loggers)."""
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    logging.getLogger("editorbot").setLevel(level)
+
+
+def _dispatch(module: ModuleType, args: argparse.Namespace) -> int:
+    configure_logging(verbose=args.verbose, debug=args.debug)
+    try:
+        return int(module.run(args) or 0)
+    except EditorbotError as e:
+        if args.debug:
+            raise
+        print(f"editorbot: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("editorbot: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; callable from tests with an argv list."""
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if getattr(args, "_module", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return _dispatch(args._module, args)
+
+
+def run_module(module_name: str, argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand module standalone (``python -m editorbot.commands.X``)."""
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"python -m {module_name}", description=module.HELP)
+    _add_common(parser)
+    module.add_arguments(parser)
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    return _dispatch(module, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pair discovery and validation, feature cache, demo-data generator, offline BC data."""

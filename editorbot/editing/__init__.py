@@ -1,0 +1,1 @@
+"""The edit language: action table, renderer, decision lists, raw-to-edit alignment (no Ray)."""

@@ -1,0 +1,1 @@
+"""The gymnasium editing environment, its reward, and its RLlib registration."""

@@ -1,0 +1,1 @@
+"""NATTEN encoder (+ exact PyTorch fallback), RLModule, supervised model, losses."""

@@ -1,0 +1,1 @@
+"""PPO/BC configs, the PPO+BC learner, the Ray Train loop, Tune sweeps."""
