@@ -64,8 +64,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if origin in (tuple, list):
         if not isinstance(value, list | tuple):
             raise ParameterError(f"{where}: expected a list, got {value!r}")
-        args = typing.get_args(hint)
-        item = args[0] if args else Any
+        item_args = typing.get_args(hint)
+        item = item_args[0] if item_args else Any
         items = [_coerce(item, v, where) for v in value]
         return tuple(items) if origin is tuple else items
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
