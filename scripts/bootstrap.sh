@@ -3,7 +3,7 @@
 #
 # The heavy environment (torch, ray, ...; about 6 GB) lives OUTSIDE the clone, in
 #   ${EDITORBOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/editorbot}/venvs/<key>
-# where <key> hashes requirements.lock, this script and the Python version. A second clone or
+# where <key> hashes requirements.lock, INSTALL_STEPS below and the Python version. A second clone or
 # CI run with the same dependency files reuses it in seconds. `.venv` itself is a tiny overlay
 # venv: a .pth file adds the cached site-packages, and editorbot is installed into it in editable
 # mode, so several clones can share one cache without pointing it at each other.
@@ -27,9 +27,14 @@ if [[ "$PYVER" != "3.11" ]]; then
   exit 1
 fi
 
+# Bump when the way the cache is built changes (not for comment edits), so caches rebuild.
+INSTALL_STEPS=1
 CACHE_ROOT="${EDITORBOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/editorbot}"
-KEY="$(cat requirements.lock scripts/bootstrap.sh | sha256sum | cut -c1-16)-py$PYVER"
+KEY="$({ cat requirements.lock; echo "steps=$INSTALL_STEPS"; } | sha256sum | cut -c1-16)-py$PYVER"
 CACHED="$CACHE_ROOT/venvs/$KEY"
+
+# This machine's pip config lists local indexes that may not exist; their warnings are noise.
+quiet_pip() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 
 build_cache() {
   # An interrupted build leaves no `.complete` marker, so the next run throws it away and starts
@@ -38,14 +43,16 @@ build_cache() {
   mkdir -p "$CACHE_ROOT/venvs"
   echo "bootstrap: building the environment cache $CACHED (first run only, a few minutes)" >&2
   "$PYTHON" -m venv "$CACHED"
-  "$CACHED/bin/python" -m pip install --quiet --upgrade "pip==26.3" "setuptools==81.0.0" "wheel==0.48.0"
+  quiet_pip "$CACHED/bin/python" -m pip install --quiet --upgrade "pip==26.3" "setuptools==81.0.0" "wheel==0.48.0"
   # torch/torchaudio first: natten builds against the installed torch, and pip would otherwise
   # fetch a second, newer torch into natten's build environment.
   grep -v -i '^natten==' requirements.lock > "$CACHED/requirements-no-natten.txt"
-  "$CACHED/bin/python" -m pip install --quiet -r "$CACHED/requirements-no-natten.txt"
-  "$CACHED/bin/python" -m pip install --quiet --no-build-isolation --no-deps \
+  quiet_pip "$CACHED/bin/python" -m pip install --quiet -r "$CACHED/requirements-no-natten.txt"
+  quiet_pip "$CACHED/bin/python" -m pip install --quiet --no-build-isolation --no-deps \
     "$(grep -i '^natten==' requirements.lock)"
   touch "$CACHED/.complete"
+  # Keep the three most recently built caches; older ones (about 6 GB each) are removed.
+  ls -1dt "$CACHE_ROOT"/venvs/*/ 2>/dev/null | tail -n +4 | xargs -r rm -rf
 }
 
 if [[ ! -f "$CACHED/.complete" ]]; then
