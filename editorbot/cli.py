@@ -20,7 +20,19 @@ from editorbot import __version__
 from editorbot.errors import EditorbotError
 
 # Order = order in --help.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "editorbot.commands.demo",
+    "editorbot.commands.features",
+    "editorbot.commands.data",
+    "editorbot.commands.demo_data",
+    "editorbot.commands.train",
+    "editorbot.commands.bc_data",
+    "editorbot.commands.edit",
+    "editorbot.commands.render",
+    "editorbot.commands.labels",
+    "editorbot.commands.evaluate_labels",
+    "editorbot.commands.augment",
+)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

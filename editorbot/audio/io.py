@@ -7,6 +7,7 @@ uses the original rate and channels, so :class:`Audio` keeps the original sample
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +65,11 @@ class Audio:
 
 
 def load_audio(
-    path: str | Path, *, config: AudioConfig | None = None, check_duration: bool = True
+    path: str | Path,
+    *,
+    config: AudioConfig | None = None,
+    check_duration: bool = True,
+    check_silence: bool = True,
 ) -> Audio:
     """Read and validate an audio file.
 
@@ -72,6 +77,7 @@ def load_audio(
         path: WAV, FLAC, OGG/Vorbis/Opus, MP3 or anything else libsndfile reads.
         config: thresholds; defaults to ``AudioConfig()``.
         check_duration: refuse tracks shorter than ``config.min_duration_sec``.
+        check_silence: refuse all-silent tracks (off for stems: a song may have no vocals).
 
     Returns:
         The track at its own rate and channels.
@@ -87,7 +93,7 @@ def load_audio(
     if path.is_dir():
         raise AudioLoadError(f"{path}: is a folder, expected an audio file")
     y, sr = _read(path)
-    _validate(y, sr, path, config, check_duration=check_duration)
+    _validate(y, sr, path, config, check_duration=check_duration, check_silence=check_silence)
     return Audio(y=y, sr=sr, path=path)
 
 
@@ -95,28 +101,55 @@ def _read(path: Path) -> tuple[np.ndarray, int]:
     if path.stat().st_size == 0:
         raise AudioLoadError(f"{path}: empty file (0 bytes); re-export the audio")
     try:
-        with sf.SoundFile(str(path)) as f:
-            declared = f.frames
-            sr = int(f.samplerate)
-            data = f.read(dtype="float32", always_2d=True)
+        f = sf.SoundFile(str(path))
     except sf.LibsndfileError as e:
         raise AudioLoadError(
             f"{path}: not readable as audio ({e.error_string.strip() or e}); "
             "expected WAV, FLAC, OGG/Vorbis/Opus or MP3 — re-export or convert the file"
         ) from e
-    except (RuntimeError, ValueError, EOFError) as e:
-        raise AudioLoadError(f"{path}: corrupt or truncated audio ({e}); re-export the file") from e
-    # A truncated WAV keeps its header's frame count; libsndfile then returns fewer frames.
-    if 0 < declared < 2**62 and data.shape[0] < declared:
-        raise AudioLoadError(
-            f"{path}: truncated: the header declares {declared / sr:.2f} s but only "
-            f"{data.shape[0] / sr:.2f} s could be read; re-export the file"
-        )
+    with f:
+        sr = int(f.samplerate)
+        _check_chunk_sizes(path, f.extra_info)
+        try:
+            data = f.read(dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as e:
+            # The header parsed but the stream did not decode (FLAC/Vorbis/MP3 cut short).
+            raise AudioLoadError(
+                f"{path}: corrupt or truncated audio ({e}); re-export the file"
+            ) from e
     return np.ascontiguousarray(data.T), sr
 
 
+_CHUNK_SHORT = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_BYTES_PER_SEC = re.compile(r"Bytes/sec\s*:\s*(\d+)")
+
+
+def _check_chunk_sizes(path: Path, extra_info: str) -> None:
+    """A cut WAV/AIFF keeps its header's data size; libsndfile then silently reads what is left
+    (its ``frames`` already shrunk) and notes ``data : N (should be M)`` in its log."""
+    short = _CHUNK_SHORT.search(extra_info)
+    if short is None:
+        return
+    declared, present = int(short.group(1)), int(short.group(2))
+    rate = _BYTES_PER_SEC.search(extra_info)
+    if rate is None or int(rate.group(1)) == 0:
+        sizes = f"{declared} bytes of audio but only {present}"
+    else:
+        bytes_per_sec = int(rate.group(1))
+        sizes = f"{declared / bytes_per_sec:.2f} s but only {present / bytes_per_sec:.2f} s"
+    raise AudioLoadError(
+        f"{path}: truncated: the header declares {sizes} are in the file; re-export the file"
+    )
+
+
 def _validate(
-    y: np.ndarray, sr: int, path: Path, config: AudioConfig, *, check_duration: bool
+    y: np.ndarray,
+    sr: int,
+    path: Path,
+    config: AudioConfig,
+    *,
+    check_duration: bool,
+    check_silence: bool,
 ) -> None:
     C, L = y.shape
     if L == 0 or C == 0:
@@ -127,7 +160,7 @@ def _validate(
             f"{path}: {n_bad} NaN/inf samples; the file is corrupt — re-export it as PCM"
         )
     peak = float(np.abs(y).max())
-    if peak <= 10 ** (config.silence_dbfs / 20):
+    if check_silence and peak <= 10 ** (config.silence_dbfs / 20):
         raise AudioLoadError(
             f"{path}: all silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS); "
             "check that the right file was exported"

@@ -1,0 +1,192 @@
+"""Benchmark: editorbot's beat features vs. librosa pipelines on the same 3-minute track.
+
+Three pipelines, one process, one thread (``torch.set_num_threads(1)``; run with
+``OMP_NUM_THREADS=1``), stems off, beat times given (``librosa.beat`` excluded from all three):
+
+- ``editorbot``: :func:`editorbot.audio.features.beat_features` (one batched ``torch.stft``).
+- ``librosa``: the seed design: one ``librosa.stft``, every frame feature derived from it with
+  ``librosa.feature.*(S=...)``, pooled per beat with ``librosa.util.sync``, rhythmic and
+  delta columns in numpy. The named baseline.
+- ``naive``: one librosa call per feature on ``y``, each recomputing its own STFT.
+
+How to run::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_features.py [--json] [--repeats 5]
+
+Times are CPU seconds of this process (best of ``--repeats``); ``stft_s`` is one
+``torch.stft`` of the track alone, the floor any STFT-based pipeline pays.
+
+What to expect: ``speedup`` (= librosa_s / editorbot_s) >= 4 on one core; results are recorded
+in ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+
+import librosa
+import numpy as np
+import torch
+
+from editorbot.audio.features import beat_features
+
+SR = 22050
+TEMPO_BPM = 120.0
+
+
+def music_like(*, seconds: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Chords + bass + noise in 4 sections plus a kick/snare on a 120 BPM grid.
+
+    Returns:
+        [shape=(L,)] float32 signal at 22,050 Hz and [s] its beat times.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    y = np.zeros(n)
+    beat_times = np.arange(0.05, seconds - 0.05, 60.0 / TEMPO_BPM)
+    section = n // 4
+    for s, root in enumerate((0, 5, 7, 2)):
+        seg = slice(s * section, n if s == 3 else (s + 1) * section)
+        for k, m in enumerate((root + 60, root + 64, root + 67, root + 36)):
+            f0 = librosa.midi_to_hz(m)
+            for h in range(1, 5):
+                y[seg] += 0.1 / h * np.sin(2 * np.pi * h * f0 * t[seg] + k)
+        y[seg] += 0.01 * (s + 1) * rng.standard_normal(t[seg].size)
+    env = np.exp(-np.arange(3000) / 500)
+    for i, b in enumerate(beat_times):
+        a = int(b * SR)
+        m = min(env.size, n - a)
+        y[a : a + m] += np.sin(2 * np.pi * 55 * np.arange(m) / SR) * env[:m]
+        if i % 2:
+            y[a : a + m] += 0.3 * rng.standard_normal(m) * env[:m] ** 2
+    return (0.5 * y / np.abs(y).max()).astype(np.float32), beat_times
+
+
+def _finish(frames: np.ndarray, beat_times: np.ndarray, downbeat_phase: int) -> np.ndarray:
+    """librosa-style pooling of [shape=(52, T)] frames plus rhythmic and delta columns."""
+    beat_frames = librosa.time_to_frames(beat_times, sr=SR)
+    # pad=True adds segments [0, beat 0) and [last beat, end); the first is dropped.
+    pooled = librosa.util.sync(frames, beat_frames, aggregate=np.mean, pad=True)[:, 1:].T
+    n_beats = len(beat_times)
+    phase = ((np.arange(n_beats) - downbeat_phase) % 4) / 4
+    ibi = np.diff(beat_times, append=2 * beat_times[-1] - beat_times[-2])
+    rhythmic = np.stack(
+        [
+            phase,
+            np.sin(2 * np.pi * phase),
+            np.cos(2 * np.pi * phase),
+            60 / ibi / TEMPO_BPM - 1,
+            np.concatenate([[1.0], ibi[1:] / ibi[:-1]]),
+        ],
+        axis=1,
+    )
+    delta = np.diff(pooled, axis=0, prepend=pooled[:1])
+    return np.concatenate([pooled, rhythmic, delta, np.zeros((n_beats, 12))], axis=1)
+
+
+def librosa_shared_stft(y: np.ndarray, beat_times: np.ndarray) -> np.ndarray:
+    """The baseline: one ``librosa.stft``; every frame feature derived from it."""
+    S = np.abs(librosa.stft(y))
+    P = S**2
+    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=P, sr=SR))
+    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=13)
+    frames = [
+        librosa.onset.onset_strength(S=mel_db, sr=SR)[None],
+        librosa.feature.rms(y=y),  # rms(S=S) would be a different (windowed) quantity
+        librosa.feature.spectral_centroid(S=S, sr=SR),
+        librosa.feature.zero_crossing_rate(y),
+        librosa.feature.spectral_rolloff(S=S, sr=SR),
+        librosa.feature.spectral_bandwidth(S=S, sr=SR),
+        librosa.feature.spectral_flatness(S=S),
+        librosa.feature.spectral_contrast(S=S, sr=SR),
+        mfcc,
+        librosa.feature.delta(mfcc),
+        librosa.feature.chroma_stft(S=P, sr=SR, tuning=0.0),
+    ]
+    return _finish(np.concatenate(frames), beat_times, downbeat_phase=0)
+
+
+def librosa_naive(y: np.ndarray, beat_times: np.ndarray) -> np.ndarray:
+    """One librosa call per feature on ``y``, each recomputing its own STFT."""
+    mfcc = librosa.feature.mfcc(y=y, sr=SR, n_mfcc=13)
+    frames = [
+        librosa.onset.onset_strength(y=y, sr=SR)[None],
+        librosa.feature.rms(y=y),
+        librosa.feature.spectral_centroid(y=y, sr=SR),
+        librosa.feature.zero_crossing_rate(y),
+        librosa.feature.spectral_rolloff(y=y, sr=SR),
+        librosa.feature.spectral_bandwidth(y=y, sr=SR),
+        librosa.feature.spectral_flatness(y=y),
+        librosa.feature.spectral_contrast(y=y, sr=SR),
+        mfcc,
+        librosa.feature.delta(mfcc),
+        librosa.feature.chroma_stft(y=y, sr=SR, tuning=0.0),
+    ]
+    return _finish(np.concatenate(frames), beat_times, downbeat_phase=0)
+
+
+def editorbot_features(y: np.ndarray, beat_times: np.ndarray) -> np.ndarray:
+    return beat_features(y, sr=SR, beat_times=beat_times, tempo_bpm=TEMPO_BPM, downbeat_phase=0)
+
+
+def _torch_stft(y: np.ndarray) -> torch.Tensor:
+    """The floor: one ``torch.stft`` of the track at the feature settings."""
+    window = torch.hann_window(2048)
+    return torch.stft(torch.from_numpy(y), 2048, 512, window=window, return_complex=True)
+
+
+def best_of(fn: Callable[[], object], repeats: int) -> float:
+    """[CPU-s] fastest of ``repeats`` runs (one warm-up run first, not counted).
+
+    CPU time of this process (``time.process_time``): with one thread it equals wall time on
+    an idle core, and stays meaningful on a machine shared with other jobs.
+    """
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per pipeline")
+    parser.add_argument("--seconds", type=float, default=180.0, help="[s] track length")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    y, beat_times = music_like(seconds=args.seconds)
+    ours = editorbot_features(y, beat_times)
+    baseline = librosa_shared_stft(y, beat_times)
+    # Same track, same definitions: the pooled frame columns agree (sanity, not a test).
+    corr = min(np.corrcoef(ours[:, j], baseline[:, j])[0, 1] for j in range(52))
+    result = {
+        "editorbot_s": best_of(lambda: editorbot_features(y, beat_times), args.repeats),
+        "librosa_s": best_of(lambda: librosa_shared_stft(y, beat_times), args.repeats),
+        "naive_s": best_of(lambda: librosa_naive(y, beat_times), max(1, args.repeats // 2)),
+        "stft_s": best_of(lambda: _torch_stft(y), args.repeats),
+        "track_s": args.seconds,
+        "n_beats": len(beat_times),
+        "min_column_corr": float(corr),
+        "threads": torch.get_num_threads(),
+        "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
+    }
+    result["speedup"] = result["librosa_s"] / result["editorbot_s"]
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>16}: {value:.4f}" if isinstance(value, float) else f"{key:>16}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""The beat grid: beats, tempo, downbeat phase, bars of 4 beats and phrases of 4 bars.
+
+Beats come from librosa's onset envelope + dynamic-programming tracker (Ellis 2007,
+https://www.ee.columbia.edu/~dpwe/pubs/Ellis07-beattrack.pdf) with the global tempo estimated
+under a flat prior over ``[min_bpm, max_bpm]`` (the default log-normal prior around 120 BPM
+turns 180 BPM into 90 and 70 BPM into 140: the classic octave errors). The tracked beats are then
+made into a grid that covers the whole track: gaps are filled at the local beat period and the
+edges are extended, so every sample belongs to exactly one beat.
+
+Beat ``i`` covers ``[beat_times[i], beat_times[i + 1])``; the first beat starts at 0 s and the
+last one runs to the end of the track. The downbeat phase is the phase (0..3) whose beats carry
+the most low-frequency onset energy (kick drums and bass notes mark the bar).
+
+Shape:
+    y: [shape=(L,)] mono analysis signal.
+    beat_times: [shape=(n_beats,)] float64 seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from editorbot.errors import AudioLoadError, ParameterError
+
+logger = logging.getLogger(__name__)
+
+BEAT_VERSION = "1"
+"""Bumped whenever the tracker's output changes; part of the feature-cache key."""
+BEATS_PER_BAR = 4
+"""[beats] the grid is 4/4 (DESIGN.md §3: bars of 4 beats)."""
+BARS_PER_PHRASE = 4
+"""[bars] a phrase is 4 bars = 16 beats."""
+
+
+@dataclass(frozen=True)
+class BeatConfig:
+    """How the beat grid is tracked."""
+
+    hop_length: int = 256
+    """[samples] onset-envelope hop at the analysis rate (256 at 22,050 Hz = 11.6 ms)."""
+    n_mels: int = 64
+    """[bins] mel bands of the onset envelope."""
+    min_bpm: float = 70.0
+    """[beats/min] slowest tempo the tracker may return."""
+    max_bpm: float = 180.0
+    """[beats/min] fastest tempo the tracker may return."""
+    tightness: float = 100.0
+    """[1] how strictly beats follow the tempo (librosa's DP tightness)."""
+    downbeat_fmax: float = 150.0
+    """[Hz] top of the band whose onsets mark downbeats (kick, bass)."""
+    min_beats: int = 8
+    """[beats] fewest beats a usable grid has (two bars)."""
+    min_onset_db: float = 1.0
+    """[dB] weakest onset-envelope peak (mean rise over mel bands) that makes a track rhythmic;
+    a steady drone peaks near 0.1 dB, a click or drum hit near 40 dB."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_bpm < self.max_bpm:
+            raise ParameterError(
+                f"BeatConfig: need 0 < min_bpm < max_bpm, got {self.min_bpm}, {self.max_bpm}"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class BeatGrid:
+    """A 4/4 beat grid covering a whole track.
+
+    Attributes:
+        beat_times: [s] float64 beat starts, shape (n_beats,); ``beat_times[0] == 0``.
+        tempo_bpm: [beats/min] global tempo.
+        downbeat_phase: [beats] 0..3, index of the first downbeat among the first 4 beats.
+        duration_sec: [s] track length; the last beat ends here.
+    """
+
+    beat_times: np.ndarray
+    tempo_bpm: float
+    downbeat_phase: int
+    duration_sec: float
+
+    @property
+    def n_beats(self) -> int:
+        return int(self.beat_times.shape[0])
+
+    def beat_samples(self, sr: int) -> np.ndarray:
+        """Beat starts as int64 sample positions at rate ``sr`` (the one seconds->samples place)."""
+        return np.round(self.beat_times * sr).astype(np.int64)
+
+    def bar_starts(self) -> np.ndarray:
+        """Indices of the beats that start bars (downbeats), int64."""
+        return np.arange(self.downbeat_phase, self.n_beats, BEATS_PER_BAR, dtype=np.int64)
+
+    def phrase_starts(self) -> np.ndarray:
+        """Indices of the beats that start phrases of 4 bars, int64."""
+        return self.bar_starts()[::BARS_PER_PHRASE]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON/Parquet-metadata safe)."""
+        return {
+            "beat_times": [float(t) for t in self.beat_times],
+            "tempo_bpm": float(self.tempo_bpm),
+            "downbeat_phase": int(self.downbeat_phase),
+            "duration_sec": float(self.duration_sec),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BeatGrid:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            beat_times=np.asarray(data["beat_times"], dtype=np.float64),
+            tempo_bpm=float(data["tempo_bpm"]),
+            downbeat_phase=int(data["downbeat_phase"]),
+            duration_sec=float(data["duration_sec"]),
+        )
+
+
+def track_beats(
+    y: np.ndarray, *, sr: int, config: BeatConfig | None = None, name: str = "<audio>"
+) -> BeatGrid:
+    """Track the beat grid of a mono signal.
+
+    Args:
+        y: [shape=(L,)] mono analysis signal.
+        sr: [Hz] its rate.
+        config: tracker settings; defaults to ``BeatConfig()``.
+        name: the file the signal came from, named in errors.
+
+    Returns:
+        A grid covering the whole signal.
+
+    Raises:
+        AudioLoadError: no beat found, or fewer than ``config.min_beats`` beats.
+    """
+    config = config or BeatConfig()
+    (L,) = y.shape
+    duration_sec = L / sr
+    env = _envelopes(y, sr=sr, config=config)
+    tracked = _track(env.onset, sr=sr, config=config)
+    if len(tracked) < 4:
+        raise AudioLoadError(
+            f"{name}: no steady beat found in {duration_sec:.1f} s of audio (too few rhythmic "
+            "onsets); use a track with a beat"
+        )
+    tracked = _fix_octave(tracked, env.accent, config=config, frames_per_sec=env.frames_per_sec)
+    beat_times = _cover(tracked, duration_sec=duration_sec)
+    tempo_bpm = _tempo_bpm(tracked)
+    n_beats = len(beat_times)
+    if n_beats < config.min_beats:
+        raise AudioLoadError(
+            f"{name}: {duration_sec:.1f} s of audio has {n_beats} beats at {tempo_bpm:.0f} BPM, "
+            f"need at least {config.min_beats} beats (about "
+            f"{config.min_beats * 60 / tempo_bpm:.1f} s); use a longer track"
+        )
+    low = _peaks_at(env.accent_low, beat_times, frames_per_sec=env.frames_per_sec)
+    phase = int(np.argmax([low[p::BEATS_PER_BAR].mean() for p in range(BEATS_PER_BAR)]))
+    logger.debug("%s: %d beats at %.1f BPM, downbeat phase %d", name, n_beats, tempo_bpm, phase)
+    return BeatGrid(beat_times, tempo_bpm, phase, duration_sec)
+
+
+@dataclass(frozen=True, eq=False)
+class _Envelopes:
+    """Frame-rate envelopes of one track, each [shape=(T,)]."""
+
+    onset: np.ndarray
+    """[1] log-mel spectral flux (librosa's onset strength): what the tracker follows."""
+    accent: np.ndarray
+    """[1] linear-magnitude mel flux: loud events dominate (octave check)."""
+    accent_low: np.ndarray
+    """[1] linear-magnitude flux below ``downbeat_fmax`` (kick, bass: the downbeat)."""
+    frames_per_sec: float
+    """[frames/s] envelope rate."""
+
+
+def _envelopes(y: np.ndarray, *, sr: int, config: BeatConfig) -> _Envelopes:
+    """All envelopes from one mel spectrogram."""
+    import librosa
+
+    S = librosa.feature.melspectrogram(
+        y=y, sr=sr, n_fft=4 * config.hop_length, hop_length=config.hop_length, n_mels=config.n_mels
+    )
+    mel_hz = librosa.mel_frequencies(n_mels=config.n_mels, fmax=sr / 2)
+    n_low = max(1, int(np.searchsorted(mel_hz, config.downbeat_fmax)))
+    onset = librosa.onset.onset_strength(
+        S=librosa.power_to_db(S, ref=np.max),
+        sr=sr,
+        n_fft=4 * config.hop_length,  # librosa centres the envelope using the STFT size
+        hop_length=config.hop_length,
+    )
+    magnitude = np.sqrt(S)
+    flux = np.maximum(0.0, np.diff(magnitude, axis=1, prepend=magnitude[:, :1]))
+    return _Envelopes(
+        onset=onset,
+        accent=flux.sum(axis=0),
+        accent_low=flux[:n_low].sum(axis=0),
+        frames_per_sec=sr / config.hop_length,  # [samples/s] / [samples/frame]
+    )
+
+
+def _track(onset: np.ndarray, *, sr: int, config: BeatConfig) -> np.ndarray:
+    """Tempo under a flat prior on [min_bpm, max_bpm], then DP beats. Returns times [s]."""
+    import librosa
+    import scipy.stats
+
+    if float(onset.max()) < config.min_onset_db:
+        return np.zeros(0)
+    prior = scipy.stats.uniform(config.min_bpm, config.max_bpm - config.min_bpm)
+    tempo = librosa.feature.tempo(
+        onset_envelope=onset, sr=sr, hop_length=config.hop_length, prior=prior
+    )
+    _, beats = librosa.beat.beat_track(
+        onset_envelope=onset,
+        sr=sr,
+        hop_length=config.hop_length,
+        bpm=float(np.atleast_1d(tempo)[0]),
+        tightness=config.tightness,
+        trim=True,  # weak beats at the edges are dropped; _cover re-extends the grid there
+        units="time",
+    )
+    return _trim_irregular_edges(np.asarray(beats, dtype=np.float64))
+
+
+def _tempo_bpm(beats: np.ndarray) -> float:
+    """Global tempo from the least-squares slope of beat time against beat index.
+
+    Finer than one frame: a median interval is quantised to the hop (±1.4 BPM at 124 BPM).
+    """
+    period = float(np.polyfit(np.arange(len(beats)), beats, 1)[0])  # [s/beat]
+    return 60.0 / period  # [s/min] / [s/beat]
+
+
+def _trim_irregular_edges(beats: np.ndarray, *, tolerance: float = 0.1) -> np.ndarray:
+    """Drop edge beats whose interval is off the median by more than ``tolerance`` (fraction).
+
+    The DP squeezes the last (and first) beats against the envelope's ends; :func:`_cover`
+    re-extends the grid there at the steady period instead.
+    """
+    if len(beats) < 4:
+        return beats
+    period = float(np.median(np.diff(beats)))
+    start, stop = 0, len(beats)
+    while stop - start > 4 and abs(beats[stop - 1] - beats[stop - 2] - period) > tolerance * period:
+        stop -= 1
+    while stop - start > 4 and abs(beats[start + 1] - beats[start] - period) > tolerance * period:
+        start += 1
+    return beats[start:stop]
+
+
+def _fix_octave(
+    beats: np.ndarray, accent: np.ndarray, *, config: BeatConfig, frames_per_sec: float
+) -> np.ndarray:
+    """Halve or double the tracked pulse where the loud events say it is an octave off.
+
+    Every other beat much quieter than its neighbours (eighth-note hats tracked as beats) ->
+    keep the loud half; midpoints about as loud as the beats (snares between tracked kicks) ->
+    add them. Either only if the new tempo stays within [min_bpm, max_bpm].
+    """
+    bpm = 60.0 / float(np.median(np.diff(beats)))
+    at_beats = _peaks_at(accent, beats, frames_per_sec=frames_per_sec)
+    even, odd = float(at_beats[0::2].mean()), float(at_beats[1::2].mean())
+    if min(even, odd) < _HALVE_BELOW * max(even, odd) and bpm / 2 >= config.min_bpm * 0.97:
+        return beats[0::2] if even >= odd else beats[1::2]
+    mids = 0.5 * (beats[:-1] + beats[1:])
+    at_mids = _peaks_at(accent, mids, frames_per_sec=frames_per_sec)
+    if at_mids.mean() > _DOUBLE_ABOVE * at_beats.mean() and bpm * 2 <= config.max_bpm * 1.03:
+        return np.sort(np.concatenate([beats, mids]))
+    return beats
+
+
+_HALVE_BELOW = 0.25
+"""[1] alternate beats this much quieter (linear flux) than the others are off-beats."""
+_DOUBLE_ABOVE = 0.4
+"""[1] midpoints at least this loud relative to the beats are beats too."""
+
+
+def _peaks_at(envelope: np.ndarray, times: np.ndarray, *, frames_per_sec: float) -> np.ndarray:
+    """Max of ``envelope`` within ±50 ms of each time (tolerates frame rounding). (n,)."""
+    (T,) = envelope.shape
+    radius = max(1, round(0.05 * frames_per_sec))  # [s] * [frames/s]
+    centres = np.round(times * frames_per_sec).astype(np.int64)
+    idx = np.clip(centres[:, None] + np.arange(-radius, radius + 1)[None, :], 0, T - 1)
+    return envelope[idx].max(axis=1)
+
+
+def _cover(tracked: np.ndarray, *, duration_sec: float) -> np.ndarray:
+    """Fill gaps and extend the edges at the beat period so the grid covers [0, duration).
+
+    Beats are added at the edges wherever one would start more than ``_EDGE`` of a period
+    inside the track; a shorter sliver before the first beat joins it (the first beat moves to
+    0 s), and the last beat runs to the end. Edge beats therefore last 0.25 to 1.25 periods.
+    """
+    ibis = np.diff(tracked)
+    period = float(np.median(ibis))
+    filled = [tracked[:1]]
+    for start, ibi in zip(tracked[:-1], ibis, strict=True):
+        n = max(1, round(ibi / period))  # a gap of n periods gets n - 1 new beats
+        filled.append(start + ibi * np.arange(1, n + 1) / n)
+    beats = np.concatenate(filled)
+    n_before = max(0, int(np.ceil(beats[0] / period - _EDGE)))
+    n_after = max(0, int(np.ceil((duration_sec - beats[-1]) / period - _EDGE)) - 1)
+    head = beats[0] - period * np.arange(n_before, 0, -1)
+    tail = beats[-1] + period * np.arange(1, n_after + 1)
+    beats = np.concatenate([head, beats, tail])
+    beats = beats[beats < duration_sec - _EDGE * period]  # a last sliver joins the beat before
+    beats[0] = 0.0  # a beat extrapolated before 0 s starts at 0; a sliver joins the first beat
+    keep = np.concatenate([[True], np.diff(beats) > _EDGE * period])
+    return beats[keep]
+
+
+_EDGE = 0.25
+"""[periods] the shortest first or last beat (shorter slivers join their neighbour)."""

@@ -1,0 +1,71 @@
+"""``editorbot edit``: edit a track with a trained checkpoint (no Ray cluster needed).
+
+How to run: ``editorbot edit input.wav --checkpoint models/rl_model/best --output edited.wav``.
+
+What to expect: ``edited.wav`` and ``edited.decisions.json`` beside it. The checkpoint's
+``editorbot_checkpoint.json`` says which learner made it: ``rl`` (the PPO agent, deterministic
+unless ``--sample``) or ``supervised`` (the mel-reconstruction baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from editorbot.cli import run_module
+from editorbot.errors import CheckpointError
+
+NAME = "edit"
+HELP = "edit a track with a trained checkpoint; writes the audio and its decision list"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="the raw track")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="e.g. SAVE_DIR/best")
+    parser.add_argument("--output", type=Path, required=True, help="edited audio (.wav/.flac)")
+    parser.add_argument("--sample", action="store_true", help="sample actions (rl only)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --sample")
+    parser.add_argument("--target-duration", type=float, help="[s] wanted output duration (rl)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from editorbot.inference import read_checkpoint_meta
+
+    kind = read_checkpoint_meta(args.checkpoint).get("kind")
+    if kind == "rl":
+        from editorbot.inference import edit_track
+
+        paths = edit_track(
+            args.input,
+            checkpoint=args.checkpoint,
+            output=args.output,
+            sample=args.sample,
+            seed=args.seed,
+            target_duration_sec=args.target_duration,
+        )
+    elif kind == "supervised":
+        paths = _edit_supervised(args)
+    else:
+        raise CheckpointError(f"{args.checkpoint}: unknown checkpoint kind {kind!r}")
+    print(f"{paths['audio']} (decisions: {paths['decisions']})")
+    return 0
+
+
+def _edit_supervised(args: argparse.Namespace) -> dict[str, Path]:
+    from editorbot.audio.io import load_audio, write_audio
+    from editorbot.editing.render import render_decision_list
+    from editorbot.training.supervised_infer import predict_decisions
+
+    dl = predict_decisions(args.checkpoint, args.input)
+    result = render_decision_list(load_audio(args.input), dl)
+    write_audio(args.output, result.y, sr=result.sr, protect=(args.input,))
+    return {"audio": args.output, "decisions": dl.save(args.output.with_suffix(".decisions.json"))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_module(__name__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""``editorbot labels``: infer the expert decision list of every (raw, edit) pair.
+
+How to run::
+
+    editorbot labels --data-dir d --out l
+    editorbot labels --data-dir d --out l --grid-from d/truth   # use known beat grids
+    python -m editorbot.commands.labels --data-dir d --out l --num-cpus 2
+
+What to expect: ``OUT/X.json`` per pair (decision-list format, ``beat_times`` of the raw track,
+low-confidence stretches listed in ``meta["low_confidence"]``), pairs run in parallel as Ray
+tasks with a progress bar, about 10-20 s per minute of audio per core. A bad pair (unrelated
+audio, an edit longer than the language can make, unreadable files) is reported on one line and
+skipped; the exit code is 1 only if no pair could be labelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from editorbot.cli import run_module
+
+logger = logging.getLogger(__name__)
+
+NAME = "labels"
+HELP = "Align every (raw, edit) pair and write its inferred decision list (expert labels)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", required=True, type=Path, help="seed layout folder")
+    parser.add_argument("--out", required=True, type=Path, help="folder for OUT/X.json")
+    parser.add_argument(
+        "--grid-from",
+        type=Path,
+        default=None,
+        help="folder of decision lists whose beat_times to use (default: track beats)",
+    )
+    parser.add_argument(
+        "--num-cpus", type=int, default=None, help="CPUs for Ray (default: all on this machine)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _label_one(raw: Path, edit: Path, out: Path, grid: Path | None) -> dict[str, Any]:
+    """One pair, as a Ray task: the summary, or the one-line error of a bad pair."""
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from editorbot.editing.align_labels import label_files
+    from editorbot.errors import EditorbotError
+
+    try:
+        return label_files(raw, edit, out, grid_path=grid)
+    except EditorbotError as e:
+        return {"name": raw.stem.removesuffix("_raw"), "error": str(e)}
+
+
+def run(args: argparse.Namespace) -> int:
+    import ray
+    from rich.progress import Progress
+
+    from editorbot.datasets.pairs import discover_pairs
+    from editorbot.errors import DatasetError
+
+    pairs = discover_pairs(args.data_dir)
+    grids = {p.name: _grid(args.grid_from, p.name) for p in pairs}
+    if not ray.is_initialized():
+        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(num_cpus=1)(_label_one)
+    refs = {
+        task.remote(p.raw, p.edit, args.out / f"{p.name}.json", grids[p.name]): p for p in pairs
+    }
+    results = []
+    with Progress(disable=args.no_progress) as bar:
+        job = bar.add_task("aligning pairs", total=len(refs))
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            results.append(ray.get(done[0]))
+            bar.advance(job)
+    return _report(results, args.out, DatasetError)
+
+
+def _grid(folder: Path | None, name: str) -> Path | None:
+    if folder is None:
+        return None
+    path = folder / f"{name}.json"
+    if not path.exists():
+        from editorbot.errors import DatasetError
+
+        raise DatasetError(f"{path}: no decision list with a beat grid for {name}; check --grid-from")
+    return path
+
+
+def _report(results: list[dict[str, Any]], out: Path, error: type[Exception]) -> int:
+    bad = [r for r in results if "error" in r]
+    good = [r for r in results if "error" not in r]
+    for r in sorted(bad, key=lambda r: r["name"]):
+        print(f"editorbot: skipped {r['name']}: {r['error']}", file=sys.stderr)
+    n_low = sum(r["low_confidence"] for r in good)
+    print(
+        f"{out}: {len(good)} decision lists, {len(bad)} pairs skipped, "
+        f"{n_low} low-confidence decisions flagged (meta.low_confidence)"
+    )
+    if not good:
+        raise error(f"{out}: no pair could be labelled ({len(bad)} skipped); see the lines above")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_module(__name__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""One pair (raw, edit) in, one expert decision list out: alignment, parse, effects, confidence.
+
+How it fits together:
+
+1. :func:`editorbot.editing.align.align` explains the edit as raw beats under variants.
+2. Each aligned beat gets an effect family: the variant's (speed, pitch, reverse), or, for beats
+   played as is, 'unchanged' or the level effect that best explains them (analysis by synthesis
+   at the analysis rate, :mod:`editorbot.editing.align_effects`).
+3. :func:`editorbot.editing.align_parse.parse_output` turns the beat sequence into decisions.
+4. The decisions are walked in output order at the tracks' own rate; each effect decision's type
+   and amount are chosen by resynthesising its whole segment, so the output positions of later
+   segments follow exactly (a wrong speed amount would shift everything after it).
+
+Decisions whose confidence is below ``LabelConfig.low_confidence`` are kept but listed in
+``meta["low_confidence"]``, never silently replaced by a guess.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from editorbot.audio.io import Audio, AudioConfig, analysis_signal
+from editorbot.editing.actions import (
+    SIZE_BEATS,
+    ActionAmount,
+    ActionType,
+    EditState,
+    initial_state,
+    step,
+)
+from editorbot.editing.align import AlignConfig, Alignment, align
+from editorbot.editing.align_effects import LEVEL_EFFECTS, EffectConfig, best_effect, is_changed
+from editorbot.editing.align_parse import OutBeat, Parsed, parse_output
+from editorbot.editing.decisions import Decision, DecisionList
+
+logger = logging.getLogger(__name__)
+
+_T = ActionType
+_FAMILIES: dict[ActionType, tuple[ActionType, ...]] = {
+    _T.SPEED_UP: (_T.SPEED_UP, _T.SPEED_DOWN),
+    _T.SPEED_DOWN: (_T.SPEED_UP, _T.SPEED_DOWN),
+    _T.PITCH_UP: (_T.PITCH_UP,),
+    _T.PITCH_DOWN: (_T.PITCH_DOWN,),
+    _T.REVERSE: (_T.REVERSE,),
+    **{t: LEVEL_EFFECTS for t in LEVEL_EFFECTS},
+}
+"""Types re-tried on the whole segment, by the type the per-beat pass saw."""
+_LEVEL_FAMILY = {t: _T.GAIN for t in LEVEL_EFFECTS}
+"""One beat cannot tell a fade from a gain or a shelf from a reverb reliably; the parse groups
+changed beats as one family and the whole segment's resynthesis picks the type."""
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """How pairs become decision lists."""
+
+    align: AlignConfig = field(default_factory=AlignConfig)
+    """the raw↔edit alignment."""
+    effects: EffectConfig = field(default_factory=EffectConfig)
+    """effect detection thresholds."""
+    low_confidence: float = 0.5
+    """[0..1] decisions below this are flagged in ``meta["low_confidence"]``."""
+    effect_ok_db: float = -20.0
+    """[dB] resynthesis residual at or below which an effect segment is fully trusted."""
+
+
+def label_pair(
+    raw: Audio,
+    edit: Audio,
+    *,
+    beat_times: np.ndarray,
+    downbeat_phase: int = 0,
+    config: LabelConfig | None = None,
+    name: str = "<pair>",
+) -> DecisionList:
+    """The expert decision list that turns ``raw`` into ``edit``.
+
+    Args:
+        raw: the raw track.
+        edit: the edit (same rate and channels expected; it is resampled/mixed if not).
+        beat_times: [shape=(N,)] [s] the raw track's beats.
+        downbeat_phase: [beats] the raw grid's first downbeat.
+        config: settings.
+        name: the pair, named in errors.
+
+    Raises:
+        DatasetError: unrelated audio or an edit longer than the language can make.
+    """
+    config = config or LabelConfig()
+    sr_an = AudioConfig().analysis_sr
+    y_raw, y_edit = analysis_signal(raw), analysis_signal(edit)
+    al = align(y_raw, y_edit, sr=sr_an, beat_times=beat_times, config=config.align, name=name)
+    edit_y = _match_layout(edit, raw)
+    mono_raw, mono_edit = raw.y.mean(axis=0, keepdims=True), edit_y.mean(axis=0, keepdims=True)
+    out = _out_beats(al, mono_raw, mono_edit, raw.sr, sr_an, beat_times, config)
+    parsed = parse_output(out, n_beats=len(beat_times), downbeat_phase=downbeat_phase)
+    decisions = _resolve(parsed, al, raw, edit_y, beat_times, downbeat_phase, config)
+    return DecisionList(
+        sample_rate=raw.sr,
+        beat_times=np.asarray(beat_times, dtype=float),
+        decisions=tuple(decisions),
+        downbeat_phase=downbeat_phase,
+        meta=_meta(decisions, parsed, config),
+    )
+
+
+def _match_layout(edit: Audio, raw: Audio) -> np.ndarray:
+    """The edit at the raw track's rate and channel count."""
+    from editorbot.audio.io import resample
+
+    y = resample(edit.y, orig_sr=edit.sr, target_sr=raw.sr)
+    if y.shape[0] != raw.n_channels:
+        y = np.repeat(y.mean(axis=0, keepdims=True), raw.n_channels, axis=0)
+    return y
+
+
+def _out_beats(
+    al: Alignment,
+    y_raw: np.ndarray,
+    y_edit: np.ndarray,
+    sr: int,
+    sr_an: int,
+    beat_times: np.ndarray,
+    config: LabelConfig,
+) -> list[OutBeat]:
+    """The edit's beats with an effect family each (per-beat pass on the mono mix at the tracks'
+    own rate, where an unchanged beat matches sample for sample)."""
+    edges = _edges(beat_times, sr, y_raw.shape[1])
+    hop = round(config.align.hop_length * sr / sr_an)  # [samples at sr] per alignment frame
+    out = []
+    for u in al.units:
+        var = al.variants[u.variant]
+        if var.type != _T.KEEP:
+            out.append(OutBeat(u.beat, _LEVEL_FAMILY.get(var.type, var.type)))
+            continue
+        s, e = int(edges[u.beat]), int(edges[u.beat + 1])
+        start = _refine_start(y_raw, y_edit, s, e, u.start_frame * hop, hop)
+        raw_seg = y_raw[:, s:e]
+        edit_seg = y_edit[:, start : start + (e - s)]
+        if edit_seg.shape[1] < e - s or not is_changed(
+            raw_seg, edit_seg, sr=sr, config=config.effects
+        ):
+            out.append(OutBeat(u.beat, _T.KEEP))
+            continue
+        guess = best_effect(
+            y_raw, y_edit, sr=sr, raw_start=s, raw_end=e, edit_start=start,
+            types=LEVEL_EFFECTS, keep=False,
+        )  # fmt: skip
+        out.append(OutBeat(u.beat, _LEVEL_FAMILY.get(guess.type, guess.type)))
+    return out
+
+
+def _edges(beat_times: np.ndarray, sr: int, L: int) -> np.ndarray:
+    """[shape=(N + 1,)] beat segment boundaries in samples (beat 0 from 0, the last to L)."""
+    b = np.round(np.asarray(beat_times) * sr).astype(np.int64)
+    return np.concatenate([[0], b[1:], [L]])
+
+
+def _refine_start(
+    y_raw: np.ndarray, y_edit: np.ndarray, s: int, e: int, guess: int, hop: int
+) -> int:
+    """[samples] where raw ``[s, e)`` starts in the edit, by cross-correlation near ``guess``."""
+    w = min(e - s, 4096)
+    from scipy.signal import correlate
+
+    lo = max(guess - 2 * hop, 0)
+    hi = min(guess + 2 * hop + w, y_edit.shape[1])
+    if hi - lo <= w:
+        return max(0, min(guess, y_edit.shape[1] - 1))
+    ref = y_raw[0, s : s + w].astype(np.float64)
+    seg = y_edit[0, lo:hi].astype(np.float64)
+    xc = correlate(seg, ref, mode="valid", method="fft")
+    energy = np.maximum(correlate(seg**2, np.ones(w), mode="valid", method="fft"), 0.0)
+    ncc = xc / np.sqrt(np.maximum(energy, 1e-12) * max(float(ref @ ref), 1e-12))
+    return lo + int(np.argmax(ncc))
+
+
+def _resolve(
+    parsed: list[Parsed],
+    al: Alignment,
+    raw: Audio,
+    edit_y: np.ndarray,
+    beat_times: np.ndarray,
+    downbeat_phase: int,
+    config: LabelConfig,
+) -> list[Decision]:
+    """Walk the decisions in output order at the raw rate, choosing each effect's amount."""
+    edges = _edges(beat_times, raw.sr, raw.n_samples)
+    conf = _beat_confidence(al, len(beat_times))
+    walker = _Walker(initial_state(len(beat_times), downbeat_phase=downbeat_phase), edges)
+    decisions = []
+    for p in parsed:
+        t, a, c = p.type, p.amount, _decision_confidence(p, conf)
+        if t in _FAMILIES:
+            s, e = int(edges[p.beat]), int(edges[p.beat + SIZE_BEATS[p.size]])
+            g = best_effect(
+                raw.y, edit_y, sr=raw.sr, raw_start=s, raw_end=e,
+                edit_start=walker.pos, types=_FAMILIES[t], config=config.effects,
+            )  # fmt: skip
+            t, a = g.type, g.amount
+            c = min(c, _effect_confidence(g.residual_db, g.margin_db, config.effect_ok_db))
+        walker.take(t, p, a)
+        decisions.append(Decision(p.beat, t, p.size, a, float(round(c, 3))))
+    return decisions
+
+
+class _Walker:
+    """Follows the state machine and the edit's sample positions, as the renderer lays them."""
+
+    def __init__(self, state: EditState, edges: np.ndarray) -> None:
+        self.state, self.edges = state, edges
+        self.pos = 0
+        self.out_beats: list[int] = []
+
+    def take(self, t: ActionType, p: Parsed, a: ActionAmount) -> None:
+        kind = _T.KEEP if t in _FAMILIES else t
+        self.state, segs = step(
+            self.state, kind, p.size, p.amount if kind == t else ActionAmount.NEUTRAL
+        )
+        rate = _rate(t, a)
+        for seg in segs:
+            for _ in range(seg.repeats):
+                self._lay(seg.start_beat, seg.end_beat, seg.from_output, rate)
+
+    def _lay(self, a: int, b: int, from_output: bool, rate: float) -> None:
+        if from_output:
+            ob = [*self.out_beats, self.pos]
+            starts = [ob[k] - ob[a] for k in range(a, b)]
+            length = ob[b] - ob[a]
+        else:
+            s = int(self.edges[a])
+            starts = [round((int(self.edges[k]) - s) / rate) for k in range(a, b)]
+            length = round((int(self.edges[b]) - s) / rate)
+        self.out_beats += [self.pos + o for o in starts]
+        self.pos += length
+
+
+def _rate(t: ActionType, a: ActionAmount) -> float:
+    from editorbot.editing.actions import amount_value
+
+    return amount_value(t, a) if t in (_T.SPEED_UP, _T.SPEED_DOWN) else 1.0
+
+
+def _beat_confidence(al: Alignment, n_beats: int) -> np.ndarray:
+    """[shape=(N,)] lowest alignment confidence of any unit playing each raw beat (1: none)."""
+    conf = np.ones(n_beats)
+    for u in al.units:
+        conf[u.beat] = min(conf[u.beat], al.confidence(u))
+    return conf
+
+
+def _decision_confidence(p: Parsed, conf: np.ndarray) -> float:
+    n = SIZE_BEATS[p.size]
+    span = conf[p.beat : p.beat + n]
+    c = float(span.min()) if len(span) else 1.0
+    return c / (1.0 + p.mismatches)
+
+
+def _effect_confidence(residual_db: float, margin_db: float, ok_db: float) -> float:
+    """[0..1] 1 when the resynthesis is near exact and clearly better than the runner-up."""
+    fit = float(np.clip((0.0 - residual_db) / (0.0 - ok_db), 0.0, 1.0))
+    return fit * float(np.clip(margin_db / 3.0, 0.0, 1.0))
+
+
+def _meta(decisions: list[Decision], parsed: list[Parsed], config: LabelConfig) -> dict[str, Any]:
+    low = [
+        {
+            "beat": d.beat,
+            "type": d.type.name,
+            "n_beats": SIZE_BEATS[d.size],
+            "confidence": d.confidence,
+        }
+        for d in decisions
+        if d.confidence < config.low_confidence
+    ]
+    return {
+        "source": "editorbot labels (alignment)",
+        "mean_confidence": float(np.mean([d.confidence for d in decisions])) if decisions else 1.0,
+        "low_confidence": low,
+        "mismatched_beats": int(sum(p.mismatches for p in parsed)),
+        "config": asdict(config),
+    }
+
+
+def label_files(
+    raw_path: Path,
+    edit_path: Path,
+    out_path: Path,
+    *,
+    grid_path: Path | None = None,
+    config: LabelConfig | None = None,
+) -> dict[str, Any]:
+    """Label one pair from files and write its decision list atomically.
+
+    Args:
+        raw_path: the raw track.
+        edit_path: its edit.
+        out_path: where the decision list (JSON) goes.
+        grid_path: a decision list whose ``beat_times`` to use instead of tracking beats.
+        config: settings.
+
+    Returns:
+        A summary: name, number of decisions, mean confidence, low-confidence count.
+
+    Raises:
+        EditorbotError: unreadable audio, unrelated audio, an impossible edit.
+    """
+    from editorbot.audio.io import load_audio
+
+    name = raw_path.stem.removesuffix("_raw")
+    raw, edit = load_audio(raw_path), load_audio(edit_path)
+    if grid_path is not None:
+        grid = DecisionList.load(grid_path)
+        beat_times, phase = np.asarray(grid.beat_times, dtype=float), grid.downbeat_phase
+    else:
+        from editorbot.audio.beats import track_beats
+
+        bg = track_beats(analysis_signal(raw), sr=AudioConfig().analysis_sr, name=str(raw_path))
+        beat_times, phase = bg.beat_times, bg.downbeat_phase
+    dl = label_pair(raw, edit, beat_times=beat_times, downbeat_phase=phase, config=config, name=name)
+    dl.save(out_path)
+    return {
+        "name": name,
+        "decisions": len(dl.decisions),
+        "mean_confidence": dl.meta["mean_confidence"],
+        "low_confidence": len(dl.meta["low_confidence"]),
+    }

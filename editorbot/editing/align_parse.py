@@ -1,0 +1,306 @@
+"""From the raw beats the edit plays to decisions in the edit language.
+
+The alignment says, for every beat of the edit, which raw beat it is and which effect it carries.
+This module finds the shortest decision sequence whose output, run through the one state machine
+(:func:`editorbot.editing.actions.step`), reproduces that beat sequence: a cheapest-path search
+(Dijkstra) over states (cursor, output position, last action was a jump). Each decision costs 1,
+each beat it gets wrong costs ``mismatch_cost``, so a few misaligned beats cost a few mismatches
+instead of breaking the parse. This is where KEEP, CUT, LOOP, REORDER, SKIP, SWAP_NEXT,
+JUMP_BACK and REPEAT_PREV are told apart: by what each does to the cursor and the output.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from dataclasses import dataclass
+
+from editorbot.editing.actions import (
+    SIZE_BEATS,
+    ActionAmount,
+    ActionSize,
+    ActionType,
+    EditState,
+    PlannedSegment,
+    amount_value,
+    initial_state,
+    is_valid,
+    skip_end,
+    step,
+    valid_amounts,
+)
+
+logger = logging.getLogger(__name__)
+
+_T = ActionType
+_PLAYS_CURSOR = (_T.KEEP, _T.LOOP)
+"""Types whose output starts at the cursor (effect types behave like KEEP here)."""
+
+
+@dataclass(frozen=True)
+class OutBeat:
+    """One beat of the edit, as the alignment sees it."""
+
+    beat: int
+    """[beat index] the raw beat played (-1: unexplained)."""
+    effect: ActionType
+    """[type] the effect on it (KEEP for none)."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One decision with the output beats it explains."""
+
+    type: ActionType
+    size: ActionSize
+    amount: ActionAmount
+    beat: int
+    """[beat index] the cursor when it is taken."""
+    out_start: int
+    """[output beats] first output beat it produced (for REORDER: its place in the tail)."""
+    out_end: int
+    """[output beats] one past its last (out_start for decisions that play nothing here)."""
+    mismatches: int
+    """[beats] output beats it produced that the alignment disagrees with."""
+
+
+def parse_output(
+    out: list[OutBeat],
+    *,
+    n_beats: int,
+    downbeat_phase: int = 0,
+    mismatch_cost: float = 3.0,
+) -> list[Parsed]:
+    """The cheapest decision list that reproduces ``out``.
+
+    Args:
+        out: the edit's beats in order.
+        n_beats: [beats] the raw grid's length.
+        downbeat_phase: [beats] first downbeat (SKIP boundaries).
+        mismatch_cost: [decisions] cost of one output beat the decisions get wrong.
+
+    Returns:
+        The decisions in cursor order (REORDERs included where they are taken).
+    """
+    state = initial_state(n_beats, downbeat_phase=downbeat_phase)
+    results = [
+        _Search(out, split, n_beats, mismatch_cost).run(state) for split in _tail_splits(out)
+    ]
+    return min(results, key=lambda r: r[0])[1]
+
+
+def _tail_splits(out: list[OutBeat]) -> list[int]:
+    """Where the deferred REORDER tail may start (``len(out)``: no tail), longest tail last.
+
+    A tail is a suffix of runs whose raw beats ascend across runs and whose first beat jumps
+    back from the beat before it; the parse tries each and keeps the cheapest.
+    """
+    runs = _runs(out)
+    splits = [len(out)]
+    for k in range(len(runs) - 1, 0, -1):
+        start = runs[k][0]
+        beats = [b.beat for b in out[start:]]
+        if not all(b > a for a, b in itertools.pairwise(beats)) or beats[0] >= out[start - 1].beat:
+            break
+        splits.append(start)
+    return splits
+
+
+def _runs(out: list[OutBeat]) -> list[tuple[int, int]]:
+    """[(start, end)] output index ranges where the raw beat advances by one."""
+    runs, start = [], 0
+    for i in range(1, len(out) + 1):
+        if i == len(out) or out[i].beat != out[i - 1].beat + 1:
+            runs.append((start, i))
+            start = i
+    return runs
+
+
+class _Search:
+    """Dijkstra over (cursor, output position, last was jump)."""
+
+    def __init__(self, out: list[OutBeat], main_end: int, n_beats: int, mismatch: float) -> None:
+        self.out, self.main_end = out, main_end
+        self.n_beats, self.mismatch = n_beats, mismatch
+        self.tail_pos = {b.beat: i for i, b in enumerate(out) if i >= main_end}
+        self.tail = set(self.tail_pos)
+
+    def run(self, start: EditState) -> tuple[float, list[Parsed]]:
+        """(cost, decisions) of the cheapest parse with the tail starting at ``main_end``.
+
+        A beam search in output order: states at output position ``i`` are expanded in cursor
+        order (moves that play nothing only advance the cursor), and only states within
+        ``_BEAM_MARGIN`` of the best at ``i`` (at most ``_BEAM_WIDTH``) survive.
+        """
+        n_pos = self.main_end + 4 * max(SIZE_BEATS.values()) + 1
+        buckets: list[dict[tuple[int, bool], _Entry]] = [{} for _ in range(n_pos)]
+        buckets[0][(0, False)] = _Entry(0.0, start, None, None)
+        final: _Entry | None = None
+        for i in range(n_pos):
+            bucket = _prune(buckets[i])
+            heap = sorted(bucket)
+            while heap:
+                key = heapq.heappop(heap)
+                entry = bucket[key]
+                if entry.state.done and i >= self.main_end:
+                    if final is None or entry.cost < final.cost:
+                        final = entry
+                    continue
+                for parsed, nxt, j, c in self._edges(entry.state, i):
+                    nkey = (nxt.cursor, nxt.last_was_jump)
+                    old = buckets[j].get(nkey)
+                    if old is None or entry.cost + c < old.cost:
+                        buckets[j][nkey] = _Entry(entry.cost + c, nxt, entry, parsed)
+                        if j == i and old is None:
+                            heapq.heappush(heap, nkey)
+        assert final is not None, "CUT and KEEP are always valid, so some parse reaches the end"
+        return final.cost, _walk(final)
+
+    def _edges(self, state: EditState, i: int):  # type: ignore[no-untyped-def]
+        """Moves from (state, i): exact ones if any exist, else the cheap ways out."""
+        target = self.out[i].beat if i < self.main_end else None
+        exact, rough = [], []
+        for t, s, a in self._candidates(state, target):
+            if not is_valid(state, t, s, a):
+                continue
+            nxt, segs = step(state, t, s, a)
+            produced = [(b, e) for p in segs for _ in range(p.repeats) for b, e in self._play(p)]
+            m, effect, soft = self._compare(produced, i)
+            if t == _T.REORDER:
+                m += self._tail_effects(state.cursor, SIZE_BEATS[ActionSize(s)])
+            out_start = self.tail_pos.get(state.cursor, i) if t == _T.REORDER else i
+            parsed = Parsed(
+                effect if t == _T.KEEP else t, s, a, state.cursor, out_start, i + len(produced), m
+            )
+            # Ties go to the simpler reading: a KEEP over a LOOP, a CUT over a SKIP.
+            cost = _COST.get(t, 1.0) + self.mismatch * m + soft
+            cost += 1e-3 * int(t) + 1e-4 * int(s)
+            (rough if m else exact).append((parsed, nxt, i + len(produced), cost))
+        if exact:
+            yield from exact
+            return
+        yield from rough
+        if i < self.main_end:  # an output beat nothing explains: drop it, at a price
+            yield None, state, i + 1, self.mismatch
+
+    def _candidates(self, state: EditState, target: int | None):  # type: ignore[no-untyped-def]
+        """Actions worth trying: those whose first output beat is ``target`` (or that move the
+        cursor towards it without passing it); None = past the main part, only cursor moves."""
+        c, out, i = state.cursor, self.out, state.n_output_beats
+        neutral = ActionAmount.NEUTRAL
+        if state.done:
+            return
+        for s in ActionSize:
+            n = SIZE_BEATS[s]
+            if c in self.tail:
+                if self._reorderable(c, n):
+                    yield _T.REORDER, s, neutral
+            elif target is None or target > c:
+                if target is None or c + n <= target:
+                    yield _T.CUT, s, neutral
+                if target is None or skip_end(state, s) <= target:
+                    yield _T.SKIP, s, neutral
+            if target is None:
+                continue
+            if target == c:
+                yield _T.KEEP, s, neutral
+                for a in valid_amounts(_T.LOOP):
+                    yield _T.LOOP, s, a
+            if target == c + n:
+                yield _T.SWAP_NEXT, s, neutral
+            if n <= i and out[i - n].beat == target:
+                yield _T.REPEAT_PREV, s, neutral
+            if target < c:
+                for a in valid_amounts(_T.JUMP_BACK):
+                    if c - amount_value(_T.JUMP_BACK, a) == target:
+                        yield _T.JUMP_BACK, s, a
+        if target is not None and target != c:
+            yield _T.KEEP, ActionSize.BEAT, neutral  # the fallback: a mismatched beat
+
+    def _reorderable(self, c: int, n: int) -> bool:
+        """True if raw beats c .. c+n-1 play back to back in the tail."""
+        pos = self.tail_pos
+        return all(b in pos and pos[b] == pos[c] + b - c for b in range(c, c + n))
+
+    def _play(self, p: PlannedSegment) -> list[tuple[int, ActionType | None]]:
+        """(raw beat, effect) a segment plays; None = the effect is free to choose (KEEP)."""
+        if p.from_output:
+            out = self.out
+            return [
+                (out[k].beat, out[k].effect) if 0 <= k < len(out) else (-1, _T.KEEP)
+                for k in range(p.start_beat, p.end_beat)
+            ]
+        free = p.type == _T.KEEP
+        return [(b, None if free else _T.KEEP) for b in range(p.start_beat, p.end_beat)]
+
+    def _compare(
+        self, produced: list[tuple[int, ActionType | None]], i: int
+    ) -> tuple[int, ActionType, float]:
+        """Output beats produced wrongly, the effect a KEEP carries (its beats' majority), and
+        a soft cost for unchanged beats inside a level segment (the loud end of a fade)."""
+        window = self.out[i : min(i + len(produced), self.main_end)]
+        m = len(produced) - len(window)
+        m += sum(1 for (b, _), o in zip(produced, window, strict=False) if b != o.beat)
+        votes = [o.effect for (_, e), o in zip(produced, window, strict=False) if e is None]
+        changed = [v for v in votes if v != _T.KEEP]
+        effect = max(set(changed), key=changed.count) if changed else _T.KEEP
+        soft = 0.0
+        for (_, e), o in zip(produced, window, strict=False):
+            want = effect if e is None else e
+            if e is None and want == _T.GAIN and o.effect == _T.KEEP:
+                soft += _ABSORB_COST
+            else:
+                m += int(want != o.effect)
+        return m, effect, soft
+
+    def _tail_effects(self, c: int, n: int) -> int:
+        """Changed beats among the tail beats a REORDER at ``c`` would defer (it plays as is)."""
+        out, pos = self.out, self.tail_pos
+        return sum(1 for b in range(c, c + n) if b in pos and out[pos[b]].effect != _T.KEEP)
+
+
+_ABSORB_COST = 0.3
+"""[decisions] an unchanged beat inside a GAIN-like segment (a fade's loud end is near 0 dB)."""
+_COST = {_T.KEEP: 0.5, _T.JUMP_BACK: 2.0, _T.REORDER: 2.0, _T.REPEAT_PREV: 2.0, _T.SWAP_NEXT: 2.0}
+"""[decisions] what a decision costs (others 1): a KEEP is nearly free (undecided beats are
+kept anyway); moves that replay or reorder count double, so of two readings of the same beats
+the plainer one wins (a LOOP and two KEEPs over a KEEP, a JUMP_BACK and a CUT)."""
+_BEAM_MARGIN = 8.0
+"""[cost] states this much worse than the best at the same output position are dropped."""
+_BEAM_WIDTH = 16
+"""[states] most states kept per output position."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A search state with its cost and how it was reached."""
+
+    cost: float
+    state: EditState
+    prev: _Entry | None
+    parsed: Parsed | None
+
+
+def _prune(bucket: dict[tuple[int, bool], _Entry]) -> dict[tuple[int, bool], _Entry]:
+    if not bucket:
+        return bucket
+    best = min(e.cost for e in bucket.values())
+    kept = sorted((e.cost, k) for k, e in bucket.items() if e.cost <= best + _BEAM_MARGIN)[
+        :_BEAM_WIDTH
+    ]
+    keys = {k for _, k in kept}
+    for k in [k for k in bucket if k not in keys]:
+        del bucket[k]
+    return bucket
+
+
+def _walk(entry: _Entry) -> list[Parsed]:
+    parsed: list[Parsed] = []
+    e: _Entry | None = entry
+    while e is not None:
+        if e.parsed is not None:
+            parsed.append(e.parsed)
+        e = e.prev
+    parsed.reverse()
+    return parsed

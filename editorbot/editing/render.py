@@ -1,0 +1,396 @@
+"""The renderer: raw audio + beat grid + decision list -> edited audio + output map.
+
+One renderer serves the environment's final reward, inference, the demo-data generator and the
+evaluation (DESIGN.md §1). The decisions run through the one edit state machine
+(:func:`editorbot.editing.decisions.plan_segments`); each planned segment becomes a chunk of
+samples, and chunks are laid end to end, sample-accurate on the beat grid:
+
+- two KEEP-like chunks that are contiguous in the source are joined with no fade at all, so
+  contiguous kept audio is bit-identical to the source;
+- where the source is contiguous but the effect changes (KEEP -> GAIN, EQ ...), the two
+  versions of the same audio are blended with a linear ramp of ``ramp_ms`` (equal-gain, since
+  they are correlated);
+- where the output jumps in the source, an equal-power crossfade of ``crossfade_ms``
+  (uncorrelated material; https://www.dsprelated.com/freebooks/pasp/Equal_Power_Crossfade.html).
+
+Fades are centred on the seam and use audio just past each chunk's edges (every chunk carries
+a little context on both sides), so no fade changes the output length: the output's length is
+exactly the sum of its chunks.
+
+Shape:
+    y: (C, L) raw audio; result y: (C, L_out); beat_samples: (n_beats,) int64 at ``sr``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from editorbot.audio.io import Audio
+from editorbot.editing import dsp
+from editorbot.editing.actions import (
+    ActionAmount,
+    ActionSize,
+    ActionType,
+    PlannedSegment,
+    amount_value,
+)
+from editorbot.editing.decisions import Decision, DecisionList, plan_segments
+from editorbot.errors import DatasetError, ParameterError
+
+logger = logging.getLogger(__name__)
+
+# Types whose chunk is raw audio, sample for sample (seams between them may need no fade).
+_IDENTITY = frozenset(
+    {
+        ActionType.KEEP,
+        ActionType.LOOP,
+        ActionType.REORDER,
+        ActionType.JUMP_BACK,
+        ActionType.SWAP_NEXT,
+    }
+)
+# Types whose output stays sample-aligned with the raw audio (pointwise or zero-delay filters).
+_ALIGNED = _IDENTITY | {
+    ActionType.GAIN,
+    ActionType.FADE_IN,
+    ActionType.FADE_OUT,
+    ActionType.EQ_LOW,
+    ActionType.EQ_HIGH,
+    ActionType.DISTORTION,
+    ActionType.REVERB,
+}
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """How decisions become audio."""
+
+    crossfade_ms: float = 10.0
+    """[ms] equal-power crossfade where the output jumps in the source."""
+    ramp_ms: float = 5.0
+    """[ms] linear ramp where the source is contiguous but the effect changes (gain, EQ ...)."""
+    context_ms: float = 50.0
+    """[ms] raw audio processed before/after an effect segment so filters and the vocoder settle."""
+    n_fft: int = 2048
+    """[samples] STFT size of the phase vocoder (time stretch, pitch shift)."""
+    hop_length: int = 512
+    """[samples] STFT hop of the phase vocoder."""
+    reverb_wet: float = 0.5
+    """[amplitude ratio] level of the reverb's room response relative to the dry signal."""
+    distortion_colour: float = 20.0
+    """[0..100] SoX overdrive colour (even-harmonic content)."""
+    seed: int = 0
+    """[-] seed of the reverb's noise room response (renders are deterministic)."""
+
+
+@dataclass(frozen=True)
+class OutputSegment:
+    """Where one piece of the output came from.
+
+    For REPEAT_PREV (``from_output``) the ``raw_*``/``beat_*`` fields index the output itself.
+    """
+
+    out_start: int
+    """[samples] first output sample (inclusive)."""
+    out_end: int
+    """[samples] end in the output (exclusive)."""
+    raw_start: int
+    """[samples] first source sample."""
+    raw_end: int
+    """[samples] end in the source (exclusive)."""
+    beat_start: int
+    """[beats] first source beat."""
+    beat_end: int
+    """[beats] end in the source (exclusive)."""
+    type: ActionType
+    """The effect applied."""
+    size: ActionSize
+    """The action's size."""
+    amount: ActionAmount
+    """The action's amount."""
+    decision_index: int
+    """Index into the decision list; -1 for undecided beats kept as they are."""
+    repeat: int = 0
+    """[count] which repeat of a LOOP this is (0 = first)."""
+    from_output: bool = False
+    """True for REPEAT_PREV: the source is the output so far."""
+
+
+@dataclass(frozen=True, eq=False)
+class RenderResult:
+    """The edited audio and its map."""
+
+    y: np.ndarray
+    """[shape=(C, L_out)] float32 edited audio."""
+    sr: int
+    """[Hz] sample rate (the input's)."""
+    segments: list[OutputSegment]
+    """Every output piece, in output order."""
+    out_beat_samples: np.ndarray
+    """[shape=(n_out_beats,)] int64 output sample where each output beat starts."""
+
+
+@dataclass
+class _Chunk:
+    """A rendered piece: body plus ``H`` samples of context on each side."""
+
+    pre: np.ndarray  # [C, H]
+    body: np.ndarray  # [C, M]
+    post: np.ndarray  # [C, H]
+    beat_offsets: np.ndarray  # [n] body sample where each output beat starts
+    raw_start: int
+    raw_end: int
+    identity: bool
+    aligned: bool
+
+
+def render(
+    y: np.ndarray,
+    *,
+    sr: int,
+    beat_samples: np.ndarray,
+    decisions: DecisionList | Sequence[Decision],
+    config: RenderConfig | None = None,
+    downbeat_phase: int = 0,
+) -> RenderResult:
+    """Render an edit.
+
+    Args:
+        y: [shape=(C, L)] raw audio.
+        sr: [Hz] its rate.
+        beat_samples: [shape=(n_beats,)] int64 beat starts at ``sr`` (beat 0's segment starts
+            at sample 0, the last beat's ends at ``L``).
+        decisions: a decision list, or decisions in cursor order.
+        config: defaults to ``RenderConfig()``.
+        downbeat_phase: [beats] used when ``decisions`` is a plain sequence.
+
+    Returns:
+        The edited audio at ``sr`` with ``C`` channels, and the output map.
+
+    Raises:
+        ParameterError: a bad grid or audio shape.
+        DatasetError: decisions that do not fit the grid.
+    """
+    config = config or RenderConfig()
+    C, L = y.shape
+    edges = _edges(beat_samples, L)
+    if not isinstance(decisions, DecisionList):
+        decisions = DecisionList(sr, None, tuple(decisions), downbeat_phase=downbeat_phase)
+    plan = plan_segments(decisions, len(edges) - 1)
+    return _Assembler(y.astype(np.float32, copy=False), sr, edges, config).run(plan)
+
+
+def _edges(beat_samples: np.ndarray, L: int) -> np.ndarray:
+    b = np.asarray(beat_samples, dtype=np.int64)
+    if b.ndim != 1 or len(b) == 0:
+        raise ParameterError(f"beat_samples must be a non-empty 1-D array, got shape {b.shape}")
+    if b[0] < 0 or b[-1] >= L or np.any(np.diff(b) <= 0):
+        raise ParameterError(
+            f"beat_samples must increase strictly inside [0, {L}); got {b[0]}..{b[-1]} — "
+            "the beat grid does not belong to this audio (wrong file or sample rate?)"
+        )
+    return np.concatenate([[0], b[1:], [L]]).astype(np.int64)
+
+
+class _Assembler:
+    """Lays chunks end to end in a growing output buffer, fading at seams."""
+
+    def __init__(self, y: np.ndarray, sr: int, edges: np.ndarray, config: RenderConfig):
+        self.y, self.sr, self.edges, self.config = y, sr, edges, config
+        self.hx = max(1, round(config.crossfade_ms * 1e-3 * sr / 2))  # half of each fade
+        self.hr = max(1, round(config.ramp_ms * 1e-3 * sr / 2))
+        self.H = max(self.hx, self.hr)  # [samples] context each chunk carries on each side
+        self.ctx = round(config.context_ms * 1e-3 * sr)
+        self.out = np.empty((0, 0), dtype=np.float32)
+        self.pos = 0
+        self.prev: _Chunk | None = None
+        self.out_beats: list[int] = []
+        self.segments: list[OutputSegment] = []
+
+    def run(self, plan: list[tuple[int, PlannedSegment]]) -> RenderResult:
+        C, _ = self.y.shape
+        self.out = np.empty((C, self._out_length(plan)), dtype=np.float32)  # every sample set
+        for idx, seg in plan:
+            chunk = self._chunk(seg)
+            for r in range(seg.repeats):
+                self._place(chunk, seg, idx, r)
+        assert self.pos == self.out.shape[1]
+        return RenderResult(self.out, self.sr, self.segments, np.array(self.out_beats, np.int64))
+
+    def _out_length(self, plan: list[tuple[int, PlannedSegment]]) -> int:
+        """[samples] output length, from the same layout the chunks use (no audio touched)."""
+        out_beats: list[int] = []
+        pos = 0
+        for _, seg in plan:
+            if seg.from_output:
+                ob = [*out_beats, pos]
+                offsets = np.array(ob[seg.start_beat : seg.end_beat]) - ob[seg.start_beat]
+                M = ob[seg.end_beat] - ob[seg.start_beat]
+            else:
+                offsets, M = self._layout(seg)
+            for _ in range(seg.repeats):
+                out_beats += (pos + offsets).tolist()
+                pos += M
+        return pos
+
+    def _layout(self, seg: PlannedSegment) -> tuple[np.ndarray, int]:
+        """Output-beat starts within a raw segment's body, and the body's length [samples]."""
+        a, b = seg.start_beat, seg.end_beat
+        s, e = int(self.edges[a]), int(self.edges[b])
+        if seg.type == ActionType.REVERSE:
+            return e - self.edges[a + 1 : b + 1][::-1], e - s
+        rate = _rate(seg)
+        if rate == 1.0:
+            return self.edges[a:b] - s, e - s
+        return np.round((self.edges[a:b] - s) / rate).astype(np.int64), round((e - s) / rate)
+
+    # -- chunks ---------------------------------------------------------------------------
+
+    def _raw(self, start: int, end: int) -> np.ndarray:
+        """Raw samples [start, end), zero outside the track. [shape=(C, end - start)]."""
+        return dsp.slice_padded(self.y, start, end)
+
+    def _chunk(self, seg: PlannedSegment) -> _Chunk:
+        if seg.from_output:
+            return self._output_chunk(seg)
+        H, t = self.H, seg.type
+        s, e = int(self.edges[seg.start_beat]), int(self.edges[seg.end_beat])
+        offsets, M = self._layout(seg)
+        if t in _IDENTITY or t == ActionType.REVERSE:
+            x = self._raw(s - H, e + H)
+            x = x[:, ::-1] if t == ActionType.REVERSE else x
+            aligned, identity = t != ActionType.REVERSE, t in _IDENTITY
+            return _Chunk(x[:, :H], x[:, H:-H], x[:, -H:], offsets, s, e, identity, aligned)
+        rate = _rate(seg)
+        P = int(np.ceil((H + self.ctx) * rate))  # [input samples] context before and after
+        x = _effect(self._raw(s - P, e + P), seg, sr=self.sr, pre=P, n=e - s, cfg=self.config)
+        at = round(P / rate)  # [output samples] where the body starts in x
+        x = dsp.slice_padded(x, at - H, at + M + H)
+        return _Chunk(x[:, :H], x[:, H:-H], x[:, -H:], offsets, s, e, False, t in _ALIGNED)
+
+    def _output_chunk(self, seg: PlannedSegment) -> _Chunk:
+        """REPEAT_PREV: output beats [a, b) again, followed by what followed them (prev post)."""
+        assert self.prev is not None
+        H = self.H
+        ob = np.array([*self.out_beats, self.pos], dtype=np.int64)
+        s, e = int(ob[seg.start_beat]), int(ob[seg.end_beat])
+        pre = np.zeros((self.out.shape[0], H), np.float32)
+        lo = max(s - H, 0)
+        pre[:, H - (s - lo) :] = self.out[:, lo:s]
+        body = self.out[:, s:e].copy()
+        starts = ob[seg.start_beat : seg.end_beat] - s
+        return _Chunk(pre, body, self.prev.post.copy(), starts, s, e, False, False)
+
+    # -- assembly -------------------------------------------------------------------------
+
+    def _place(self, chunk: _Chunk, seg: PlannedSegment, idx: int, repeat: int) -> None:
+        pos, M = self.pos, chunk.body.shape[1]
+        h, power = self._seam(chunk)
+        out = self.out
+        if h == 0:
+            out[:, pos : pos + M] = chunk.body
+        else:
+            assert self.prev is not None
+            w_out, w_in = dsp.crossfade_windows(2 * h, power=power)
+            old = np.concatenate([out[:, pos - h : pos], self.prev.post[:, :h]], axis=1)
+            new = np.concatenate([chunk.pre[:, self.H - h :], chunk.body[:, :h]], axis=1)
+            out[:, pos - h : pos + h] = old * w_out + new * w_in
+            out[:, pos + h : pos + M] = chunk.body[:, h:]
+        self.out_beats += (pos + chunk.beat_offsets).tolist()
+        self.segments.append(_segment(seg, chunk, pos, pos + M, idx, repeat))
+        self.prev, self.pos = chunk, pos + M
+
+    def _seam(self, cur: _Chunk) -> tuple[int, bool]:
+        """Half-length [samples] and kind (equal-power?) of the fade into ``cur``; 0 = none."""
+        prev = self.prev
+        if prev is None:
+            return 0, False
+        contiguous = prev.raw_end == cur.raw_start
+        if contiguous and prev.identity and cur.identity:
+            return 0, False
+        correlated = contiguous and prev.aligned and cur.aligned
+        h = self.hr if correlated else self.hx
+        h = min(h, prev.body.shape[1] // 2, cur.body.shape[1] // 2)
+        return h, not correlated
+
+
+def _segment(
+    seg: PlannedSegment, chunk: _Chunk, out_start: int, out_end: int, idx: int, repeat: int
+) -> OutputSegment:
+    return OutputSegment(
+        out_start=out_start,
+        out_end=out_end,
+        raw_start=chunk.raw_start,
+        raw_end=chunk.raw_end,
+        beat_start=seg.start_beat,
+        beat_end=seg.end_beat,
+        type=seg.type,
+        size=seg.size,
+        amount=seg.amount,
+        decision_index=idx,
+        repeat=repeat,
+        from_output=seg.from_output,
+    )
+
+
+def _effect(
+    x: np.ndarray, seg: PlannedSegment, *, sr: int, pre: int, n: int, cfg: RenderConfig
+) -> np.ndarray:
+    """Apply ``seg``'s effect to ``x`` = ``pre`` samples of context, ``n`` of body, context."""
+    return dsp.apply_effect(
+        x,
+        seg.type,
+        amount_value(seg.type, seg.amount),
+        sr=sr,
+        pre=pre,
+        n=n,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        reverb_wet=cfg.reverb_wet,
+        distortion_colour=cfg.distortion_colour,
+        seed=cfg.seed,
+    )
+
+
+def _rate(seg: PlannedSegment) -> float:
+    """[ratio] playback speed of a segment (1 unless SPEED_UP/SPEED_DOWN)."""
+    if seg.type in (ActionType.SPEED_UP, ActionType.SPEED_DOWN):
+        return amount_value(seg.type, seg.amount)
+    return 1.0
+
+
+def render_decision_list(
+    audio: Audio, dl: DecisionList, *, config: RenderConfig | None = None
+) -> RenderResult:
+    """Render a loaded track with a decision list.
+
+    Uses the list's ``beat_times``; only when they are absent are beats tracked (slower, and
+    the grid then depends on the tracker).
+
+    Raises:
+        DatasetError: the list does not fit the track (rate, beats, decisions).
+    """
+    name = audio.name()
+    if dl.sample_rate != audio.sr and dl.beat_times is not None:
+        logger.info("%s: decisions made at %d Hz, audio at %d Hz", name, dl.sample_rate, audio.sr)
+    phase = dl.downbeat_phase
+    if dl.beat_times is None:
+        from editorbot.audio.beats import track_beats
+        from editorbot.audio.io import AudioConfig, analysis_signal
+
+        grid = track_beats(analysis_signal(audio), sr=AudioConfig().analysis_sr, name=name)
+        beat_samples, phase = grid.beat_samples(audio.sr), grid.downbeat_phase
+    else:
+        beat_samples = np.round(np.asarray(dl.beat_times) * audio.sr).astype(np.int64)
+    try:
+        edges = _edges(beat_samples, audio.n_samples)
+    except ParameterError as e:
+        raise DatasetError(f"{name}: {e}") from e
+    dl = replace(dl, downbeat_phase=phase)
+    plan = plan_segments(dl, len(edges) - 1, name=name)
+    y = audio.y.astype(np.float32, copy=False)
+    return _Assembler(y, audio.sr, edges, config or RenderConfig()).run(plan)

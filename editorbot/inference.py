@@ -1,0 +1,187 @@
+"""Apply a trained RL editor to a track without a Ray cluster: features → policy → renderer.
+
+The checkpoint folder (``SAVE_DIR/best/``) describes itself::
+
+    editorbot_checkpoint.json   {"kind": "rl", "version", "env_config", "module_config",
+                                 "target_ratio", "validation", ...}
+    normalizer.json             feature normalisation fitted on the training set
+    rl_module/                  the RLModule (RLModule.from_checkpoint; no Ray cluster started)
+
+How to run: ``editorbot edit input.wav --checkpoint models/rl_model/best --output edited.wav``.
+
+What to expect: the edited audio and ``edited.decisions.json`` beside it; deterministic (the most
+likely action at each step) unless ``sample=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from editorbot import __version__
+from editorbot.envs.editing_env import EditingEnv
+from editorbot.envs.track_table import NORMALIZER_FILE, FeatureNormalizer, TrackTable
+from editorbot.errors import CheckpointError
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_JSON = "editorbot_checkpoint.json"
+MODULE_DIR = "rl_module"
+KIND = "rl"
+
+
+def read_checkpoint_meta(checkpoint: str | Path) -> dict[str, Any]:
+    """``editorbot_checkpoint.json`` of a checkpoint folder.
+
+    Raises:
+        CheckpointError: missing or unreadable.
+    """
+    path = Path(checkpoint) / CHECKPOINT_JSON
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(
+            f"{path}: missing or unreadable checkpoint description ({e}); pass a folder "
+            "written by `editorbot train` (e.g. SAVE_DIR/best)"
+        ) from e
+
+
+def load_policy(checkpoint: str | Path) -> tuple[Any, FeatureNormalizer, dict[str, Any]]:
+    """The RLModule, normaliser and description of an RL checkpoint (no Ray cluster).
+
+    Raises:
+        CheckpointError: not an RL checkpoint, or the module class did not load.
+    """
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from editorbot.models.rl_module import EditorRLModule
+
+    checkpoint = Path(checkpoint)
+    meta = read_checkpoint_meta(checkpoint)
+    if meta.get("kind") != KIND:
+        raise CheckpointError(f"{checkpoint}: kind {meta.get('kind')!r}, expected {KIND!r}")
+    try:
+        module = RLModule.from_checkpoint(str((checkpoint / MODULE_DIR).resolve()))
+    except Exception as e:  # RLlib raises many types for a bad folder
+        raise CheckpointError(f"{checkpoint / MODULE_DIR}: cannot load the RLModule ({e})") from e
+    if not isinstance(module, EditorRLModule):  # RLlib silently falls back to a base RLModule
+        raise CheckpointError(f"{checkpoint}: loaded {type(module).__name__}, not EditorRLModule")
+    module.eval()
+    return module, FeatureNormalizer.load(checkpoint / NORMALIZER_FILE), meta
+
+
+def run_policy(
+    module: Any, env: EditingEnv, track_index: int, *, sample: bool = False, seed: int = 0
+) -> tuple[np.ndarray, dict[str, float]]:
+    """One episode of ``module`` on track ``track_index``.
+
+    Returns:
+        The actions [shape=(k, 3)] and the episode's reward terms.
+    """
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    torch.manual_seed(seed)
+    obs, _ = env.reset(seed=seed, options={"track_index": track_index})
+    actions: list[np.ndarray] = []
+    done, info = False, dict[str, Any]()
+    with torch.no_grad():
+        while not done:
+            batch = {Columns.OBS: {k: torch.from_numpy(v[None]) for k, v in obs.items()}}
+            out = module.forward_inference(batch)
+            dist = module.get_inference_action_dist_cls().from_logits(
+                out[Columns.ACTION_DIST_INPUTS]
+            )
+            if not sample:
+                dist = dist.to_deterministic()
+            action = dist.sample()[0].numpy().astype(np.int64)
+            obs, _, terminated, truncated, info = env.step(action)
+            actions.append(action)
+            done = terminated or truncated
+    return np.asarray(actions, np.int64).reshape(-1, 3), dict(info["episode_terms"])
+
+
+def validation_metrics(
+    module: Any, tables: list[TrackTable], env_config: dict[str, Any]
+) -> dict[str, float]:
+    """The greedy policy on ``tables``: mean per-beat type agreement with the expert, and the
+    largest share of one action type among its actions (> 0.9 = action-type collapse)."""
+    from editorbot.editing.actions import N_TYPES
+
+    env = EditingEnv({**env_config, "tables": tables})
+    w_type = env.config.reward.w_type
+    scores, counts = [], np.zeros(N_TYPES)
+    for i in range(len(tables)):
+        actions, terms = run_policy(module, env, i)
+        scores.append(terms["agree_type"] / w_type)
+        counts += np.bincount(actions[:, 0], minlength=N_TYPES)
+    top = float(counts.max() / max(counts.sum(), 1))
+    return {"type_agreement": float(np.mean(scores)), "max_type_share": top,
+            "type_collapse": float(top > 0.9)}  # fmt: skip
+
+
+def edit_track(
+    audio_path: str | Path,
+    *,
+    checkpoint: str | Path,
+    output: str | Path,
+    sample: bool = False,
+    seed: int = 0,
+    target_duration_sec: float | None = None,
+) -> dict[str, Path]:
+    """Edit one track with an RL checkpoint: writes ``output`` and its decision list beside it.
+
+    Returns:
+        ``{"audio": output, "decisions": OUTPUT_STEM.decisions.json}``.
+    """
+    from editorbot.audio.analysis import analyze
+    from editorbot.audio.io import load_audio, write_audio
+    from editorbot.editing.decisions import decisions_from_actions
+    from editorbot.editing.render import render_decision_list
+
+    module, normalizer, meta = load_policy(checkpoint)
+    audio = load_audio(audio_path)
+    analysis = analyze(audio)
+    grid = analysis.grid
+    ratio = meta.get("target_ratio", 1.0)
+    if target_duration_sec is not None:
+        ratio = target_duration_sec * grid.tempo_bpm / 60.0 / grid.n_beats  # [s] → grid beats
+    table = _table(Path(audio_path).stem, analysis, normalizer, ratio)
+    env = EditingEnv({**meta["env_config"], "tables": [table]})
+    actions, _ = run_policy(module, env, 0, sample=sample, seed=seed)
+    dl = decisions_from_actions(
+        actions,
+        n_beats=grid.n_beats,
+        sample_rate=audio.sr,
+        beat_times=grid.beat_times,
+        downbeat_phase=grid.downbeat_phase,
+        meta={"checkpoint": str(checkpoint), "editorbot": __version__, "sample": sample},
+    )
+    result = render_decision_list(audio, dl)
+    output = Path(output)
+    write_audio(output, result.y, sr=result.sr, protect=(audio_path,))
+    decisions = dl.save(output.with_suffix(".decisions.json"))
+    return {"audio": output, "decisions": decisions}
+
+
+def _table(name: str, analysis: Any, normalizer: FeatureNormalizer, ratio: float) -> TrackTable:
+    from editorbot.envs.track_table import build_table
+
+    grid = analysis.grid
+    phrase_start = np.zeros(grid.n_beats, np.float32)
+    phrase_start[grid.phrase_starts()] = 1.0
+    return build_table(
+        name,
+        features=normalizer.apply(analysis.features),
+        tempo_bpm=grid.tempo_bpm,
+        beat_sec=60.0 / grid.tempo_bpm,
+        energy=analysis.features[:, 1],  # column "rms"
+        phrase_start=phrase_start,
+        expert_actions=None,
+        downbeat_phase=grid.downbeat_phase,
+        target_ratio=ratio,
+    )

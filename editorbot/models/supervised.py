@@ -1,0 +1,337 @@
+"""The supervised baseline: raw log-mel + per-frame edit labels -> edited log-mel.
+
+``EditEncoder`` runs a transformer encoder over the raw track's log-mel frames (the raw-only
+path), a label head predicts per-frame edit labels (type, size, amount) from that path alone, and
+learned embeddings of the labels (true ones in training, predicted ones on new tracks) condition
+the latent. ``MelDecoder`` is a transformer decoder whose queries are the raw frames and whose
+memory is the conditioned latent; it predicts a residual on the raw log-mel, so an untrained
+decoder is the identity edit.
+
+Plain PyTorch: no Ray here (the Ray Train loop is in ``editorbot.training.supervised_train``).
+Transformers after Vaswani et al. 2017, https://arxiv.org/abs/1706.03762 (pre-norm variant).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from editorbot.editing.actions import N_AMOUNTS, N_SIZES, N_TYPES
+
+logger = logging.getLogger(__name__)
+
+LOG_EPS = 1e-5
+"""[linear mel magnitude] floor added before the log, so silence is log(1e-5) = -11.5, not -inf."""
+
+
+@dataclass(frozen=True)
+class SupervisedConfig:
+    """The supervised model, its mel front end and its loss weights (seed defaults)."""
+
+    sr: int = 22050
+    """[Hz] sample rate the mel front end runs at (the analysis rate)."""
+    n_fft: int = 1024
+    """[samples] FFT size of the mel front end."""
+    hop_length: int = 256
+    """[samples] hop between mel frames (11.6 ms at 22,050 Hz)."""
+    n_mels: int = 80
+    """[bins] mel bands F."""
+    f_max: float = 11025.0
+    """[Hz] top of the mel filterbank."""
+    encoder_dim: int = 512
+    """[units] encoder width D."""
+    decoder_dim: int = 512
+    """[units] decoder width."""
+    n_layers: int = 6
+    """[layers] transformer layers in the encoder and, separately, in the decoder."""
+    n_heads: int = 8
+    """[heads] attention heads H in every layer."""
+    ff_mult: int = 4
+    """[x width] feed-forward width as a multiple of the layer width."""
+    dropout: float = 0.1
+    """[probability] dropout in every transformer layer."""
+    crop_frames: int = 256
+    """[frames] length T of a training crop (about 3 s at the defaults)."""
+    l1_weight: float = 1.0
+    """[weight] L1 on log-mel."""
+    msstft_weight: float = 1.0
+    """[weight] multi-resolution STFT loss on resynthesised waveforms."""
+    edit_consistency_weight: float = 0.5
+    """[weight] unedited (KEEP) frames equal to the input."""
+    label_weight: float = 1.0
+    """[weight] label-head cross-entropy (type + size + amount)."""
+    msstft_fft_sizes: tuple[int, ...] = (512, 1024, 2048)
+    """[samples] FFT sizes of the multi-resolution STFT loss (hops are 1/4, windows equal)."""
+    griffin_lim_iters: int = 8
+    """[iterations] Griffin-Lim iterations of the mel -> audio resynthesis inside the loss."""
+
+    @classmethod
+    def tiny(cls) -> SupervisedConfig:
+        """A few-thousand-parameter configuration for tests and smoke runs."""
+        return cls(
+            n_mels=32,
+            encoder_dim=32,
+            decoder_dim=32,
+            n_layers=1,
+            n_heads=2,
+            ff_mult=2,
+            dropout=0.0,
+            crop_frames=64,
+            griffin_lim_iters=2,
+        )
+
+    def replace(self, **changes: object) -> SupervisedConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+class LabelLogits(NamedTuple):
+    """Per-frame logits of the label head. Shapes (B, T, N_TYPES/N_SIZES/N_AMOUNTS)."""
+
+    type: torch.Tensor
+    size: torch.Tensor
+    amount: torch.Tensor
+
+    def argmax(self) -> torch.Tensor:
+        """Most likely labels, (B, 3, T) long: rows are type, size, amount."""
+        return torch.stack([self.type.argmax(-1), self.size.argmax(-1), self.amount.argmax(-1)], 1)
+
+
+class SupervisedOutput(NamedTuple):
+    """What :class:`SupervisedEditModel` returns."""
+
+    S_edit: torch.Tensor
+    """(B, F, T) predicted edited log-mel."""
+    logits: LabelLogits
+    """label head logits from the raw-only path."""
+
+
+def sinusoidal_positions(T: int, D: int, *, device: torch.device) -> torch.Tensor:
+    """Fixed sinusoidal position codes (Vaswani et al. 2017), any length. Shape (T, D)."""
+    position = torch.arange(T, device=device, dtype=torch.float32)[:, None]
+    # [1/frames]: geometric ladder of frequencies from 1 to 1/10000.
+    inv_freq = torch.exp(
+        torch.arange(0, D, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / D)
+    )
+    pe = torch.zeros(T, D, device=device)
+    pe[:, 0::2] = torch.sin(position * inv_freq)
+    pe[:, 1::2] = torch.cos(position * inv_freq)[:, : D // 2]
+    return pe
+
+
+class LogMel(nn.Module):
+    """Waveform -> natural-log mel magnitude, the representation the model and L1 loss use.
+
+    Shape:
+        y: (..., L) -> S: (..., F, T) with T = L // hop_length + 1.
+    """
+
+    def __init__(self, cfg: SupervisedConfig) -> None:
+        super().__init__()
+        import torchaudio
+
+        self._mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=cfg.sr,
+            n_fft=cfg.n_fft,
+            hop_length=cfg.hop_length,
+            f_max=cfg.f_max,
+            n_mels=cfg.n_mels,
+            power=1.0,
+        )
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.log(self._mel(y) + LOG_EPS)
+
+
+def _encoder_stack(D: int, cfg: SupervisedConfig) -> nn.TransformerEncoder:
+    layer = nn.TransformerEncoderLayer(
+        D, cfg.n_heads, cfg.ff_mult * D, cfg.dropout, batch_first=True, norm_first=True
+    )
+    return nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
+
+
+class EditEncoder(nn.Module):
+    """Transformer encoder over raw log-mel frames, conditioned on per-frame edit labels.
+
+    Shape:
+        S: (B, F, T) raw log-mel; labels: (B, 3, T) long (type, size, amount).
+        ``encode_raw`` -> (B, T, D); ``condition`` -> (B, T, D).
+    """
+
+    def __init__(self, cfg: SupervisedConfig) -> None:
+        super().__init__()
+        D = cfg.encoder_dim
+        self._in = nn.Linear(cfg.n_mels, D)
+        self._encoder = _encoder_stack(D, cfg)
+        self._norm = nn.LayerNorm(D)
+        self._type = nn.Embedding(N_TYPES, D)
+        self._size = nn.Embedding(N_SIZES, D)
+        self._amount = nn.Embedding(N_AMOUNTS, D)
+
+    def encode_raw(self, S: torch.Tensor) -> torch.Tensor:
+        """The raw-only path the label head reads (no labels involved)."""
+        B, F, T = S.shape
+        x = self._in(S.transpose(1, 2).contiguous())
+        x = x + sinusoidal_positions(T, x.shape[-1], device=S.device)
+        return self._norm(self._encoder(x))
+
+    def condition(self, h: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Add the learned label embeddings to the raw-only latent."""
+        B, three, T = labels.shape
+        assert three == 3 and h.shape[:2] == (B, T), (h.shape, labels.shape)
+        return h + self._type(labels[:, 0]) + self._size(labels[:, 1]) + self._amount(labels[:, 2])
+
+    def forward(self, S: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encode_raw(S)
+        return h, self.condition(h, labels)
+
+
+class LabelHead(nn.Module):
+    """Per-frame type/size/amount logits from the raw-only latent.
+
+    Shape:
+        h: (B, T, D) -> LabelLogits of (B, T, N_TYPES), (B, T, N_SIZES), (B, T, N_AMOUNTS).
+    """
+
+    def __init__(self, cfg: SupervisedConfig) -> None:
+        super().__init__()
+        self._out = nn.Linear(cfg.encoder_dim, N_TYPES + N_SIZES + N_AMOUNTS)
+
+    def forward(self, h: torch.Tensor) -> LabelLogits:
+        t, s, a = self._out(h).split([N_TYPES, N_SIZES, N_AMOUNTS], dim=-1)
+        return LabelLogits(t, s, a)
+
+
+class MelDecoder(nn.Module):
+    """Transformer decoder predicting the edited log-mel as a residual on the raw log-mel.
+
+    Queries are the raw frames, memory the label-conditioned latent. The output projection starts
+    at zero, so the untrained decoder returns its input exactly.
+
+    Shape:
+        S: (B, F, T) raw log-mel; z: (B, T, D_enc) -> (B, F, T) edited log-mel.
+    """
+
+    def __init__(self, cfg: SupervisedConfig) -> None:
+        super().__init__()
+        Dd = cfg.decoder_dim
+        self._in = nn.Linear(cfg.n_mels, Dd)
+        self._memory = nn.Linear(cfg.encoder_dim, Dd)
+        layer = nn.TransformerDecoderLayer(
+            Dd, cfg.n_heads, cfg.ff_mult * Dd, cfg.dropout, batch_first=True, norm_first=True
+        )
+        self._decoder = nn.TransformerDecoder(layer, cfg.n_layers)
+        self._norm = nn.LayerNorm(Dd)
+        self._out = nn.Linear(Dd, cfg.n_mels)
+        nn.init.zeros_(self._out.weight)
+        nn.init.zeros_(self._out.bias)
+
+    def forward(self, S: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        B, F, T = S.shape
+        q = self._in(S.transpose(1, 2).contiguous())
+        q = q + sinusoidal_positions(T, q.shape[-1], device=S.device)
+        x = self._norm(self._decoder(q, self._memory(z)))
+        S_edit = S + self._out(x).transpose(1, 2)
+        assert S_edit.shape == (B, F, T)
+        return S_edit
+
+
+class SupervisedEditModel(nn.Module):
+    """EditEncoder + LabelHead + MelDecoder.
+
+    Shape:
+        S: (B, F, T) raw log-mel; labels: (B, 3, T) long or ``None`` (use the label head's
+        argmax, as on a new track) -> SupervisedOutput(S_edit (B, F, T), logits).
+    """
+
+    def __init__(self, cfg: SupervisedConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self._encoder = EditEncoder(cfg)
+        self._label_head = LabelHead(cfg)
+        self._decoder = MelDecoder(cfg)
+
+    def forward(self, S: torch.Tensor, labels: torch.Tensor | None = None) -> SupervisedOutput:
+        B, F, T = S.shape
+        if self.config.n_mels != F:
+            raise ValueError(
+                f"expected {self.config.n_mels} mel bins, got input of shape {S.shape}"
+            )
+        h = self._encoder.encode_raw(S)
+        logits = self._label_head(h)
+        if labels is None:
+            labels = logits.argmax()
+        z = self._encoder.condition(h, labels)
+        return SupervisedOutput(self._decoder(S, z), logits)
+
+    def predict_labels(self, S: torch.Tensor) -> LabelLogits:
+        """Label-head logits from audio alone (what ``edit`` uses on a new track)."""
+        return self._label_head(self._encoder.encode_raw(S))
+
+
+CHECKPOINT_KIND = "supervised"
+CHECKPOINT_JSON = "editorbot_checkpoint.json"
+WEIGHTS_FILE = "weights.pt"
+
+
+def save_checkpoint(
+    directory: str | Path, model: SupervisedEditModel, *, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write a self-describing checkpoint folder: ``editorbot_checkpoint.json`` + weights.
+
+    Each file is written atomically; the JSON (written last) names the kind, the editorbot
+    version and the full config, so :func:`load_checkpoint` needs nothing else.
+    """
+    from editorbot import __version__
+    from editorbot.atomic import atomic_path, write_text_atomic
+
+    directory = Path(directory)
+    with atomic_path(directory / WEIGHTS_FILE) as tmp:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    meta = {
+        "kind": CHECKPOINT_KIND,
+        "editorbot_version": __version__,
+        "model_class": type(model).__name__,
+        "config": dataclasses.asdict(model.config),
+        "weights": WEIGHTS_FILE,
+        **(extra or {}),
+    }
+    write_text_atomic(directory / CHECKPOINT_JSON, json.dumps(meta, indent=2) + "\n")
+    return directory
+
+
+def load_checkpoint(directory: str | Path) -> tuple[SupervisedEditModel, dict[str, Any]]:
+    """Rebuild the model from a checkpoint folder (weights read with ``weights_only=True``).
+
+    Raises:
+        CheckpointError: missing files, another kind of checkpoint, or weights that do not fit.
+    """
+    from editorbot.config import from_dict
+    from editorbot.errors import CheckpointError
+
+    directory = Path(directory)
+    meta_path = directory / CHECKPOINT_JSON
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(
+            f"{meta_path}: cannot read checkpoint description ({e}); point --checkpoint at a "
+            "folder written by `editorbot train supervised` (e.g. models/supervised/best)"
+        ) from e
+    if meta.get("kind") != CHECKPOINT_KIND:
+        raise CheckpointError(f"{meta_path}: kind {meta.get('kind')!r}, expected 'supervised'")
+    model = SupervisedEditModel(from_dict(SupervisedConfig, meta["config"], source=str(meta_path)))
+    try:
+        state = torch.load(directory / meta["weights"], map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except (OSError, RuntimeError, KeyError) as e:
+        raise CheckpointError(f"{directory}: weights do not load ({e}); re-train or re-copy") from e
+    return model.eval(), meta

@@ -1,0 +1,194 @@
+"""Algorithm configs of the RL agent: fluent ``PPOConfig`` / ``BCConfig`` builders.
+
+The hyperparameters live in frozen dataclasses (:class:`PPOSettings`, :class:`BCSettings`),
+grouped with the env and module configs in :class:`RLRunConfig`, which a YAML file in
+``tune_configs/`` maps onto one to one (unknown keys are errors that name the key and the file).
+Defaults are the seed's (lr 1e-4, entropy 0.02, clip 0.2, target KL 0.02, batch 2048).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ray.rllib.algorithms.bc import BCConfig
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from editorbot.config import from_dict as config_from_dict
+from editorbot.config import load_yaml
+from editorbot.envs.registration import ENV_NAME, register
+from editorbot.models.rl_module import EditorRLModule, ModuleConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PPOSettings:
+    """PPO hyperparameters and resources."""
+
+    lr: float = 1e-4
+    """[1/step] Adam learning rate."""
+    entropy_coeff: float = 0.02
+    """[loss weight] entropy bonus (of the whole autoregressive action)."""
+    clip_param: float = 0.2
+    """[ratio] PPO clip range."""
+    kl_target: float = 0.02
+    """[nats] target KL of the adaptive KL penalty."""
+    train_batch_size: int = 2048
+    """[steps] env steps per training iteration (per learner)."""
+    minibatch_size: int = 256
+    """[steps] SGD minibatch."""
+    num_epochs: int = 4
+    """[passes] SGD passes over each train batch."""
+    gamma: float = 0.99
+    """[discount / step] reward discount."""
+    lambda_: float = 0.95
+    """[GAE λ] advantage smoothing."""
+    num_env_runners: int = 0
+    """[actors] remote env runners (0 = sample in the driver)."""
+    num_envs_per_env_runner: int = 8
+    """[envs] vectorised envs per runner (RLlib costs ~2.5 ms per step; vectorise)."""
+    num_learners: int = 0
+    """[actors] remote learners (0 = learn in the driver)."""
+    num_gpus_per_learner: float = 0.0
+    """[GPUs] per learner (mixed precision is used on GPU)."""
+    bc_weight: float = 0.3
+    """[loss weight] of −log π(expert action) on expert batches mixed into PPO (0 = off)."""
+    bc_weight_decay: float = 1.0
+    """[factor / update] multiplies the BC weight after each learner update (1 = constant)."""
+    bc_batch_size: int = 256
+    """[steps] expert samples per learner update."""
+    aux_weight: float = 0.1
+    """[loss weight] of the auxiliary (tempo, energy, phrase) losses."""
+
+
+@dataclass(frozen=True)
+class BCSettings:
+    """Behavioural-cloning pretraining (RLlib BC on the offline episodes)."""
+
+    iterations: int = 20
+    """[iterations] BC training iterations before PPO (0 = no pretraining)."""
+    lr: float = 3e-4
+    """[1/step] Adam learning rate."""
+    train_batch_size: int = 256
+    """[steps] expert steps per BC update."""
+
+
+@dataclass(frozen=True)
+class RLRunConfig:
+    """One RL run: environment, module, BC pretraining and PPO (``tune_configs/*.yaml``)."""
+
+    env: dict[str, Any] = field(default_factory=dict)
+    """:class:`~editorbot.envs.editing_env.EnvConfig` fields (window, reward weights ...)."""
+    module: ModuleConfig = field(default_factory=ModuleConfig)
+    """Sizes of the RLModule."""
+    ppo: PPOSettings = field(default_factory=PPOSettings)
+    """PPO settings."""
+    bc: BCSettings = field(default_factory=BCSettings)
+    """BC pretraining settings."""
+    validation_fraction: float = 0.2
+    """[fraction] tracks held out for choosing ``best/`` (at least one when there are 2+)."""
+    seed: int = 0
+    """[seed] env track order and held-out split."""
+
+
+def load_run_config(path: str | Path | None) -> RLRunConfig:
+    """Read an :class:`RLRunConfig` from YAML (defaults when ``path`` is None)."""
+    if path is None:
+        return RLRunConfig()
+    return config_from_dict(RLRunConfig, load_yaml(path), source=str(path))
+
+
+def module_spec(module: ModuleConfig) -> RLModuleSpec:
+    """The RLModule spec of both algorithms (BC and PPO must share the class to share weights)."""
+    return RLModuleSpec(module_class=EditorRLModule, model_config=dataclasses.asdict(module))
+
+
+def ppo_config(
+    settings: PPOSettings,
+    *,
+    env_config: dict[str, Any],
+    module: ModuleConfig,
+    expert_episodes: str | Path | None = None,
+    seed: int | None = None,
+) -> PPOConfig:
+    """PPO on the registered editing env, with the BC + auxiliary learner.
+
+    Args:
+        settings: hyperparameters and resources.
+        env_config: the env's config dict (``tables`` = a folder path, so it ships to runners).
+        module: RLModule sizes.
+        expert_episodes: folder of offline episodes for the mixed BC loss (None = no BC loss).
+        seed: RLlib's global seed.
+    """
+    from editorbot.training.learner import EditorPPOLearner
+
+    register()
+    s = settings
+    learner_cfg = {
+        "bc_episodes": str(expert_episodes) if expert_episodes and s.bc_weight > 0 else None,
+        "bc_weight": s.bc_weight,
+        "bc_weight_decay": s.bc_weight_decay,
+        "bc_batch_size": s.bc_batch_size,
+        "aux_weight": s.aux_weight,
+    }
+    return (
+        PPOConfig()
+        .environment(ENV_NAME, env_config=env_config)
+        .framework("torch")
+        .env_runners(
+            num_env_runners=s.num_env_runners,
+            num_envs_per_env_runner=s.num_envs_per_env_runner,
+            rollout_fragment_length="auto",
+        )
+        .learners(
+            num_learners=s.num_learners,
+            num_gpus_per_learner=s.num_gpus_per_learner,
+            learner_class=EditorPPOLearner,
+            learner_config_dict=learner_cfg,
+        )
+        .training(
+            lr=s.lr,
+            entropy_coeff=s.entropy_coeff,
+            clip_param=s.clip_param,
+            kl_target=s.kl_target,
+            train_batch_size_per_learner=s.train_batch_size,
+            minibatch_size=s.minibatch_size,
+            num_epochs=s.num_epochs,
+            gamma=s.gamma,
+            lambda_=s.lambda_,
+        )
+        .rl_module(rl_module_spec=module_spec(module))
+        .debugging(seed=seed)
+    )
+
+
+def bc_config(
+    settings: BCSettings,
+    *,
+    episodes: str | Path,
+    module: ModuleConfig,
+    observation_space: Any,
+    action_space: Any,
+) -> BCConfig:
+    """RLlib BC on the offline episodes written by :mod:`editorbot.training.bc_data`."""
+    return (
+        BCConfig()
+        .environment(observation_space=observation_space, action_space=action_space)
+        .framework("torch")
+        .offline_data(
+            input_=[str(Path(episodes).resolve())],
+            input_compress_columns=["obs", "new_obs"],
+            dataset_num_iters_per_learner=1,
+            # RLlib's default is a pool of 2 one-CPU mapping actors; beside the algorithm's own
+            # CPU that does not fit 2 cores, and Ray Data waited minutes for the second actor.
+            map_batches_kwargs={"concurrency": 1, "num_cpus": 0.5},
+        )
+        .learners(num_learners=0)
+        .training(lr=settings.lr, train_batch_size_per_learner=settings.train_batch_size)
+        .rl_module(rl_module_spec=module_spec(module))
+    )

@@ -1,0 +1,188 @@
+"""Inference with the supervised baseline: per-beat decisions from the label head, resynthesis.
+
+``predict_decisions`` reads a new track, tracks its beat grid, runs the label head on its log-mel
+(raw-only path: no labels needed), averages the per-frame log-probabilities over each beat, and
+walks the edit state machine from the first beat, taking at each cursor the most likely type,
+size and amount that the action masks allow. The result is a valid ``DecisionList`` that the
+renderer (and ``editorbot edit``) turns into audio.
+
+``resynthesise`` runs the full model (label head -> label embeddings -> decoder) and turns the
+predicted edited log-mel back into audio with the same mel pseudo-inverse + Griffin-Lim the loss
+uses (more iterations), for ``--mel-output`` listening.
+
+No Ray here: a checkpoint loads and predicts in a plain process.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from editorbot.editing.actions import (
+    N_AMOUNTS,
+    N_SIZES,
+    N_TYPES,
+    ActionAmount,
+    ActionSize,
+    ActionType,
+)
+from editorbot.models.supervised import SupervisedConfig, SupervisedEditModel, load_checkpoint
+
+if TYPE_CHECKING:
+    from editorbot.editing.decisions import Decision, DecisionList
+
+logger = logging.getLogger(__name__)
+
+_FLOOR = -1e9  # [log-prob] masked choices; finite so argmax over an all-masked row stays defined
+
+
+def predict_decisions(
+    checkpoint_dir: str | Path, audio_path: str | Path, *, beat_times: np.ndarray | None = None
+) -> DecisionList:
+    """Predict an edit decision list for ``audio_path`` with a supervised checkpoint.
+
+    Args:
+        checkpoint_dir: a folder written by ``editorbot train supervised`` (e.g. ``.../best``).
+        audio_path: the raw track.
+        beat_times: [s] the track's beat grid; tracked from the audio when ``None``.
+
+    Returns:
+        A ``DecisionList`` valid under the action masks (one decision per cursor position).
+
+    Raises:
+        CheckpointError: the checkpoint does not load. AudioLoadError: the audio cannot be used.
+    """
+    from editorbot.audio.beats import track_beats
+    from editorbot.audio.io import AudioConfig, analysis_signal, load_audio
+    from editorbot.editing.decisions import DecisionList
+
+    model, meta = load_checkpoint(checkpoint_dir)
+    cfg = model.config
+    audio = load_audio(audio_path)
+    y = analysis_signal(audio, config=AudioConfig(analysis_sr=cfg.sr))
+    phase = 0
+    if beat_times is None:
+        grid = track_beats(y, sr=cfg.sr, name=str(audio_path))
+        beat_times, phase = grid.beat_times, grid.downbeat_phase
+    beat_frame = np.round(np.asarray(beat_times) * cfg.sr / cfg.hop_length).astype(np.int64)
+    lp = beat_log_probs(model, _log_mel(y, cfg), beat_frame)
+    decisions = _walk(lp, n_beats=len(beat_frame), downbeat_phase=phase)
+    return DecisionList(
+        sample_rate=audio.sr,
+        beat_times=np.asarray(beat_times, dtype=np.float64),
+        decisions=tuple(decisions),
+        meta={"source": "supervised", "checkpoint": str(checkpoint_dir), **_epoch(meta)},
+        downbeat_phase=phase,
+    )
+
+
+def _epoch(meta: dict[str, Any]) -> dict[str, Any]:
+    return {"epoch": meta["epoch"]} if "epoch" in meta else {}
+
+
+def _log_mel(y: np.ndarray, cfg: SupervisedConfig) -> torch.Tensor:
+    from editorbot.training.supervised_data import log_mel
+
+    return torch.from_numpy(log_mel(y, cfg))
+
+
+@torch.no_grad()
+def frame_log_probs(model: SupervisedEditModel, S: torch.Tensor) -> list[torch.Tensor]:
+    """Per-frame log-probabilities of type, size, amount, in windows of ``crop_frames``.
+
+    The model was trained on crops of ``crop_frames`` frames, so a long track is cut into such
+    windows rather than attended whole (attention cost grows with T squared).
+
+    Shape:
+        S: (F, T) -> [(T, N_TYPES), (T, N_SIZES), (T, N_AMOUNTS)].
+    """
+    F, T = S.shape
+    windows = _windows(S, model.config.crop_frames)
+    n_frames = windows.shape[0] * windows.shape[2]
+    logits = model.predict_labels(windows)
+    return [lg.log_softmax(-1).reshape(n_frames, -1)[:T] for lg in logits]
+
+
+def _windows(S: torch.Tensor, W: int) -> torch.Tensor:
+    """Cut (F, T) into (n_win, F, W) windows; the last is padded with the track's minimum."""
+    F, T = S.shape
+    n_win = -(-T // W)
+    padded = torch.full((F, n_win * W), float(S.min()))
+    padded[:, :T] = S
+    return padded.reshape(F, n_win, W).permute(1, 0, 2).contiguous()
+
+
+def beat_log_probs(
+    model: SupervisedEditModel, S: torch.Tensor, beat_frame: np.ndarray
+) -> list[np.ndarray]:
+    """Mean per-frame log-probabilities over each beat's frames (grid convention of the data).
+
+    Returns:
+        [(n_beats, N_TYPES), (n_beats, N_SIZES), (n_beats, N_AMOUNTS)] float64.
+    """
+    from editorbot.training.supervised_data import frame_beats
+
+    T = S.shape[1]
+    beat_of_frame = torch.from_numpy(frame_beats(beat_frame, T))
+    n_beats = len(beat_frame)
+    counts = torch.bincount(beat_of_frame, minlength=n_beats).clamp_min(1).double()[:, None]
+    out = []
+    for lp in frame_log_probs(model, S):
+        sums = torch.zeros(n_beats, lp.shape[1], dtype=torch.float64)
+        sums.index_add_(0, beat_of_frame, lp.double())
+        out.append((sums / counts).numpy())
+    assert out[0].shape == (n_beats, N_TYPES) and out[1].shape[1] == N_SIZES
+    assert out[2].shape[1] == N_AMOUNTS
+    return out
+
+
+def _walk(lp: list[np.ndarray], *, n_beats: int, downbeat_phase: int) -> list[Decision]:
+    """Greedy masked decoding along the cursor: type, then size and amount given the type."""
+    from editorbot.editing.actions import action_masks, initial_state, step
+    from editorbot.editing.decisions import Decision
+
+    type_lp, size_lp, amount_lp = lp
+    state = initial_state(n_beats, downbeat_phase=downbeat_phase)
+    decisions = []
+    while not state.done:
+        c = state.cursor
+        type_mask, size_mask, amount_mask = action_masks(state)
+        t = int(np.argmax(np.where(type_mask, type_lp[c], _FLOOR)))
+        s = int(np.argmax(np.where(size_mask[t], size_lp[c], _FLOOR)))
+        a = int(np.argmax(np.where(amount_mask[t], amount_lp[c], _FLOOR)))
+        confidence = float(np.exp(type_lp[c, t] + size_lp[c, s] + amount_lp[c, a]))
+        decisions.append(
+            Decision(c, ActionType(t), ActionSize(s), ActionAmount(a), min(confidence, 1.0))
+        )
+        state, _ = step(state, t, s, a)
+    return decisions
+
+
+@torch.no_grad()
+def resynthesise(
+    checkpoint_dir: str | Path, audio_path: str | Path, out_path: str | Path, *, n_iter: int = 32
+) -> Path:
+    """Write the decoder's edited mel, resynthesised to audio, to ``out_path`` (mono, cfg.sr).
+
+    The decoder edits frame by frame in the raw track's time line (structural edits are the
+    renderer's job), so this is for listening to what the decoder learned of the effects.
+    """
+    from editorbot.audio.io import AudioConfig, analysis_signal, load_audio, write_audio
+    from editorbot.models.losses import MelToAudio
+
+    model, _ = load_checkpoint(checkpoint_dir)
+    cfg = model.config
+    y = analysis_signal(load_audio(audio_path), config=AudioConfig(analysis_sr=cfg.sr))
+    S = _log_mel(y, cfg)
+    F, T = S.shape
+    windows = _windows(S, cfg.crop_frames)
+    S_edit = model(windows).S_edit.permute(1, 0, 2).reshape(F, -1)[:, :T]
+    y_out = MelToAudio(cfg.replace(griffin_lim_iters=n_iter))(S_edit[None])[0].numpy()
+    peak = float(np.abs(y_out).max())
+    if peak > 1.0:  # Griffin-Lim does not bound the level; keep the file unclipped
+        y_out = y_out / peak
+    return write_audio(out_path, y_out[None, :], sr=cfg.sr, protect=(audio_path,))

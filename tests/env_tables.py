@@ -1,0 +1,50 @@
+"""Synthetic track tables with a known expert, shared by the environment and RL tests.
+
+Each track is a sequence of 16-beat phrases; a phrase's features are a section vector plus
+noise, and the expert's decision depends on the music: quiet phrases are cut, loud ones kept
+bar by bar, the rest get a +3 dB gain two bars at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from editorbot.editing.actions import ActionAmount, ActionSize, ActionType
+from editorbot.envs.track_table import TrackTable, build_table
+
+N_FEATURES = 121
+PHRASE = 16
+
+_KEEP = (ActionType.KEEP, ActionSize.BAR, ActionAmount.NEUTRAL)
+_CUT = (ActionType.CUT, ActionSize.PHRASE, ActionAmount.NEUTRAL)
+_GAIN = (ActionType.GAIN, ActionSize.TWO_BARS, ActionAmount.POS_SMALL)
+
+
+def make_table(seed: int, *, n_phrases: int = 8, name: str | None = None) -> TrackTable:
+    """One synthetic track of ``n_phrases`` × 16 beats whose expert depends on its energy."""
+    rng = np.random.default_rng(seed)
+    n = n_phrases * PHRASE
+    loudness = rng.permutation(np.resize(np.array([0.0, 1.0, 2.0]), n_phrases))
+    sections = rng.normal(size=(3, N_FEATURES)).astype(np.float32)
+    features = np.repeat(sections[loudness.astype(int)], PHRASE, axis=0)
+    features += 0.3 * rng.normal(size=features.shape).astype(np.float32)
+    features[:, 1] = np.repeat(loudness, PHRASE) - 1.0  # the "rms" column carries the loudness
+    actions: list[tuple[int, int, int]] = []
+    for level in loudness:
+        if level == 0.0:
+            actions.append(_CUT)
+        elif level == 2.0:
+            actions.extend([_KEEP] * 4)
+        else:
+            actions.extend([_GAIN] * 2)
+    phrase_start = np.zeros(n, np.float32)
+    phrase_start[::PHRASE] = 1.0
+    return build_table(
+        name or f"track{seed}",
+        features=features,
+        tempo_bpm=float(rng.uniform(90, 150)),
+        beat_sec=0.5,
+        energy=np.repeat(loudness, PHRASE) + 0.1 * rng.random(n),
+        phrase_start=phrase_start,
+        expert_actions=np.asarray(actions, np.int64),
+    )

@@ -1,0 +1,150 @@
+"""The editing environment: gymnasium's checker, determinism, masks, observation contents."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from env_tables import make_table
+from gymnasium.utils.env_checker import check_env
+
+from editorbot.editing import actions as sm
+from editorbot.envs import spaces as sp
+from editorbot.envs.editing_env import N_HISTORY, EditingEnv
+from editorbot.envs.track_table import TrackTable, load_tables, save_tables
+from editorbot.errors import DatasetError, ParameterError
+
+
+def _env(**config: object) -> EditingEnv:
+    return EditingEnv({"tables": [make_table(0), make_table(1, n_phrases=5)], **config})
+
+
+def _masked_random_action(env: EditingEnv, rng: np.random.Generator) -> tuple[int, int, int]:
+    type_mask, size_mask, amount_mask = env.masks
+    t = int(rng.choice(np.flatnonzero(type_mask)))
+    s = int(rng.choice(np.flatnonzero(size_mask[t])))
+    a = int(rng.choice(np.flatnonzero(amount_mask[t])))
+    return t, s, a
+
+
+def test_gymnasium_env_checker_passes() -> None:
+    env = _env()
+    with warnings.catch_warnings():
+        # The contract's token/global boxes are unbounded on purpose (z-scores); the checker
+        # warns about infinite bounds, which is not a failure.
+        warnings.simplefilter("ignore", UserWarning)
+        check_env(env, skip_render_check=True)
+
+
+def test_same_seed_same_episode() -> None:
+    episodes = []
+    for _ in range(2):
+        env, rng = _env(), np.random.default_rng(7)
+        trace = []
+        for episode in range(4):  # the seed fixes the track sequence of later resets too
+            obs, info = env.reset(seed=3 if episode == 0 else None)
+            trace.append((info["track"], obs[sp.OBS_TOKENS].copy(), 0.0))
+            done = False
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(_masked_random_action(env, rng))
+                trace.append((info["track"], obs[sp.OBS_TOKENS].copy(), reward))
+                done = terminated or truncated
+        episodes.append(trace)
+    assert len(episodes[0]) == len(episodes[1]) > 10
+    for (name_a, tok_a, r_a), (name_b, tok_b, r_b) in zip(*episodes, strict=True):
+        assert name_a == name_b and r_a == r_b  # exact: the dynamics have no randomness
+        np.testing.assert_array_equal(tok_a, tok_b)
+
+
+def test_masks_never_allow_an_invalid_step_and_match_the_state_machine() -> None:
+    env, rng = _env(strict_actions=True), np.random.default_rng(0)
+    n_checked = 0
+    for episode in range(30):
+        env.reset(seed=episode)
+        done = False
+        while not done:
+            state = env._state
+            expected = sm.action_masks(state)
+            for cached, fresh in zip(env.masks, expected, strict=True):
+                np.testing.assert_array_equal(cached, fresh.astype(np.float32))
+            if n_checked % 7 == 0:  # exhaustive check of all 500 actions on a sample of states
+                full = env.masks[0][:, None, None] * env.masks[1][:, :, None]
+                full = full * env.masks[2][:, None, :]
+                valid = np.array(
+                    [
+                        [[sm.is_valid(state, t, s, a) for a in range(5)] for s in range(5)]
+                        for t in range(20)
+                    ]
+                )
+                np.testing.assert_array_equal(full.astype(bool), valid)
+            n_checked += 1
+            _, _, terminated, truncated, _ = env.step(_masked_random_action(env, rng))
+            done = terminated or truncated
+    assert n_checked > 300  # enough states that JUMP_BACK and end-of-track masks were reached
+
+
+def test_masked_action_is_rejected_when_strict_and_repaired_otherwise() -> None:
+    env = _env(strict_actions=True)
+    env.reset(seed=0)
+    jump = (int(sm.ActionType.JUMP_BACK), 0, 0)  # masked at beat 0: nothing to jump back to
+    with pytest.raises(ParameterError, match="masked out"):
+        env.step(jump)
+    env = _env()
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(jump)
+    assert info["action_repaired"] and env.cursor == 1  # repaired to KEEP BEAT
+
+
+def test_observation_carries_features_history_and_globals() -> None:
+    env = _env()
+    obs, _ = env.reset(seed=0, options={"track_index": 0})
+    table, w = env.tables[0], env.config.window
+    c = sp.cursor_index(w)
+    n_features = table.features.shape[1]
+    tokens = obs[sp.OBS_TOKENS]
+    assert tokens.shape == (w, n_features + N_HISTORY + 2)
+    np.testing.assert_array_equal(tokens[c, :n_features], table.features[0])
+    assert not tokens[:c, :n_features].any()  # before the track start: zero padding
+    first = tuple(int(x) for x in table.expert_actions[0])
+    obs, _, _, _, _ = env.step(first)
+    consumed = env.cursor
+    tokens = obs[sp.OBS_TOKENS]
+    decided = tokens[c - consumed : c, n_features]
+    assert decided.all() and not tokens[c:, n_features].any()
+    assert tokens[c - 1, n_features + 1 + first[0]] == 1.0  # type one-hot of the action taken
+    g = obs[sp.OBS_GLOBALS]
+    assert g[0] == pytest.approx(consumed / table.n_beats)  # position
+    assert g[4] == pytest.approx(table.target_ratio)
+
+
+def test_bad_config_is_one_clear_error(tmp_path) -> None:
+    with pytest.raises(ParameterError, match="window=32"):
+        _env(window=32)
+    with pytest.raises(ParameterError, match="unknown key 'windw'"):
+        _env(windw=64)
+    with pytest.raises(ParameterError, match="'tables' is missing"):
+        EditingEnv({})
+    with pytest.raises(DatasetError, match="no track tables"):
+        EditingEnv({"tables": str(tmp_path)})
+
+
+def test_tables_round_trip_through_a_folder(tmp_path) -> None:
+    tables = [make_table(0), make_table(1)]
+    save_tables(tmp_path, tables, None)
+    loaded, normalizer = load_tables(tmp_path)
+    assert normalizer is None and [t.name for t in loaded] == ["track0", "track1"]
+    for a, b in zip(tables, loaded, strict=True):
+        assert isinstance(b, TrackTable) and b.tempo_bpm == a.tempo_bpm
+        np.testing.assert_array_equal(a.features, b.features)
+        np.testing.assert_array_equal(a.expert_type, b.expert_type)
+    env = EditingEnv({"tables": str(tmp_path)})
+    assert len(env.tables) == 2
+
+
+def test_expert_list_that_takes_a_masked_action_is_a_dataset_error() -> None:
+    from editorbot.envs.track_table import replay_expert
+
+    bad = np.array([[int(sm.ActionType.JUMP_BACK), 0, 0]])  # nothing behind the cursor yet
+    with pytest.raises(DatasetError, match="song: expert action 0"):
+        replay_expert(16, bad, name="song")
