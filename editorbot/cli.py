@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "editorbot.commands.labels",
     "editorbot.commands.evaluate_labels",
     "editorbot.commands.augment",
+    "editorbot.commands.tune",
 )
 
 

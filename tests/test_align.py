@@ -123,14 +123,12 @@ def test_unrelated_and_impossible_edits_are_refused():
     sr = 22050
     rng = np.random.default_rng(2)
     t = np.arange(8 * sr) / sr
-    y_raw = (0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(
-        np.float32
-    )
+    y_raw = (0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
     beat_times = np.arange(16) * 0.5
     noise = (0.3 * rng.normal(size=8 * sr)).astype(np.float32)
     with pytest.raises(DatasetError, match="does not match the raw track"):
         align(y_raw, noise, sr=sr, beat_times=beat_times, name="pair_a")
-    with pytest.raises(DatasetError, match="longer than|as long as"):
+    with pytest.raises(DatasetError, match="the edit language makes at most"):
         align(y_raw, np.tile(y_raw, 9), sr=sr, beat_times=beat_times, name="pair_b")
 
 

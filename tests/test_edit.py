@@ -72,6 +72,19 @@ def test_edit_writes_audio_and_decisions_deterministically(
     dl.validate(len(dl.beat_times), name="out0")  # a valid edit under the action masks
 
 
+def test_seed_infer_alias_makes_the_same_edit(
+    raw_track: Path, checkpoint: Path, tmp_path: Path
+) -> None:
+    from editorbot.infer import main as infer
+
+    seed, ref = tmp_path / "seed.wav", tmp_path / "ref.wav"
+    assert infer([str(raw_track), "--checkpoint", str(checkpoint), "--output", str(seed)]) == 0
+    assert cli(["edit", str(raw_track), "--checkpoint", str(checkpoint), "--output", str(ref)]) == 0
+    lists = [json.loads(o.with_suffix(".decisions.json").read_text()) for o in (seed, ref)]
+    assert lists[0]["decisions"] == lists[1]["decisions"]
+    np.testing.assert_array_equal(sf.read(str(seed))[0], sf.read(str(ref))[0])
+
+
 def test_edit_never_starts_ray(raw_track: Path, checkpoint: Path, tmp_path: Path) -> None:
     """In a fresh interpreter (other tests share a Ray session), `edit` leaves Ray unstarted."""
     import subprocess

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -11,7 +12,7 @@ from gymnasium.utils.env_checker import check_env
 
 from editorbot.editing import actions as sm
 from editorbot.envs import spaces as sp
-from editorbot.envs.editing_env import N_HISTORY, EditingEnv
+from editorbot.envs.editing_env import N_CONTEXT, N_HISTORY, EditingEnv, context_channels
 from editorbot.envs.track_table import TrackTable, load_tables, save_tables
 from editorbot.errors import DatasetError, ParameterError
 
@@ -103,16 +104,20 @@ def test_observation_carries_features_history_and_globals() -> None:
     c = sp.cursor_index(w)
     n_features = table.features.shape[1]
     tokens = obs[sp.OBS_TOKENS]
-    assert tokens.shape == (w, n_features + N_HISTORY + 2)
+    assert tokens.shape == (w, n_features + N_CONTEXT + N_HISTORY + 2)
     np.testing.assert_array_equal(tokens[c, :n_features], table.features[0])
     assert not tokens[:c, :n_features].any()  # before the track start: zero padding
+    context = tokens[c:, n_features : n_features + N_CONTEXT]
+    np.testing.assert_allclose(context[: w - c], context_channels(table)[: w - c])
+    assert not tokens[:c, n_features : n_features + N_CONTEXT].any()
     first = tuple(int(x) for x in table.expert_actions[0])
     obs, _, _, _, _ = env.step(first)
     consumed = env.cursor
     tokens = obs[sp.OBS_TOKENS]
-    decided = tokens[c - consumed : c, n_features]
-    assert decided.all() and not tokens[c:, n_features].any()
-    assert tokens[c - 1, n_features + 1 + first[0]] == 1.0  # type one-hot of the action taken
+    h = n_features + N_CONTEXT  # first history channel: the decided flag
+    decided = tokens[c - consumed : c, h]
+    assert decided.all() and not tokens[c:, h].any()
+    assert tokens[c - 1, h + 1 + first[0]] == 1.0  # type one-hot of the action taken
     g = obs[sp.OBS_GLOBALS]
     assert g[0] == pytest.approx(consumed / table.n_beats)  # position
     assert g[4] == pytest.approx(table.target_ratio)
@@ -148,3 +153,20 @@ def test_expert_list_that_takes_a_masked_action_is_a_dataset_error() -> None:
     bad = np.array([[int(sm.ActionType.JUMP_BACK), 0, 0]])  # nothing behind the cursor yet
     with pytest.raises(DatasetError, match="song: expert action 0"):
         replay_expert(16, bad, name="song")
+
+
+def test_context_channels_are_track_relative_level_and_phrase_phase() -> None:
+    table = _env().tables[0]
+    ctx = context_channels(table)
+    level = 20 * np.log10(np.maximum(table.energy, 1e-6))
+    # A track-wide gain must not change the context: the editor judges levels within a track.
+    louder = dataclasses.replace(table, energy=table.energy * 10.0)
+    np.testing.assert_allclose(context_channels(louder), ctx, atol=1e-5)  # float32 rounding
+    assert np.median(ctx[:, 0]) == pytest.approx(0.0, abs=1e-6)  # relative to the median
+    np.testing.assert_allclose(ctx[:, 0] * 10.0, level - np.median(level), atol=1e-4)
+    # Bar level: constant within each 4-beat bar that starts at the downbeat phase.
+    p = table.downbeat_phase
+    bars = ctx[p : p + 4 * ((table.n_beats - p) // 4), 1].reshape(-1, 4)
+    np.testing.assert_allclose(bars, bars[:, :1].repeat(4, axis=1), atol=1e-6)
+    # Phrase phase: the angle is 0 (sin 0, cos 1) every 16 beats from the first downbeat.
+    np.testing.assert_allclose(ctx[p::16, 2:], [[0.0, 1.0]] * len(ctx[p::16]), atol=1e-6)

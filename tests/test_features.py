@@ -209,3 +209,31 @@ def test_config_is_checked() -> None:
         FeatureConfig(delta_width=4)
     with pytest.raises(ParameterError, match="n_mfcc must be 13"):
         FeatureConfig(n_mfcc=20)
+
+
+def test_magnitude_stats_match_librosa_frame_by_frame(track: tuple[np.ndarray, np.ndarray]) -> None:
+    """The compiled contrast/flatness/rolloff loop against librosa on the same magnitude."""
+    import torch
+
+    from editorbot.audio.magnitude_stats import magnitude_stats
+
+    y, _ = track
+    y = y[: 4 * SR].copy()
+    y[SR : SR + SR // 2] = 0.0  # digital silence: the floors (amin, empty bands) must match
+    config = FeatureConfig()
+    S = np.abs(librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length))
+    stats = magnitude_stats(torch.from_numpy(S.T.copy()), sr=SR, config=config)
+    freq = librosa.fft_frequencies(sr=SR, n_fft=config.n_fft)
+    contrast = librosa.power_to_db(stats.peak.numpy()) - librosa.power_to_db(stats.valley.numpy())
+    # Contrast selects the same bins as librosa's sort (exact); what is left is float32 vs
+    # float64 rounding of the band means, far below 1e-3 dB.
+    ref_contrast = librosa.feature.spectral_contrast(S=S, sr=SR).T
+    np.testing.assert_allclose(contrast, ref_contrast, atol=1e-3)
+    # Flatness: a float64 sum of logs of 16-bin products vs librosa's float32 logs: 1e-5
+    # relative is float32 rounding over 1025 bins; any other definition is off by far more.
+    ref_flatness = librosa.feature.spectral_flatness(S=S)[0]
+    np.testing.assert_allclose(stats.flatness.numpy(), ref_flatness, rtol=1e-4, atol=1e-7)
+    # Rolloff: the same float32 running sum, so the same bin except where the running sum
+    # lands within a rounding error of the threshold (at most one frame in a thousand).
+    ref_rolloff = librosa.feature.spectral_rolloff(S=S, sr=SR)[0]
+    assert np.mean(freq[stats.rolloff_bin.numpy()] != ref_rolloff) <= 1e-3

@@ -116,14 +116,6 @@ def test_split_by_track_and_crops(tmp_path) -> None:
     assert (ds[1]["S_raw"] == ds[1]["S_raw"]).all()  # deterministic per (seed, epoch, index)
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def _scalar_tags(tb_dir: Path) -> set[str]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -137,7 +129,7 @@ def _scalar_tags(tb_dir: Path) -> set[str]:
 
 @pytest.mark.ray
 @pytest.mark.timeout(240)
-def test_train_checkpoint_reload_and_edit(tmp_path, ray_cluster) -> None:
+def test_train_checkpoint_reload_and_edit(tmp_path, ray_session) -> None:
     """Tiny config, a few steps through Ray Train in Tune via the CLI, then edit a file."""
     from editorbot.cli import main
     from editorbot.training.supervised_infer import predict_decisions, resynthesise

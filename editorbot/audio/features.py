@@ -32,18 +32,14 @@ import librosa
 import numpy as np
 import torch
 
-from editorbot.audio.frame_features import (
-    N_CONTRAST_BANDS,
-    N_FRAME_FEATURES,
-    N_MFCC,
-    frame_features,
-)
+from editorbot.audio.frame_features import N_FRAME_FEATURES, N_MFCC, frame_features
+from editorbot.audio.magnitude_stats import N_CONTRAST_BANDS
 from editorbot.editing.actions import SIZE_BEATS, ActionSize
 from editorbot.errors import ParameterError
 
 logger = logging.getLogger(__name__)
 
-FEATURE_VERSION = "1"
+FEATURE_VERSION = "2"
 """Bumped whenever feature code changes; part of the feature-cache key."""
 
 BEATS_PER_BAR = SIZE_BEATS[ActionSize.BAR]

@@ -3,8 +3,10 @@
 The DSP half of :mod:`editorbot.audio.features`: one ``torch.stft`` of the mix (and its stems,
 as extra batch rows), then the 52 frame features (onset strength, RMS, spectral centroid,
 zero-crossing rate, rolloff, bandwidth, flatness, contrast, MFCC, ΔMFCC, chroma) as vectorised
-tensor operations, with librosa's filterbanks built once and cached. Each function names the
-librosa function whose definition it reproduces (https://librosa.org/doc/0.11.0/feature.html).
+tensor operations, with librosa's filterbanks built once and cached; contrast, flatness and
+rolloff come from one compiled per-frame loop (:mod:`editorbot.audio.magnitude_stats`). Each
+function names the librosa function whose definition it reproduces
+(https://librosa.org/doc/0.11.0/feature.html).
 
 Shape:
     signals: [shape=(B, L)]: row 0 the mix, rows 1-4 the stems (optional).
@@ -14,7 +16,6 @@ Shape:
 from __future__ import annotations
 
 import functools
-import itertools
 from typing import TYPE_CHECKING
 
 import librosa
@@ -22,13 +23,12 @@ import numpy as np
 import scipy.fft
 import torch
 
-from editorbot.errors import ParameterError
+from editorbot.audio.magnitude_stats import magnitude_stats
 
 if TYPE_CHECKING:
     from editorbot.audio.features import FeatureConfig
 
 N_MFCC = 13
-N_CONTRAST_BANDS = 6  # octave bands above contrast_fmin; 7 columns with the band below it
 N_FRAME_FEATURES = 52
 
 
@@ -177,16 +177,13 @@ def _mix_features(
     mfcc = mel_db @ bases["dct"]
     chroma = P @ bases["chroma"]
     peak = chroma.amax(dim=1, keepdim=True)
-    cumulative = torch.cumsum(S, dim=1)
-    # rows are non-decreasing: the first bin reaching the threshold by binary search
-    below = torch.searchsorted(cumulative, config.rolloff_percent * cumulative[:, -1:])[:, 0]
-    floored = P.clamp_min(1e-10)  # librosa.feature.spectral_flatness's amin on the power
-    flatness = torch.exp(torch.log(floored).mean(dim=1)) / floored.mean(dim=1)
+    stats = magnitude_stats(S, sr=sr, config=config)
     return {
         "onset": _onset_strength(mel_db, delay=1 + config.n_fft // (2 * config.hop_length)),
-        "rolloff": bases["freq"][below.clamp_max(F - 1)][:, None],
-        "flatness": flatness[:, None],
-        "contrast": _contrast(S, sr=sr, config=config),
+        "rolloff": bases["freq"][stats.rolloff_bin][:, None],
+        "flatness": stats.flatness[:, None],
+        "contrast": _power_to_db(stats.peak, top_db=config.top_db)
+        - _power_to_db(stats.valley, top_db=config.top_db),
         "mfcc": mfcc,
         "mfcc_delta": _savgol_delta(mfcc, width=config.delta_width),
         "chroma": torch.where(peak > 0, chroma / peak.clamp_min(1e-30), torch.zeros_like(chroma)),
@@ -211,64 +208,6 @@ def _onset_strength(mel_db: torch.Tensor, *, delay: int) -> torch.Tensor:
     if delay < T:
         out[delay:, 0] = flux[: T - delay]
     return out
-
-
-@functools.lru_cache(maxsize=8)
-def _contrast_bands(
-    sr: int, n_fft: int, fmin: float, quantile: float
-) -> tuple[tuple[int, int, int], ...]:
-    """(first bin, stop bin, bins averaged) per band, as librosa.feature.spectral_contrast."""
-    freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
-    edges = np.concatenate([[0.0], fmin * 2.0 ** np.arange(N_CONTRAST_BANDS + 1)])
-    if edges[-2] >= sr / 2:
-        raise ParameterError(
-            f"FeatureConfig: contrast_fmin={fmin} Hz puts contrast bands above Nyquist "
-            f"({sr / 2:.0f} Hz); lower contrast_fmin"
-        )
-    bands = []
-    for k, (f_low, f_high) in enumerate(itertools.pairwise(edges)):
-        idx = np.flatnonzero((freq >= f_low) & (freq <= f_high))
-        first = int(idx[0]) - (1 if k > 0 else 0)  # librosa adds the bin just below the band
-        last = len(freq) - 1 if k == N_CONTRAST_BANDS else int(idx[-1])
-        n_quantile = max(int(np.rint(quantile * (last - first + 1))), 1)
-        # librosa drops the band's top bin (it starts the next band), except in the last band.
-        stop = last + 1 if k == N_CONTRAST_BANDS else last
-        bands.append((first, stop, n_quantile))
-    return tuple(bands)
-
-
-def _contrast(S: torch.Tensor, *, sr: int, config: FeatureConfig) -> torch.Tensor:
-    """librosa.feature.spectral_contrast (octave bands, dB) from magnitude [shape=(T, F)]."""
-    peaks, valleys = [], []
-    bands = _contrast_bands(sr, config.n_fft, config.contrast_fmin, config.contrast_quantile)
-    for first, stop, n in bands:
-        band = S[:, first:stop]
-        if n == 1:  # the mean of the 1 largest is the max
-            peaks.append(band.amax(dim=1))
-            valleys.append(band.amin(dim=1))
-        else:
-            peaks.append(_mean_of_extreme(band, n, largest=True))
-            valleys.append(_mean_of_extreme(band, n, largest=False))
-    peak_db = _power_to_db(torch.stack(peaks, dim=1), top_db=config.top_db)
-    valley_db = _power_to_db(torch.stack(valleys, dim=1), top_db=config.top_db)
-    return peak_db - valley_db
-
-
-def _mean_of_extreme(x: torch.Tensor, k: int, *, largest: bool) -> torch.Tensor:
-    """Mean of the ``k`` largest (or smallest) values of each row of [shape=(T, N)].
-
-    k rounds of "take each row's maximum, then blank it out": k vectorised passes over the
-    band beat ``topk``'s per-row selection for the small k used here (2-9 bins of 74-431).
-    """
-    T, N = x.shape
-    x = x.clone()
-    blank = -torch.inf if largest else torch.inf
-    total = torch.zeros(T)
-    for _ in range(k):
-        values, where = x.max(dim=1) if largest else x.min(dim=1)
-        total += values
-        x.scatter_(1, where[:, None], blank)
-    return total / k
 
 
 def _savgol_delta(x: torch.Tensor, *, width: int) -> torch.Tensor:

@@ -91,7 +91,9 @@ def _grid(folder: Path | None, name: str) -> Path | None:
     if not path.exists():
         from editorbot.errors import DatasetError
 
-        raise DatasetError(f"{path}: no decision list with a beat grid for {name}; check --grid-from")
+        raise DatasetError(
+            f"{path}: no decision list with a beat grid for {name}; check --grid-from"
+        )
     return path
 
 

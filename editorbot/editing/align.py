@@ -125,16 +125,29 @@ def _mid(type: ActionType) -> float:
 
 def _sources(y: np.ndarray, *, sr: int, config: AlignConfig) -> dict[str, np.ndarray]:
     """Raw features dry, through a mid reverb, and through a mid overdrive. [shape=(F, T)] each."""
+    from scipy.signal import lfilter
+
     from editorbot.editing import dsp
 
+    S = _power_spectrogram(y, config)
+    # A reverb smears each frame's power into later frames with an exponential decay: power
+    # falls 60 dB in RT60, i.e. by 10^(-6 · hop / (sr · RT60)) per frame. Far cheaper than
+    # convolving the whole track with a room response, and all the features can see.
+    decay = 10.0 ** (-6.0 * config.hop_length / (sr * _mid(ActionType.REVERB)))
+    S_reverb = S + 0.25 * (1.0 - decay) * lfilter([1.0], [1.0, -decay], S, axis=1)
     x = y[None].astype(np.float32)
-    wet = {
-        "reverb": dsp.reverb(x, sr=sr, rt60_sec=_mid(ActionType.REVERB))[0],
-        "distortion": dsp.overdrive(x, drive_db=_mid(ActionType.DISTORTION))[0],
+    S_dist = _power_spectrogram(dsp.overdrive(x, drive_db=_mid(ActionType.DISTORTION))[0], config)
+    return {
+        "dry": _features(S, sr=sr, config=config),
+        "reverb": _features(S_reverb, sr=sr, config=config),
+        "distortion": _features(S_dist, sr=sr, config=config),
     }
-    out = {"dry": frame_features(y, sr=sr, config=config)}
-    out.update({k: frame_features(v, sr=sr, config=config) for k, v in wet.items()})
-    return out
+
+
+def _power_spectrogram(y: np.ndarray, config: AlignConfig) -> np.ndarray:
+    import librosa
+
+    return np.abs(librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length)) ** 2
 
 
 def _values(type: ActionType) -> list[float]:
@@ -152,10 +165,15 @@ def frame_features(y: np.ndarray, *, sr: int, config: AlignConfig) -> np.ndarray
     Returns:
         [shape=(F, T)] with F = 12 + 12 + 1.
     """
+    return _features(_power_spectrogram(y, config), sr=sr, config=config)
+
+
+def _features(S: np.ndarray, *, sr: int, config: AlignConfig) -> np.ndarray:
+    """Frame features of a power spectrogram [shape=(1 + n_fft/2, T)]."""
     import librosa
 
-    S = np.abs(librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length)) ** 2
-    chroma = librosa.feature.chroma_stft(S=S, sr=sr, n_fft=config.n_fft, norm=None)
+    # tuning=0: raw and edit are compared with each other, so estimating it buys nothing.
+    chroma = librosa.feature.chroma_stft(S=S, sr=sr, n_fft=config.n_fft, norm=None, tuning=0.0)
     mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=S, sr=sr, n_mels=64))
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=13)[1:]
     onset = librosa.onset.onset_strength(S=mel_db, sr=sr)

@@ -71,7 +71,7 @@ def jump_dp(
     d_lo = np.maximum(1, np.floor(dur)).astype(np.int64)
     d_hi = np.maximum(1, np.ceil(dur)).astype(np.int64)
     R = int(d_hi.max()) + 2
-    ring = np.full((R, V, N), np.inf, dtype=np.float64)
+    ring = np.full((R, V, N), np.inf, dtype=np.float32)
     ptr = np.full((T, V, N), _START, dtype=np.uint8)
     used = np.zeros((T + R, V, N), dtype=np.uint8)  # chosen duration of a unit ending there
     switch_arg = np.zeros((T, N), dtype=np.int16)

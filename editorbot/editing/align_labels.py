@@ -98,6 +98,7 @@ def label_pair(
     edit_y = _match_layout(edit, raw)
     mono_raw, mono_edit = raw.y.mean(axis=0, keepdims=True), edit_y.mean(axis=0, keepdims=True)
     out = _out_beats(al, mono_raw, mono_edit, raw.sr, sr_an, beat_times, config)
+    out = _forward_reversed_runs(out)
     parsed = parse_output(out, n_beats=len(beat_times), downbeat_phase=downbeat_phase)
     decisions = _resolve(parsed, al, raw, edit_y, beat_times, downbeat_phase, config)
     return DecisionList(
@@ -153,6 +154,23 @@ def _out_beats(
         )  # fmt: skip
         out.append(OutBeat(u.beat, _LEVEL_FAMILY.get(guess.type, guess.type)))
     return out
+
+
+def _forward_reversed_runs(out: list[OutBeat]) -> list[OutBeat]:
+    """A reversed segment plays its beats last to first; put them in raw order for the parse,
+    which reads a REVERSE like any effect on the beats under the cursor."""
+    fixed, i = list(out), 0
+    while i < len(fixed):
+        j = i + 1
+        while (
+            j < len(fixed)
+            and fixed[j].effect == _T.REVERSE == fixed[i].effect
+            and fixed[j].beat == fixed[j - 1].beat - 1
+        ):
+            j += 1
+        fixed[i:j] = fixed[i:j][::-1]
+        i = j
+    return fixed
 
 
 def _edges(beat_times: np.ndarray, sr: int, L: int) -> np.ndarray:
@@ -322,7 +340,9 @@ def label_files(
 
         bg = track_beats(analysis_signal(raw), sr=AudioConfig().analysis_sr, name=str(raw_path))
         beat_times, phase = bg.beat_times, bg.downbeat_phase
-    dl = label_pair(raw, edit, beat_times=beat_times, downbeat_phase=phase, config=config, name=name)
+    dl = label_pair(
+        raw, edit, beat_times=beat_times, downbeat_phase=phase, config=config, name=name
+    )
     dl.save(out_path)
     return {
         "name": name,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from editorbot.editing.actions import (
@@ -117,6 +118,10 @@ def _runs(out: list[OutBeat]) -> list[tuple[int, int]]:
     return runs
 
 
+_Edge = tuple["Parsed | None", EditState, int, float]
+"""(decision or None for a dropped beat, next state, next output position, cost)."""
+
+
 class _Search:
     """Dijkstra over (cursor, output position, last was jump)."""
 
@@ -157,10 +162,11 @@ class _Search:
         assert final is not None, "CUT and KEEP are always valid, so some parse reaches the end"
         return final.cost, _walk(final)
 
-    def _edges(self, state: EditState, i: int):  # type: ignore[no-untyped-def]
+    def _edges(self, state: EditState, i: int) -> Iterator[_Edge]:
         """Moves from (state, i): exact ones if any exist, else the cheap ways out."""
         target = self.out[i].beat if i < self.main_end else None
-        exact, rough = [], []
+        exact: list[_Edge] = []
+        rough: list[_Edge] = []
         for t, s, a in self._candidates(state, target):
             if not is_valid(state, t, s, a):
                 continue
@@ -184,7 +190,9 @@ class _Search:
         if i < self.main_end:  # an output beat nothing explains: drop it, at a price
             yield None, state, i + 1, self.mismatch
 
-    def _candidates(self, state: EditState, target: int | None):  # type: ignore[no-untyped-def]
+    def _candidates(
+        self, state: EditState, target: int | None
+    ) -> Iterator[tuple[ActionType, ActionSize, ActionAmount]]:
         """Actions worth trying: those whose first output beat is ``target`` (or that move the
         cursor towards it without passing it); None = past the main part, only cursor moves."""
         c, out, i = state.cursor, self.out, state.n_output_beats
@@ -243,7 +251,7 @@ class _Search:
         m = len(produced) - len(window)
         m += sum(1 for (b, _), o in zip(produced, window, strict=False) if b != o.beat)
         votes = [o.effect for (_, e), o in zip(produced, window, strict=False) if e is None]
-        changed = [v for v in votes if v != _T.KEEP]
+        changed: list[ActionType] = [v for v in votes if v != _T.KEEP]
         effect = max(set(changed), key=changed.count) if changed else _T.KEEP
         soft = 0.0
         for (_, e), o in zip(produced, window, strict=False):

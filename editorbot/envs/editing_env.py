@@ -8,9 +8,10 @@ feature extraction and no rendering: it indexes the precomputed :class:`TrackTab
 
 Observation (:func:`editorbot.envs.spaces.observation_space`):
 
-- ``tokens`` [W, F + N_HISTORY + 2]: normalised features, edit-history channels (decided flag,
-  type one-hot, size and amount of the action that consumed the beat), an in-track flag and the
-  position relative to the cursor (cursor token at ``W // 2``).
+- ``tokens`` [W, F + N_CONTEXT + N_HISTORY + 2]: normalised features, context channels
+  (:data:`CONTEXT_NAMES`: track-relative beat and bar level, phrase phase), edit-history
+  channels (decided flag, type one-hot, size and amount of the action that consumed the beat),
+  an in-track flag and the position relative to the cursor (cursor token at ``W // 2``).
 - ``globals`` [N_GLOBALS]: see :data:`GLOBAL_NAMES`.
 - the three masks from the state machine, and ``aux_targets`` for the cursor beat.
 
@@ -50,6 +51,12 @@ GLOBAL_NAMES = (
     "output_vs_target",
 )
 N_GLOBALS = len(GLOBAL_NAMES)
+CONTEXT_NAMES = ("level_db", "bar_level_db", "phrase_phase_sin", "phrase_phase_cos")
+"""Per-beat context channels: what the editor decides on but the globally normalised features
+hide — the beat's and its bar's level relative to the track's median (dB / 10), and the
+position in the 4-bar phrase (16 beats from the first downbeat)."""
+N_CONTEXT = len(CONTEXT_NAMES)
+BEATS_PER_PHRASE = 16
 REWARD_TERMS = ("agree_type", "agree_size", "agree_amount", "similarity", "duration")
 
 
@@ -99,7 +106,7 @@ class EditingEnv(gym.Env):
         if self.config.window < 64:
             raise ParameterError(f"EditingEnv: window={self.config.window}, need at least 64")
         n_features = self.tables[0].features.shape[1]
-        self.n_token_features = n_features + N_HISTORY + 2
+        self.n_token_features = n_features + N_CONTEXT + N_HISTORY + 2
         self.observation_space = sp.observation_space(
             window=self.config.window, n_token_features=self.n_token_features, n_globals=N_GLOBALS
         )
@@ -162,11 +169,13 @@ class EditingEnv(gym.Env):
     def _start_episode(self, table: TrackTable) -> None:
         self._table = table
         n, half = table.n_beats, self.config.window // 2
-        n_features = table.features.shape[1]
-        # One padded token table per episode: features | history | in-track flag; the window is
-        # a slice of it, so an observation costs one copy.
+        n_features = table.features.shape[1] + N_CONTEXT
+        # One padded token table per episode: features | context | history | in-track flag; the
+        # window is a slice of it, so an observation costs one copy.
         self._tokens = np.zeros((n + self.config.window, n_features + N_HISTORY + 1), np.float32)
-        self._tokens[half : half + n, :n_features] = table.features
+        self._tokens[half : half + n, :n_features] = np.concatenate(
+            [table.features, context_channels(table)], axis=1
+        )
         self._tokens[half : half + n, -1] = 1.0
         self._hist0 = half
         self._hist_cols = slice(n_features, n_features + N_HISTORY)
@@ -286,6 +295,24 @@ def _mask_key(state: sm.EditState) -> tuple[int, int, int, bool]:
         min(state.cursor, 65),
         state.last_was_jump,
     )
+
+
+def context_channels(table: TrackTable) -> np.ndarray:
+    """The :data:`CONTEXT_NAMES` channels of a track, (n, N_CONTEXT) float32.
+
+    The demo styles (and human editors) judge a bar's loudness against the rest of the same
+    track; a z-score fitted over the training set mixes loud and quiet tracks, so the level is
+    also given relative to the track's median, per beat and averaged over the bar.
+    """
+    n, phase = table.n_beats, table.downbeat_phase
+    level = 20.0 * np.log10(np.maximum(table.energy.astype(np.float64), 1e-6))  # [dB]
+    level -= np.median(level)
+    bar = (np.arange(n) - phase) // 4  # beats before the first downbeat form bar -1
+    _, inverse, counts = np.unique(bar, return_inverse=True, return_counts=True)
+    bar_level = np.bincount(inverse, weights=level) / counts
+    angle = 2.0 * np.pi * ((np.arange(n) - phase) % BEATS_PER_PHRASE) / BEATS_PER_PHRASE
+    columns = [level / 10.0, bar_level[inverse] / 10.0, np.sin(angle), np.cos(angle)]
+    return np.stack(columns, axis=1).astype(np.float32)
 
 
 def _history_rows() -> np.ndarray:

@@ -181,9 +181,11 @@ def format_report(summary: dict[str, Any]) -> str:
                 f"{m['support']:>8d}"
             )
     names = [t.name[:5] for t in ActionType] + ["none"]
-    lines += ["", "confusion (rows truth, columns prediction)", " " * 12 + " ".join(
-        f"{n:>5}" for n in names
-    )]
+    lines += [
+        "",
+        "confusion (rows truth, columns prediction)",
+        " " * 12 + " ".join(f"{n:>5}" for n in names),
+    ]
     for t, row in zip(ActionType, summary["confusion"], strict=True):
         lines.append(f"{t.name:<12}" + " ".join(f"{v:>5d}" for v in row))
     return "\n".join(lines)

@@ -68,14 +68,25 @@ class PPOSettings:
 
 @dataclass(frozen=True)
 class BCSettings:
-    """Behavioural-cloning pretraining (RLlib BC on the offline episodes)."""
+    """Behavioural-cloning pretraining before PPO.
 
-    iterations: int = 20
-    """[iterations] BC training iterations before PPO (0 = no pretraining)."""
-    lr: float = 3e-4
+    ``epochs`` > 0: in-memory BC (:mod:`editorbot.training.bc_fit`), the epoch with the best
+    held-out type agreement kept. Else ``iterations`` > 0: RLlib's BC algorithm on the offline
+    episodes (Ray Data; slow on 2 cores). Both 0: PPO starts from random weights.
+    """
+
+    epochs: int = 40
+    """[passes] in-memory BC passes over the expert steps (0 = use ``iterations``)."""
+    iterations: int = 0
+    """[iterations] RLlib BC training iterations (only when ``epochs`` is 0)."""
+    lr: float = 1e-3
     """[1/step] Adam learning rate."""
-    train_batch_size: int = 256
+    train_batch_size: int = 64
     """[steps] expert steps per BC update."""
+    weight_decay: float = 0.0
+    """[1/step] AdamW decoupled weight decay (in-memory BC)."""
+    eval_every: int = 5
+    """[epochs] between held-out evaluations of in-memory BC."""
 
 
 @dataclass(frozen=True)
@@ -97,10 +108,16 @@ class RLRunConfig:
 
 
 def load_run_config(path: str | Path | None) -> RLRunConfig:
-    """Read an :class:`RLRunConfig` from YAML (defaults when ``path`` is None)."""
+    """Read an :class:`RLRunConfig` from YAML (defaults when ``path`` is None).
+
+    A ``tune:`` section (sweep settings, :mod:`editorbot.training.tune_run`) is ignored here, so
+    one file serves both ``editorbot train rl`` and ``editorbot tune``.
+    """
     if path is None:
         return RLRunConfig()
-    return config_from_dict(RLRunConfig, load_yaml(path), source=str(path))
+    data = load_yaml(path)
+    data.pop("tune", None)
+    return config_from_dict(RLRunConfig, data, source=str(path))
 
 
 def module_spec(module: ModuleConfig) -> RLModuleSpec:
@@ -163,6 +180,8 @@ def ppo_config(
             lambda_=s.lambda_,
         )
         .rl_module(rl_module_spec=module_spec(module))
+        # A lost env runner (killed process, lost node) is recreated and sampling goes on.
+        .fault_tolerance(restart_failed_env_runners=True)
         .debugging(seed=seed)
     )
 

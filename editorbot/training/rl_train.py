@@ -99,9 +99,12 @@ def train_rl(
         ray.init(include_dashboard=False, log_to_driver=False)
     env_config = {**cfg.env, "tables": str((train_dir / "tables").resolve()), "seed": cfg.seed}
     last = _last_checkpoint(save_dir) if resume else None
-    start_module = None if last else _pretrain_bc(cfg, train_dir, save_dir / "bc")
-    if start_module is not None:
-        _log_bc_agreement(start_module, val_tables, env_config, save_dir)
+    start_module = None
+    if last is None:
+        start_module = _pretrain_bc(cfg, train_dir, save_dir / "bc", val_tables, env_config)
+    best = _best_agreement(save_dir / "best") if last is not None else -1.0
+    if start_module is not None:  # the BC policy competes for best/ too: PPO must beat it
+        best = _log_bc_agreement(start_module, val_tables, env_config, save_dir)
     algo = ppo_config(
         cfg.ppo,
         env_config=env_config,
@@ -113,9 +116,13 @@ def train_rl(
         if last is not None:
             algo.restore_from_path(str(last.resolve()))
         elif start_module is not None:
-            algo.restore_from_path(start_module, component="learner_group/learner/rl_module")
+            # RAY_NOTES: restoring the learner's module also syncs the env runners.
+            algo.restore_from_path(start_module, component=_BC_COMPONENT)
+        if start_module is not None:
+            write_best(save_dir / "best", algo.get_module(), normalizer, cfg, env_config,
+                       val_tables, {"iteration": 0, "type_agreement": best})  # fmt: skip
         return _ppo_loop(algo, cfg, env_config, val_tables, normalizer, save_dir, stop_iters,
-                         checkpoint_freq)  # fmt: skip
+                         checkpoint_freq, best=best, start_iter=_iteration_of(last))  # fmt: skip
     finally:
         algo.stop()
 
@@ -129,11 +136,15 @@ def _ppo_loop(
     save_dir: Path,
     stop_iters: int,
     checkpoint_freq: int,
+    *,
+    best: float = -1.0,
+    start_iter: int = 0,
 ) -> dict[str, Any]:
+    """PPO iterations ``start_iter + 1 .. stop_iters`` (a resumed run continues its numbering;
+    ``best`` is the agreement ``best/`` already holds)."""
     from editorbot.inference import validation_metrics
 
-    best = -1.0
-    for it in range(1, stop_iters + 1):
+    for it in range(start_iter + 1, stop_iters + 1):
         start = time.perf_counter()
         result = algo.train()
         module = algo.get_module()
@@ -141,7 +152,7 @@ def _ppo_loop(
         agreement = metrics["type_agreement"]
         _log_progress(save_dir, it, result, metrics, time.perf_counter() - start)
         if it % checkpoint_freq == 0 or it == stop_iters:
-            algo.save_to_path(str((save_dir / "checkpoints" / f"iter_{it:04d}").resolve()))
+            _save_checkpoint(algo, save_dir / "checkpoints" / f"iter_{it:04d}")
         if agreement > best:
             best = agreement
             write_best(save_dir / "best", module, normalizer, cfg, env_config, val_tables,
@@ -185,14 +196,47 @@ def write_best(
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _pretrain_bc(cfg: Any, train_dir: Path, out: Path) -> str | None:
-    """RLlib BC on the training episodes; returns the module path PPO starts from."""
-    if cfg.bc.iterations <= 0:
-        return None
+_BC_COMPONENT = "learner_group/learner/rl_module/default_policy"
+
+
+def _pretrain_bc(
+    cfg: Any, train_dir: Path, out: Path, val_tables: list[Any], env_config: dict[str, Any]
+) -> str | None:
+    """BC on the training episodes (see :class:`~editorbot.training.ppo.BCSettings`); returns
+    the saved module's path, which PPO restores as :data:`_BC_COMPONENT`."""
     from editorbot.envs.editing_env import EditingEnv
+
+    if cfg.bc.epochs <= 0 and cfg.bc.iterations <= 0:
+        return None
+    env = EditingEnv({**cfg.env, "tables": str(train_dir / "tables")})
+    if cfg.bc.epochs <= 0:
+        return _pretrain_rllib_bc(cfg, train_dir, out, env)
+    from editorbot.inference import validation_metrics
+    from editorbot.training.bc_data import load_expert_arrays
+    from editorbot.training.bc_fit import BCFitSettings, build_module, fit_bc
+
+    b = cfg.bc
+    settings = BCFitSettings(epochs=b.epochs, lr=b.lr, batch_size=b.train_batch_size,
+                             weight_decay=b.weight_decay, aux_weight=cfg.ppo.aux_weight,
+                             eval_every=b.eval_every)  # fmt: skip
+    module = build_module(cfg.module, env.observation_space, env.action_space)
+    obs, actions = load_expert_arrays(train_dir / "episodes")
+
+    def held_out(m: Any) -> float:
+        return float(validation_metrics(m, val_tables, env_config)["type_agreement"])
+
+    fit = fit_bc(module, obs, actions, settings, seed=cfg.seed, evaluate=held_out)
+    logger.info("BC: %d expert steps, best held-out type agreement %.3f at epoch %d",
+                len(actions), fit["best_score"], fit["best_epoch"])  # fmt: skip
+    path = (out / "rl_module").resolve()
+    module.save_to_path(str(path))
+    return str(path)
+
+
+def _pretrain_rllib_bc(cfg: Any, train_dir: Path, out: Path, env: Any) -> str:
+    """RLlib's BC algorithm on the offline episodes (Ray Data)."""
     from editorbot.training.ppo import bc_config
 
-    env = EditingEnv({**cfg.env, "tables": str(train_dir / "tables")})
     algo = bc_config(
         cfg.bc,
         episodes=train_dir / "episodes",
@@ -206,19 +250,20 @@ def _pretrain_bc(cfg: Any, train_dir: Path, out: Path) -> str | None:
         algo.save_to_path(str(out.resolve()))
     finally:
         algo.stop()
-    return str((out / "learner_group" / "learner" / "rl_module").resolve())
+    return str((out / "learner_group" / "learner" / "rl_module" / "default_policy").resolve())
 
 
 def _log_bc_agreement(
     module_path: str, val_tables: list[Any], env_config: dict[str, Any], save_dir: Path
-) -> None:
-    """Validation agreement of the BC policy alone (row 0 of ``progress.jsonl``)."""
+) -> float:
+    """Validation agreement of the BC policy alone (row 0 of ``progress.jsonl``); returns it."""
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     from editorbot.inference import validation_metrics
 
-    module = RLModule.from_checkpoint(str(Path(module_path) / "default_policy"))
-    _log_progress(save_dir, 0, {}, validation_metrics(module, val_tables, env_config), 0.0)
+    metrics = validation_metrics(RLModule.from_checkpoint(module_path), val_tables, env_config)
+    _log_progress(save_dir, 0, {}, metrics, 0.0)
+    return float(metrics["type_agreement"])
 
 
 def _split(bc_dir: Path, out: Path, cfg: Any) -> tuple[Path, list[Any], Any]:
@@ -261,6 +306,30 @@ def _build_bc_data(args: argparse.Namespace, env_cfg: dict[str, Any]) -> Path:
     out = args.save_dir / "bc_data"
     bc_data.write_bc_data(out, tables, normalizer, env_config=dict(env_cfg))
     return out
+
+
+def _save_checkpoint(algo: Any, path: Path) -> None:
+    """Save beside ``path`` and rename: a driver killed mid-save leaves no half checkpoint
+    for ``--resume`` to pick up (``_last_checkpoint`` only sees ``iter_*``)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    algo.save_to_path(str(tmp.resolve()))
+    tmp.rename(path)
+
+
+def _iteration_of(checkpoint: Path | None) -> int:
+    """``iter_0007`` → 7 (0 = a fresh run)."""
+    return int(checkpoint.name.removeprefix("iter_")) if checkpoint is not None else 0
+
+
+def _best_agreement(best_dir: Path) -> float:
+    from editorbot.inference import CHECKPOINT_JSON
+
+    try:
+        meta = json.loads((best_dir / CHECKPOINT_JSON).read_text())
+        return float(meta["validation"]["type_agreement"])
+    except (OSError, ValueError, KeyError):
+        return -1.0
 
 
 def _last_checkpoint(save_dir: Path) -> Path | None:

@@ -1,0 +1,105 @@
+"""``editorbot tune``: a Ray Tune sweep (or a single run) of the RL agent from one YAML file.
+
+How to run::
+
+    editorbot tune tune_configs/ppo_debug.yaml --data-dir DEMO            # one trial, minutes
+    editorbot tune tune_configs/ppo_sweep.yaml --bc-data BC --storage runs/tune
+    editorbot tune tune_configs/ppo_sweep.yaml --bc-data BC --storage runs/tune --resume
+
+What to expect: the experiment under ``STORAGE/NAME`` (``NAME`` = the file's ``tune.name``),
+then a table of trials sorted by the sweep's metric and the best checkpoint's path. ``--resume``
+continues an interrupted sweep and re-runs errored trials from their last checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from pathlib import Path
+
+from editorbot.cli import run_module
+from editorbot.errors import DatasetError, EditorbotError
+
+logger = logging.getLogger(__name__)
+
+NAME = "tune"
+HELP = "run a Ray Tune sweep of the RL agent from a YAML file (tune_configs/*.yaml)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", type=Path, help="sweep YAML (a run config + optional tune:)")
+    parser.add_argument("--data-dir", type=Path, help="training data with truth/ labels")
+    parser.add_argument("--bc-data", type=Path, help="prebuilt `editorbot bc-data` folder")
+    parser.add_argument(
+        "--storage",
+        type=Path,
+        default=Path("tune_results"),
+        help="folder of experiment directories (default ./tune_results)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+
+
+def run(args: argparse.Namespace) -> int:
+    from editorbot.training.tune_run import load_sweep, results_table, run_sweep
+
+    sweep = load_sweep(args.config)
+    bc_dir = args.bc_data or _build_bc_data(args, sweep.run.env)
+    grid = run_sweep(sweep, bc_dir=bc_dir, storage=args.storage, resume=args.resume)
+    rows = results_table(grid, sweep.sweep.metric, sweep.sweep.mode)
+    _print_table(rows, sweep.sweep.metric, sweep.sweep.search_space)
+    errored = [r for r in rows if r["status"] == "ERROR"]
+    if errored or not rows or not rows[0]["checkpoint"]:
+        raise EditorbotError(
+            f"{len(errored)} of {len(rows)} trials failed (details under "
+            f"{args.storage / sweep.sweep.name}); fix and re-run with --resume"
+        )
+    print(f"best checkpoint: {rows[0]['checkpoint']}")
+    return 0
+
+
+def _build_bc_data(args: argparse.Namespace, env_cfg: dict) -> Path:
+    """Features → expert replay once in the driver; every trial reads the same folder."""
+    from editorbot.training import bc_data
+
+    if args.data_dir is None:
+        raise DatasetError("tune: pass --data-dir (with truth/ labels) or --bc-data")
+    labels = sorted((args.data_dir / "truth").glob("*.json"))
+    if not labels:
+        raise DatasetError(f"{args.data_dir / 'truth'}: no decision lists; pass --bc-data")
+    tables, normalizer = bc_data.build_tables(
+        [bc_data.load_raw_track(p, args.data_dir) for p in labels]
+    )
+    out = args.storage / "bc_data"
+    bc_data.write_bc_data(out, tables, normalizer, env_config=dict(env_cfg))
+    return out
+
+
+def _print_table(rows: list[dict], metric: str, space: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"trials by {metric}")
+    for col in ("trial", "status", "iter", metric, *space):
+        table.add_column(col)
+    for r in rows:
+        value = r["metric"]
+        shown = "—" if not isinstance(value, int | float) or math.isnan(value) else f"{value:.4g}"
+        params = [_param(r["config"], key) for key in space]
+        table.add_row(str(r["trial"]), r["status"], str(r["iterations"]), shown, *params)
+    Console(width=160).print(table)
+
+
+def _param(config: dict, key: str) -> str:
+    section, _, name = key.partition(".")
+    value = config.get(section, {}).get(name)
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_module(__name__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

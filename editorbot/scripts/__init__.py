@@ -1,0 +1,1 @@
+"""The seed's script entry points (``python -m editorbot.scripts.NAME``)."""

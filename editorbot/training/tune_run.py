@@ -1,0 +1,305 @@
+"""Ray Tune sweeps of the RL agent: YAML → :class:`SweepConfig` → ``tune.Tuner`` (or restore).
+
+A sweep file is an RL run config (``editorbot.training.ppo.RLRunConfig``: ``env``, ``module``,
+``ppo``, ``bc`` ...) plus an optional ``tune:`` section that maps one to one onto
+:class:`SweepConfig`. Without a ``tune:`` section the file is a single run with the defaults
+below, so ``editorbot tune tune_configs/ppo_debug.yaml`` works on the debug config as is.
+
+Search spaces name a run-config field by its dotted path and one Tune sampler::
+
+    tune:
+      search_space:
+        ppo.lr: {loguniform: [1.0e-5, 1.0e-3]}
+        module.kernel_size: {choice: [5, 9]}
+
+Each trial (:mod:`editorbot.training.tune_trial`) is a function trainable running PPO from
+:func:`editorbot.training.ppo.ppo_config`; it checkpoints through ``tune.report`` and restores
+from ``tune.get_checkpoint()`` when Tune retries it (``FailureConfig(max_failures)``), when PBT
+exploits it, or when the sweep is resumed with ``Tuner.restore(..., resume_errored=True)``. The
+trial asks for the algorithm's own resource request (RLlib's ``default_resource_request``: 1 CPU
+for the driver + 1 per env runner + the learners), and a sweep that cannot fit the cluster
+fails before it starts (RAY_NOTES.md: an infeasible trial stays PENDING forever).
+
+Method: ASHA, https://arxiv.org/abs/1810.05934; PBT, https://arxiv.org/abs/1711.09846.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from editorbot.config import from_dict, load_yaml
+from editorbot.errors import ParameterError
+
+logger = logging.getLogger(__name__)
+
+SAMPLERS = ("uniform", "loguniform", "choice", "randint", "grid_search")
+"""Tune samplers a search-space entry may name (each takes the list it is given as arguments)."""
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Trial scheduler (``fifo`` runs every trial to ``stop_iters``)."""
+
+    kind: str = "fifo"
+    """[name] ``fifo``, ``asha`` or ``pbt``."""
+    grace_period: int = 1
+    """[iterations] ASHA: every trial runs at least this long before it can be stopped."""
+    reduction_factor: float = 2.0
+    """[ratio] ASHA: keep 1/reduction_factor of the trials at each rung."""
+    perturbation_interval: int = 2
+    """[iterations] PBT: how often the bottom trials copy and perturb the top ones."""
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The ``tune:`` section of a sweep file: what to search, how to stop, how to recover."""
+
+    name: str = "editorbot_rl"
+    """[folder name] experiment directory under the storage path."""
+    metric: str = "env_runners/episode_return_mean"
+    """[result key] what the scheduler and the results table rank trials by."""
+    mode: str = "max"
+    """[max|min] whether a larger metric is better."""
+    num_samples: int = 1
+    """[trials] samples of the search space (times each grid point)."""
+    stop_iters: int = 2
+    """[iterations] PPO iterations per trial."""
+    checkpoint_freq: int = 1
+    """[iterations] between trial checkpoints (the last iteration is always saved)."""
+    max_failures: int = 2
+    """[retries] per trial, each resuming from the trial's last checkpoint."""
+    max_concurrent_trials: int = 0
+    """[trials] at once (0 = as many as the cluster's CPUs allow)."""
+    search_space: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    """Dotted run-config field → ``{sampler: [args]}`` (samplers in :data:`SAMPLERS`)."""
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    """Trial scheduler."""
+    inject_failure_at_iter: int = 0
+    """[iteration] fault injection: each trial raises once after this iteration (0 = off)."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A loaded sweep file: the sweep settings and the base RL run config."""
+
+    sweep: SweepConfig
+    run: Any  # editorbot.training.ppo.RLRunConfig (ppo imports ray.rllib; kept lazy)
+    source: str
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read a sweep file; unknown keys (in ``tune:`` or the run config) name the key and file.
+
+    Raises:
+        ParameterError: unknown key, wrong type, unknown sampler or search-space field.
+    """
+    from editorbot.training.ppo import RLRunConfig
+
+    data = load_yaml(path)
+    sweep = from_dict(SweepConfig, data.pop("tune", None), source=f"{path}: tune")
+    run = from_dict(RLRunConfig, data, source=str(path))
+    _check_sweep(sweep, run, str(path))
+    return Sweep(sweep=sweep, run=run, source=str(path))
+
+
+def _check_sweep(sweep: SweepConfig, run: Any, source: str) -> None:
+    if sweep.mode not in ("max", "min"):
+        raise ParameterError(f"{source}: tune: mode {sweep.mode!r}; use 'max' or 'min'")
+    if sweep.scheduler.kind not in ("fifo", "asha", "pbt"):
+        raise ParameterError(
+            f"{source}: tune: scheduler: kind {sweep.scheduler.kind!r}; use fifo, asha or pbt"
+        )
+    plain = dataclasses.asdict(run)
+    for key, spec in sweep.search_space.items():
+        section, _, name = key.partition(".")
+        if not isinstance(plain.get(section), dict) or (
+            section != "env" and name not in plain[section]
+        ):
+            raise ParameterError(f"{source}: tune: search_space: unknown field {key!r}")
+        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in SAMPLERS:
+            raise ParameterError(
+                f"{source}: tune: search_space: {key}: {spec!r}; give one of {', '.join(SAMPLERS)}"
+            )
+        if key in ("ppo.num_env_runners", "ppo.num_learners", "ppo.num_gpus_per_learner"):
+            raise ParameterError(f"{source}: tune: search_space: {key} sets resources; fix it")
+
+
+def param_space(sweep: SweepConfig) -> dict[str, Any]:
+    """The search space as Tune domains, nested like the run config (``{"ppo": {"lr": ...}}``)."""
+    from ray import tune
+
+    space: dict[str, Any] = {}
+    for key, spec in sweep.search_space.items():
+        section, _, name = key.partition(".")
+        ((sampler, args),) = spec.items()
+        args = list(args)
+        domain = (
+            getattr(tune, sampler)(args)
+            if sampler in ("choice", "grid_search")
+            else (getattr(tune, sampler)(*args))
+        )
+        space.setdefault(section, {})[name] = domain
+    return space
+
+
+def resources(run: Any, env_config: dict[str, Any]) -> Any:
+    """RLlib's own placement-group request for one trial of this run config."""
+    from ray.rllib.algorithms.ppo import PPO
+
+    from editorbot.training.ppo import ppo_config
+
+    algo_cfg = ppo_config(run.ppo, env_config=env_config, module=run.module)
+    return PPO.default_resource_request(algo_cfg)
+
+
+def check_fits(pgf: Any, cluster: dict[str, float], source: str) -> None:
+    """Fail fast when one trial asks more than the whole cluster has.
+
+    Raises:
+        ParameterError: naming what the trial needs, what the cluster has, and the fix.
+    """
+    need = pgf.required_resources
+    short = {k: v for k, v in need.items() if v > cluster.get(k, 0.0) + 1e-9}
+    if short:
+        have = ", ".join(f"{k}={cluster.get(k, 0.0):g}" for k in sorted(short))
+        want = ", ".join(f"{k}={v:g}" for k, v in sorted(short.items()))
+        raise ParameterError(
+            f"{source}: one trial needs {want} (1 CPU for the algorithm + 1 per env runner, plus "
+            f"learners) but the Ray cluster has {have}; lower ppo.num_env_runners/num_learners"
+        )
+
+
+def run_sweep(
+    sweep: Sweep, *, bc_dir: str | Path, storage: str | Path, resume: bool = False
+) -> Any:
+    """Run (or, with ``resume``, continue) the sweep; returns Tune's ``ResultGrid``.
+
+    Args:
+        sweep: the loaded sweep file.
+        bc_dir: an ``editorbot bc-data`` folder (``tables/`` for the env, ``episodes/`` for BC).
+        storage: folder holding the experiment directory ``storage/sweep.name``.
+        resume: continue an interrupted sweep, re-running errored trials from their checkpoints.
+
+    Raises:
+        ParameterError: a trial that cannot fit the cluster, or ``resume`` with nothing to resume.
+    """
+    import ray
+    from ray import tune
+
+    from editorbot.envs.registration import register
+    from editorbot.training.tune_trial import rl_trial
+
+    s, bc_dir = sweep.sweep, Path(bc_dir).resolve()
+    exp_dir = Path(storage).resolve() / s.name
+    env_config = {**sweep.run.env, "tables": str(bc_dir / "tables"), "seed": sweep.run.seed}
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+    register()  # Tuner.restore needs the env registered again (RAY_NOTES.md)
+    pgf = resources(sweep.run, env_config)
+    check_fits(pgf, ray.cluster_resources(), sweep.source)
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            rl_trial,
+            base=sweep.run,
+            env_config=env_config,
+            episodes=str(bc_dir / "episodes"),
+            sweep=s,
+            marker_dir=str(exp_dir),
+        ),
+        pgf,
+    )
+    space = param_space(s)
+    if resume:
+        if not tune.Tuner.can_restore(str(exp_dir)):
+            raise ParameterError(f"{exp_dir}: no sweep to resume; run without --resume first")
+        logger.info("resuming %s", exp_dir)
+        tuner = tune.Tuner.restore(
+            str(exp_dir), trainable=trainable, resume_errored=True, param_space=space
+        )
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=space,
+            tune_config=_tune_config(s),
+            run_config=_run_config(s, exp_dir.parent),
+        )
+    return tuner.fit()
+
+
+def _tune_config(s: SweepConfig) -> Any:
+    from ray import tune
+
+    return tune.TuneConfig(
+        metric=s.metric,
+        mode=s.mode,
+        num_samples=s.num_samples,
+        scheduler=_scheduler(s),
+        max_concurrent_trials=s.max_concurrent_trials or None,
+    )
+
+
+def _run_config(s: SweepConfig, storage: Path) -> Any:
+    from ray import tune
+
+    return tune.RunConfig(
+        name=s.name,
+        storage_path=str(storage),
+        stop={"iteration": s.stop_iters},
+        failure_config=tune.FailureConfig(max_failures=s.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        verbose=0,
+    )
+
+
+def _scheduler(s: SweepConfig) -> Any:
+    """FIFO, ASHA or PBT on ``s.metric`` (PBT mutates the searched fields)."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+
+    sc = s.scheduler
+    if sc.kind == "asha":
+        return ASHAScheduler(
+            time_attr="iteration",
+            max_t=s.stop_iters,
+            grace_period=sc.grace_period,
+            reduction_factor=sc.reduction_factor,
+        )
+    if sc.kind == "pbt":
+        return PopulationBasedTraining(
+            time_attr="iteration",
+            perturbation_interval=sc.perturbation_interval,
+            hyperparam_mutations=param_space(s),
+        )
+    return FIFOScheduler()
+
+
+def results_table(grid: Any, metric: str, mode: str) -> list[dict[str, Any]]:
+    """One row per trial, best first by ``metric`` (trials without it last)."""
+    rows = []
+    for result in grid:
+        m = dict(result.metrics or {})
+        value = m.get(metric, math.nan)
+        best = result.get_best_checkpoint(metric, mode) if result.best_checkpoints else None
+        rows.append(
+            {
+                "trial": m.get("trial_id", result.path and Path(result.path).name),
+                "status": "ERROR" if result.error else "OK",
+                "iterations": m.get("iteration", 0),
+                "metric": value,
+                "config": result.config or {},
+                "checkpoint": (best or result.checkpoint).path
+                if (best or result.checkpoint)
+                else "",
+            }
+        )
+    sign = -1.0 if mode == "max" else 1.0
+    rows.sort(key=lambda r: (_nan(r["metric"]), sign * (0.0 if _nan(r["metric"]) else r["metric"])))
+    return rows
+
+
+def _nan(value: Any) -> bool:
+    return not isinstance(value, int | float) or math.isnan(value)

@@ -1,0 +1,172 @@
+"""One Tune trial of the RL agent: PPO iterations, trial checkpoints with versions, restore.
+
+The trial is a Tune function trainable (:func:`rl_trial`) that builds the PPO algorithm with
+:func:`editorbot.training.ppo.ppo_config`, reports flat scalar metrics every iteration, saves an
+RLlib checkpoint plus :data:`STATE_JSON` (iteration, editorbot and feature versions) every
+``checkpoint_freq`` iterations, and continues from ``tune.get_checkpoint()`` after a retry, a
+PBT exploit or ``Tuner.restore`` (refusing checkpoints of an incompatible version).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from editorbot.config import from_dict
+
+logger = logging.getLogger(__name__)
+
+STATE_JSON = "editorbot_trial.json"
+"""Trial progress and versions stored beside the RLlib state in every trial checkpoint."""
+
+
+def trial_run_config(base: Any, config: dict[str, Any]) -> Any:
+    """The base run config with one trial's sampled values filled in."""
+    from editorbot.training.ppo import RLRunConfig
+
+    plain = dataclasses.asdict(base)
+    for section, values in config.items():
+        if isinstance(values, dict) and section in plain:
+            plain[section] = {**plain[section], **values}
+    return from_dict(RLRunConfig, plain, source="trial config")
+
+
+def rl_trial(
+    config: dict[str, Any],
+    base: Any,
+    env_config: dict[str, Any],
+    episodes: str,
+    sweep: Any,
+    marker_dir: str,
+) -> None:
+    """One Tune trial: PPO for ``sweep.stop_iters`` iterations, checkpointing as it goes."""
+    import torch
+    from ray import tune
+
+    from editorbot.training.ppo import ppo_config
+
+    torch.set_num_threads(1)  # RAY_NOTES: the trial process hosts the local learner and runner
+    run = trial_run_config(base, config)
+    algo = ppo_config(
+        run.ppo, env_config=env_config, module=run.module, expert_episodes=episodes, seed=run.seed
+    ).build_algo()
+    try:
+        start = _restore(algo, tune.get_checkpoint())
+        for it in range(start + 1, sweep.stop_iters + 1):
+            t0 = time.perf_counter()
+            result = algo.train()
+            metrics = _metrics(result, sweep.metric, it, time.perf_counter() - t0)
+            if it % sweep.checkpoint_freq == 0 or it == sweep.stop_iters:
+                with tempfile.TemporaryDirectory() as tmp:
+                    algo.save_to_path(tmp)
+                    (Path(tmp) / STATE_JSON).write_text(json.dumps(trial_state(it)))
+                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+            else:
+                tune.report(metrics)
+            _maybe_fail(sweep, it, marker_dir)
+    finally:
+        algo.stop()
+
+
+def _restore(algo: Any, checkpoint: Any) -> int:
+    """Load a trial checkpoint into ``algo``; returns the last completed iteration (0 = none)."""
+    if checkpoint is None:
+        return 0
+    with checkpoint.as_directory() as d:
+        state = read_trial_state(Path(d))
+        algo.restore_from_path(str(Path(d).resolve()))
+        done = int(state["iteration"])
+    logger.info("trial resumed after iteration %d", done)
+    return done
+
+
+def trial_state(iteration: int) -> dict[str, Any]:
+    """What a trial checkpoint records beside the RLlib state: progress and versions."""
+    from editorbot import __version__
+    from editorbot.audio.features import FEATURE_VERSION
+
+    return {
+        "iteration": iteration,
+        "editorbot_version": __version__,
+        "feature_version": FEATURE_VERSION,
+    }
+
+
+def read_trial_state(directory: Path) -> dict[str, Any]:
+    """The trial state of a checkpoint, refused unless this editorbot can continue it.
+
+    A checkpoint from another feature version would feed the policy observations with another
+    meaning (loading garbage silently); another editorbot major.minor may have another module.
+
+    Raises:
+        CheckpointError: missing state, another feature version, or another editorbot release.
+    """
+    from editorbot.errors import CheckpointError
+
+    path = directory / STATE_JSON
+    try:
+        state = dict(json.loads(path.read_text()))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: missing or unreadable ({e}); not an editorbot trial") from e
+    here = trial_state(0)
+    if state.get("feature_version") != here["feature_version"]:
+        raise CheckpointError(
+            f"{directory}: written with feature version {state.get('feature_version')!r}, this "
+            f"editorbot computes {here['feature_version']!r}; start the sweep afresh"
+        )
+    theirs, ours = str(state.get("editorbot_version")), here["editorbot_version"]
+    if theirs.split(".")[:2] != ours.split(".")[:2]:
+        raise CheckpointError(
+            f"{directory}: written by editorbot {theirs}, this is {ours}; resume with "
+            f"editorbot {'.'.join(theirs.split('.')[:2])}.x or start the sweep afresh"
+        )
+    return state
+
+
+def _metrics(result: dict[str, Any], metric: str, it: int, wall_sec: float) -> dict[str, Any]:
+    """Flat scalar metrics of one iteration; ``metric`` is always present (NaN if not yet)."""
+    runners = result.get("env_runners", {})
+    learner = result.get("learners", {}).get("default_policy", {})
+    flat = {
+        "iteration": it,
+        "iteration_wall_sec": wall_sec,
+        "env_runners/episode_return_mean": runners.get("episode_return_mean", math.nan),
+        "env_runners/num_env_steps_sampled": runners.get("num_env_steps_sampled", math.nan),
+        **{f"learners/{k}": float(v) for k, v in learner.items() if _is_scalar_loss(k, v)},
+    }
+    flat.setdefault(metric, _lookup(result, metric))
+    return {k: (math.nan if v is None else v) for k, v in flat.items()}
+
+
+def _lookup(result: dict[str, Any], key: str) -> Any:
+    node: Any = result
+    for part in key.split("/"):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, int | float) else math.nan
+
+
+def _is_scalar_loss(key: str, value: Any) -> bool:
+    return isinstance(value, int | float) and any(s in key for s in ("loss", "entropy", "kl"))
+
+
+class InjectedFailure(RuntimeError):
+    """Raised once per trial by ``inject_failure_at_iter`` (fault-injection tests)."""
+
+
+def _maybe_fail(sweep: Any, it: int, marker_dir: str) -> None:
+    """Raise once per trial (a marker file in the experiment folder remembers it happened)."""
+    if sweep.inject_failure_at_iter != it:
+        return
+    from ray import tune
+
+    marker = Path(marker_dir) / f".injected_failure_{tune.get_context().get_trial_id()}"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        raise InjectedFailure(f"injected failure after iteration {it} (inject_failure_at_iter)")

@@ -1,0 +1,170 @@
+"""``editorbot tune``: YAML → SweepConfig, fitting trials to the cluster, retries and resume.
+
+The Ray tests use the session's in-process Ray (``ray_session``, 2 CPUs): each trial of the
+debug config asks 1 CPU (``num_env_runners: 0``), so two trials run side by side.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from editorbot.cli import main as cli
+from editorbot.errors import ParameterError
+
+DEBUG = Path(__file__).resolve().parents[1] / "tune_configs" / "ppo_debug.yaml"
+
+
+def _sweep_file(tmp_path: Path, tune: dict, **run: dict) -> Path:
+    data = yaml.safe_load(DEBUG.read_text())
+    for section, values in run.items():
+        data[section] = {**data.get(section, {}), **values}
+    data["tune"] = tune
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def bc_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from editorbot.datasets.demo import DemoConfig, generate
+    from editorbot.datasets.song import SongConfig
+    from editorbot.training import bc_data
+
+    demo = tmp_path_factory.mktemp("demo")
+    # Short songs (the generator's minimum form) keep features and the env fast.
+    generate(
+        demo,
+        n_tracks=2,
+        seed=0,
+        config=DemoConfig(song=SongConfig(min_seconds=20, max_seconds=30, sr=22050)),
+    )
+    raws = [bc_data.load_raw_track(p, demo) for p in sorted((demo / "truth").glob("*.json"))]
+    tables, normalizer = bc_data.build_tables(raws)
+    out = tmp_path_factory.mktemp("bc")
+    bc_data.write_bc_data(out, tables, normalizer, env_config={"window": 64})
+    return out
+
+
+def test_shipped_sweep_files_load() -> None:
+    from editorbot.training.tune_run import load_sweep, param_space
+
+    sweep = load_sweep(DEBUG.parent / "ppo_sweep.yaml")
+    space = param_space(sweep.sweep)
+    assert sweep.sweep.scheduler.kind == "asha"
+    assert set(space["ppo"]) == {"lr", "entropy_coeff", "clip_param", "bc_weight"}
+    assert set(space["module"]) == {"kernel_size", "layers"}
+    assert load_sweep(DEBUG).sweep.num_samples == 1  # no tune: section = one run, defaults
+    assert load_sweep(DEBUG.parent / "ppo_cluster.yaml").run.ppo.num_gpus_per_learner == 1.0
+
+
+@pytest.mark.parametrize(
+    ("tune", "match"),
+    [
+        ({"num_sample": 2}, r"sweep.yaml: tune: unknown key 'num_sample'"),
+        ({"scheduler": {"kind": "hyperband"}}, r"sweep.yaml: tune: scheduler: kind 'hyperband'"),
+        ({"search_space": {"ppo.learning_rate": {"uniform": [0, 1]}}}, r"'ppo.learning_rate'"),
+        ({"search_space": {"ppo.lr": {"gauss": [0, 1]}}}, r"ppo.lr: .*give one of uniform"),
+        ({"search_space": {"ppo.num_env_runners": {"choice": [0, 1]}}}, r"sets resources"),
+    ],
+)
+def test_bad_sweep_files_name_the_key_and_file(tmp_path: Path, tune: dict, match: str) -> None:
+    from editorbot.training.tune_run import load_sweep
+
+    with pytest.raises(ParameterError, match=match):
+        load_sweep(_sweep_file(tmp_path, tune))
+
+
+def test_a_trial_that_cannot_fit_fails_fast_with_the_fix() -> None:
+    import dataclasses
+
+    from editorbot.training.ppo import PPOSettings
+    from editorbot.training.tune_run import check_fits, load_sweep, resources
+
+    run = load_sweep(DEBUG).run
+    run = dataclasses.replace(run, ppo=dataclasses.replace(run.ppo, num_env_runners=3))
+    assert isinstance(run.ppo, PPOSettings)
+    pgf = resources(run, {"window": 64})
+    assert pgf.required_resources["CPU"] == 4  # RLlib: 1 for the algorithm + 1 per env runner
+    with pytest.raises(ParameterError, match=r"x.yaml: one trial needs CPU=4 .* has CPU=2"):
+        check_fits(pgf, {"CPU": 2.0}, "x.yaml")
+    check_fits(pgf, {"CPU": 4.0}, "x.yaml")  # exactly enough is enough
+
+
+def _iterations(trial_dir: Path) -> list[int]:
+    with open(trial_dir / "progress.csv") as f:
+        return [int(row["iteration"]) for row in csv.DictReader(f)]
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(300)
+def test_a_trial_that_raises_is_retried_from_its_checkpoint(
+    ray_session: object, bc_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    tune = {
+        "name": "retry",
+        "stop_iters": 2,
+        "max_failures": 1,
+        "inject_failure_at_iter": 1,
+        "search_space": {"ppo.lr": {"grid_search": [1.0e-4, 3.0e-4]}},
+    }
+    path = _sweep_file(tmp_path, tune)
+    argv = ["tune", str(path), "--bc-data", str(bc_dir), "--storage", str(tmp_path / "s")]
+    assert cli(argv) == 0
+    out = capsys.readouterr().out
+    exp = tmp_path / "s" / "retry"
+    trials = sorted(p for p in exp.iterdir() if p.name.startswith("rl_trial"))
+    assert len(trials) == 2
+    assert len(list(exp.glob(".injected_failure_*"))) == 2  # each trial raised once ...
+    for trial in trials:
+        # ... and was restored from iteration 1's checkpoint: a restart from scratch would
+        # have logged iteration 1 twice.
+        assert _iterations(trial) == [1, 2]
+    assert "best checkpoint: " + str(exp) in out and out.count(" OK ") == 2
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(300)
+def test_resume_continues_an_errored_sweep_without_losing_iterations(
+    ray_session: object, bc_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    tune = {"name": "resume", "stop_iters": 2, "max_failures": 0, "inject_failure_at_iter": 1}
+    path = _sweep_file(tmp_path, tune)
+    argv = ["tune", str(path), "--bc-data", str(bc_dir), "--storage", str(tmp_path / "s")]
+    assert cli(argv) == 1  # no retries: the trial errors and the command says so in one line
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "1 of 1 trials failed" in err and "--resume" in err
+    assert cli([*argv, "--resume"]) == 0
+    (trial,) = (p for p in (tmp_path / "s" / "resume").iterdir() if p.name.startswith("rl_"))
+    assert _iterations(trial) == [1, 2]  # iteration 1 came from the checkpoint, not re-run
+
+
+def test_resume_without_a_sweep_says_so(
+    ray_session: object, bc_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    argv = ["tune", str(DEBUG), "--bc-data", str(bc_dir), "--storage", str(tmp_path), "--resume"]
+    assert cli(argv) == 1
+    assert "no sweep to resume" in capsys.readouterr().err
+
+
+def test_trial_checkpoints_from_another_version_are_refused(tmp_path: Path) -> None:
+    import json
+
+    from editorbot.errors import CheckpointError
+    from editorbot.training.tune_trial import STATE_JSON, read_trial_state, trial_state
+
+    good = trial_state(3)
+    (tmp_path / STATE_JSON).write_text(json.dumps(good))
+    assert read_trial_state(tmp_path)["iteration"] == 3  # this version's own state loads
+    (tmp_path / STATE_JSON).write_text(json.dumps({**good, "feature_version": "0"}))
+    with pytest.raises(CheckpointError, match=r"feature version '0'.*start the sweep afresh"):
+        read_trial_state(tmp_path)
+    (tmp_path / STATE_JSON).write_text(json.dumps({**good, "editorbot_version": "99.0.0"}))
+    with pytest.raises(CheckpointError, match=r"written by editorbot 99.0.0"):
+        read_trial_state(tmp_path)
+    (tmp_path / STATE_JSON).unlink()
+    with pytest.raises(CheckpointError, match=r"missing or unreadable"):
+        read_trial_state(tmp_path)
