@@ -26,11 +26,13 @@ How to run::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_features.py [--json] [--repeats 5]
 
-Times are CPU seconds of this process (best of ``--repeats``); ``stft_s`` is one
+Times are CPU seconds of this process (best of ``--repeats``, the pipelines taking turns
+within each repeat so that load from other jobs hits them alike); ``stft_s`` is one
 ``torch.stft`` of the track alone, the floor any STFT-based pipeline pays.
 
-What to expect: ``speedup`` (= librosa_s / editorbot_s) about 3.5 on one core (goal >= 4);
-results are recorded in ``benchmarks/RESULTS.md``.
+What to expect: ``speedup`` (= librosa_s / editorbot_s) about 4 on one core when large buffers
+are reused (``MALLOC_MMAP_MAX_=0``), about 3 with glibc's default malloc, whose fresh ``mmap``
+page faults add a fixed cost to every pipeline; results are in ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -154,19 +156,26 @@ def _torch_stft(y: np.ndarray) -> torch.Tensor:
     return torch.stft(torch.from_numpy(y), 2048, 512, window=window, return_complex=True)
 
 
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    """[CPU-s] fastest of ``repeats`` runs (one warm-up run first, not counted).
+def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """[CPU-s] fastest of ``repeats`` runs of each function (one warm-up run first, not counted).
 
-    CPU time of this process (``time.process_time``): with one thread it equals wall time on
-    an idle core, and stays meaningful on a machine shared with other jobs.
+    The functions take turns within each repeat, in a rotating order, so a burst of load from
+    other jobs on a shared machine, or the allocator state left by the previous function, hits
+    every pipeline alike instead of one. CPU time of this process
+    (``time.process_time``): with one thread it equals wall time on an idle core.
     """
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
+    for fn in fns.values():
         fn()
-        times.append(time.process_time() - start)
-    return min(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(repeats):
+        # rotate the order: what ran before (and the memory it freed, which decides how many
+        # page faults the next large allocation takes) changes a run's time by up to 3x here
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            start = time.process_time()
+            fns[name]()
+            times[name].append(time.process_time() - start)
+    return {f"{name}_s": min(t) for name, t in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,18 +190,22 @@ def main(argv: list[str] | None = None) -> int:
     baseline = librosa_shared_stft(y, beat_times)
     # Same track, same definitions: the pooled frame columns agree (sanity, not a test).
     corr = min(np.corrcoef(ours[:, j], baseline[:, j])[0, 1] for j in range(52))
+    pipelines = {
+        "editorbot": lambda: editorbot_features(y, beat_times),
+        "librosa": lambda: librosa_shared_stft(y, beat_times),
+        "stft": lambda: _torch_stft(y),
+    }
+    times = best_of(pipelines, args.repeats)
+    times |= best_of({"naive": lambda: librosa_naive(y, beat_times)}, max(1, args.repeats // 2))
     result = {
-        "editorbot_s": best_of(lambda: editorbot_features(y, beat_times), args.repeats),
-        "librosa_s": best_of(lambda: librosa_shared_stft(y, beat_times), args.repeats),
-        "naive_s": best_of(lambda: librosa_naive(y, beat_times), max(1, args.repeats // 2)),
-        "stft_s": best_of(lambda: _torch_stft(y), args.repeats),
+        **times,
+        "speedup": times["librosa_s"] / times["editorbot_s"],
         "track_s": args.seconds,
         "n_beats": len(beat_times),
         "min_column_corr": float(corr),
         "threads": torch.get_num_threads(),
         "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
     }
-    result["speedup"] = result["librosa_s"] / result["editorbot_s"]
     if args.json:
         print(json.dumps(result))
     else:

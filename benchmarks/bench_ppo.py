@@ -7,7 +7,8 @@ What to expect: RLlib's per-step overhead (connectors, episode bookkeeping, one 
 per step) dominates a 1-env runner; with ``num_envs_per_env_runner`` = k the module runs once per
 k env steps on a batch of k, so sampled env steps/s grow with k until the forward or the envs
 dominate. The sampler is the driver's local env runner (``num_env_runners`` = 0), as on the
-2-core machine; the module is ``ModuleConfig.tiny()`` and the default one (``--module default``).
+2-core machine; the module is ``ModuleConfig.compact()`` (the run default; ``--module tiny``
+or ``default`` for the seed's 512-wide one).
 ``--append`` adds a section to ``benchmarks/RESULTS.md``.
 """
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=2048, help="env steps per measurement")
     parser.add_argument("--envs", type=int, nargs="+", default=[1, 4, 8, 16])
-    parser.add_argument("--module", choices=("tiny", "default"), default="tiny")
+    parser.add_argument("--module", choices=("tiny", "compact", "default"), default="compact")
     parser.add_argument("--append", action="store_true", help="append to RESULTS.md")
     args = parser.parse_args(argv)
     import ray
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     ray.init(include_dashboard=False, log_to_driver=False, num_cpus=2)
-    module = ModuleConfig.tiny() if args.module == "tiny" else ModuleConfig()
+    module = ModuleConfig() if args.module == "default" else getattr(ModuleConfig, args.module)()
     with tempfile.TemporaryDirectory() as tmp:
         save_tables(tmp, [make_table(i, n_phrases=16) for i in range(4)], None)
         counts = [1, *[k for k in args.envs if k != 1]]  # the baseline first

@@ -34,8 +34,12 @@ def make_bc_data(out: Path) -> Path:
     from editorbot.training import bc_data
 
     demo = out / "demo"
-    generate(demo, n_tracks=2, seed=0,
-             config=DemoConfig(song=SongConfig(min_seconds=20, max_seconds=30, sr=22050)))  # fmt: skip
+    generate(
+        demo,
+        n_tracks=2,
+        seed=0,
+        config=DemoConfig(song=SongConfig(min_seconds=20, max_seconds=30, sr=22050)),
+    )
     raws = [bc_data.load_raw_track(p, demo) for p in sorted((demo / "truth").glob("*.json"))]
     tables, normalizer = bc_data.build_tables(raws)
     bc_data.write_bc_data(out / "bc", tables, normalizer, env_config={"window": 64})
@@ -78,8 +82,10 @@ def job_latency(bc_dir: Path, tmp: Path) -> dict[str, float]:
     cluster = LocalCluster().start()
     try:
         client = JobSubmissionClient(cluster.dashboard)
-        entry = (f"editorbot train rl --config {CONFIG} --bc-data {bc_dir} --save-dir {save} "
-                 "--stop-iters 1 --num-env-runners 1")  # fmt: skip
+        entry = (
+            f"editorbot train rl --config {CONFIG} --bc-data {bc_dir} --save-dir {save} "
+            "--stop-iters 1 --num-env-runners 1"
+        )
         start = time.perf_counter()
         client.submit_job(entrypoint=entry, runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
         seen: dict[str, float] = {}

@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "editorbot.commands.render",
     "editorbot.commands.labels",
     "editorbot.commands.evaluate_labels",
+    "editorbot.commands.evaluate",
     "editorbot.commands.augment",
     "editorbot.commands.tune",
 )

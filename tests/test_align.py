@@ -51,6 +51,27 @@ def test_jump_dp_recovers_cuts_loops_and_reorders():
     assert units[-1].end_frame == E.shape[1]
 
 
+def test_jump_dp_does_not_read_a_plain_run_as_stretched():
+    # Each beat is 9 constant frames; the edit copies the raw but every beat's last frame is
+    # off by a little (a seam). A ×1.1 stretch lasts 8.2 frames, so its sample points skip that
+    # frame; rounded up to 9 frames a unit it would follow the plain run for free.
+    rng = np.random.default_rng(4)
+    n_beats, fpb = 24, 9
+    R = np.repeat(rng.normal(size=(6, n_beats)), fpb, axis=1).astype(np.float32)
+    E = R.copy()
+    E[:, fpb - 1 :: fpb] += 0.2
+    beat_frames = np.arange(n_beats + 1, dtype=float) * fpb
+    variants = (Variant(T.KEEP, 0.0), Variant(T.SPEED_UP, 1.1, rate=1.1))
+    cost, dur = unit_costs({"dry": R}, E, beat_frames, variants, P=6)
+    kwargs = dict(reverse_variants=np.array([False, False]), jump_penalty=6.0, switch_penalty=0.6)
+    plain = jump_dp(cost, dur, duration_penalty=1.0, **kwargs)
+    # Exact: a stretched unit drifts 0.8 frame a beat (cost 0.8 > the seam's ~0.1 per beat).
+    assert [u.variant for u in plain] == [0] * n_beats
+    assert [u.beat for u in plain] == list(range(n_beats))
+    # Without the penalty the stretched reading is the cheaper one: the test can fail.
+    assert {u.variant for u in jump_dp(cost, dur, duration_penalty=0.0, **kwargs)} == {1}
+
+
 def _random_edit(rng: np.random.Generator, n_beats: int):
     """A random valid decision sequence and the (raw beat, effect) sequence it outputs."""
     kinds = [t for t in T if is_structural(t)] + [T.GAIN]

@@ -1,5 +1,6 @@
-"""The `features` and `demo` commands end to end: the issue's click-track check, one clear line
-for bad files, and a directory run as Ray tasks that reports its bad file and goes on."""
+"""The `features` command end to end (the demo is in test_demo.py): the issue's click-track
+check, one clear line for bad files, and a directory run as Ray tasks that reports its bad file
+and goes on."""
 
 from __future__ import annotations
 
@@ -102,16 +103,6 @@ def test_duplicate_output_names_refused(tmp_path: Path, capsys: pytest.CaptureFi
     argv = ["features", str(tmp_path / "a" / "x.wav"), str(tmp_path / "b" / "x.wav")]
     assert cli.main([*argv, "--out", str(tmp_path / "o")]) == 1
     _one_error_line(capsys.readouterr().err, "would both write")
-
-
-def test_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["demo", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    # The demo track is written at 124 BPM starting on beat 2 of a bar: phase 3.
-    assert "124.0 BPM" in out and "downbeat phase 3" in out and "first beats [s]: 0.000" in out
-    for group in ("basic_spectral", "mfcc", "rhythmic", "stem"):
-        assert group in out
-    assert (tmp_path / "demo_raw.wav").exists() and (tmp_path / "demo_raw.parquet").exists()
 
 
 def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -212,7 +212,7 @@ def test_config_is_checked() -> None:
 
 
 def test_magnitude_stats_match_librosa_frame_by_frame(track: tuple[np.ndarray, np.ndarray]) -> None:
-    """The compiled contrast/flatness/rolloff loop against librosa on the same magnitude."""
+    """The compiled per-frame loop against librosa on the same STFT, frame by frame."""
     import torch
 
     from editorbot.audio.magnitude_stats import magnitude_stats
@@ -221,9 +221,15 @@ def test_magnitude_stats_match_librosa_frame_by_frame(track: tuple[np.ndarray, n
     y = y[: 4 * SR].copy()
     y[SR : SR + SR // 2] = 0.0  # digital silence: the floors (amin, empty bands) must match
     config = FeatureConfig()
-    S = np.abs(librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length))
-    stats = magnitude_stats(torch.from_numpy(S.T.copy()), sr=SR, config=config)
+    X = librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length)  # complex64 (F, T)
+    S = np.abs(X)
+    stats = magnitude_stats(torch.from_numpy(X.T.copy()), sr=SR, config=config)
+    # Power and magnitude moments: float32 arithmetic on the same STFT (1e-5 relative).
+    np.testing.assert_allclose(stats.P.numpy(), S.T**2, rtol=1e-5, atol=1e-12)
     freq = librosa.fft_frequencies(sr=SR, n_fft=config.n_fft)
+    ref_centroid = librosa.feature.spectral_centroid(S=S, sr=SR)[0]
+    centroid = stats.moments[:, 1].numpy() / np.maximum(stats.moments[:, 0].numpy(), 1e-30)
+    np.testing.assert_allclose(centroid, ref_centroid, rtol=1e-4, atol=1e-3)
     contrast = librosa.power_to_db(stats.peak.numpy()) - librosa.power_to_db(stats.valley.numpy())
     # Contrast selects the same bins as librosa's sort (exact); what is left is float32 vs
     # float64 rounding of the band means, far below 1e-3 dB.
@@ -237,3 +243,21 @@ def test_magnitude_stats_match_librosa_frame_by_frame(track: tuple[np.ndarray, n
     # lands within a rounding error of the threshold (at most one frame in a thousand).
     ref_rolloff = librosa.feature.spectral_rolloff(S=S, sr=SR)[0]
     assert np.mean(freq[stats.rolloff_bin.numpy()] != ref_rolloff) <= 1e-3
+
+
+@pytest.mark.parametrize("length", [2048, 22050, 512 * 40, 512 * 40 + 1])
+@pytest.mark.parametrize("hop_length", [512, 384])  # 384: frames are not whole hop blocks
+def test_rms_and_zcr_match_librosa_frame_by_frame(length: int, hop_length: int) -> None:
+    """Both the compiled hop-block path and the cumulative-sum path, at the signal's edges."""
+    from editorbot.audio.frame_features import _time_domain
+
+    rng = np.random.default_rng(length)
+    y = rng.standard_normal(length).astype(np.float32)
+    y[::7] = 0.0  # exact zeros count as positive: a different convention changes the count
+    rms, zcr = _time_domain(y[None], n_fft=2048, hop_length=hop_length)
+    # RMS: float64 sums of float32 squares vs librosa's float32 means: 1e-5 relative.
+    ref_rms = librosa.feature.rms(y=y, frame_length=2048, hop_length=hop_length)[0]
+    np.testing.assert_allclose(rms[0, :, 0].numpy(), ref_rms, rtol=1e-5)
+    # Zero crossings are counts: equal exactly (a count off by one is 1 / 2048 ~ 5e-4).
+    ref_zcr = librosa.feature.zero_crossing_rate(y, frame_length=2048, hop_length=hop_length)[0]
+    np.testing.assert_allclose(zcr[0, :, 0].numpy(), ref_zcr, rtol=0, atol=1e-7)

@@ -66,6 +66,21 @@ def test_wrong_amount_is_counted_where_the_type_is_right():
     assert s["amount_accuracy"] == pytest.approx(28 / 32, abs=1e-12)
 
 
+def test_a_skip_that_equals_one_cut_is_scored_as_that_cut():
+    # SKIP PHRASE at beat 8 lands on beat 16: the same 8 beats as CUT TWO_BARS, same audio.
+    truth = _dl([Decision(8, T.SKIP, S.PHRASE, A.NEUTRAL)])
+    pred = _dl([Decision(8, T.CUT, S.TWO_BARS, A.NEUTRAL)])
+    s = _score(truth, pred)
+    # Exact: the canonical form of the truth is the prediction, type and size on every beat.
+    assert s["type_accuracy"] == 1.0
+    assert s["size_accuracy"] == 1.0
+    # A SKIP of 12 beats (from beat 4) has no one-CUT equivalent and stays a SKIP: the
+    # prediction's 8 CUT beats then miss all 12 SKIP beats.
+    s = _score(_dl([Decision(4, T.SKIP, S.PHRASE, A.NEUTRAL)]), pred)
+    assert s["per_type"]["SKIP"]["support"] == 12
+    assert s["per_type"]["SKIP"]["recall"] == 0.0
+
+
 def test_beats_are_matched_by_time_not_index():
     truth = _dl([Decision(8, T.CUT, S.BAR, A.NEUTRAL)])
     # The predicted grid has an extra beat at 0 s and is 0.1 s late (a fifth of a beat, inside

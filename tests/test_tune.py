@@ -7,6 +7,7 @@ debug config asks 1 CPU (``num_env_runners: 0``), so two trials run side by side
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,9 @@ def _sweep_file(tmp_path: Path, tune: dict, **run: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bc_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from editorbot.datasets.demo import DemoConfig, generate
     from editorbot.datasets.song import SongConfig
-    from editorbot.training import bc_data
 
     demo = tmp_path_factory.mktemp("demo")
     # Short songs (the generator's minimum form) keep features and the env fast.
@@ -42,6 +42,13 @@ def bc_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         seed=0,
         config=DemoConfig(song=SongConfig(min_seconds=20, max_seconds=30, sr=22050)),
     )
+    return demo
+
+
+@pytest.fixture(scope="module")
+def bc_dir(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from editorbot.training import bc_data
+
     raws = [bc_data.load_raw_track(p, demo) for p in sorted((demo / "truth").glob("*.json"))]
     tables, normalizer = bc_data.build_tables(raws)
     out = tmp_path_factory.mktemp("bc")
@@ -151,8 +158,6 @@ def test_resume_without_a_sweep_says_so(
 
 
 def test_trial_checkpoints_from_another_version_are_refused(tmp_path: Path) -> None:
-    import json
-
     from editorbot.errors import CheckpointError
     from editorbot.training.tune_trial import STATE_JSON, read_trial_state, trial_state
 
@@ -168,3 +173,43 @@ def test_trial_checkpoints_from_another_version_are_refused(tmp_path: Path) -> N
     (tmp_path / STATE_JSON).unlink()
     with pytest.raises(CheckpointError, match=r"missing or unreadable"):
         read_trial_state(tmp_path)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(300)
+def test_supervised_sweep_runs_a_torch_trainer_per_trial(
+    ray_session: object, demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import dataclasses
+
+    from editorbot.models.supervised import SupervisedConfig
+
+    data = {
+        "model": dataclasses.asdict(SupervisedConfig.tiny()),
+        # The smallest run that reports twice: 2 epochs of 3 steps on 2-crop batches.
+        "train": {
+            "epochs": 2,
+            "batch_size": 2,
+            "steps_per_epoch": 3,
+            "val_crops": 2,
+            "checkpoint_every": 1,
+        },
+        "tune": {
+            "trainable": "supervised",
+            "name": "sup",
+            "metric": "val/total_loss",
+            "mode": "min",
+            "max_concurrent_trials": 1,
+            "search_space": {"train.lr": {"loguniform": [1.0e-3, 3.0e-3]}},
+        },
+    }
+    path = tmp_path / "sup.yaml"
+    path.write_text(yaml.safe_dump(data))
+    argv = ["tune", str(path), "--data-dir", str(demo), "--storage", str(tmp_path / "s")]
+    assert cli(argv) == 0
+    out = capsys.readouterr().out
+    trials = sorted(p for p in (tmp_path / "s" / "sup").iterdir() if p.is_dir())
+    # One trial (a TorchTrainer costs ~30 s on 2 cores); the retry test covers two at once.
+    (trial,) = trials
+    assert 1.0e-3 <= json.loads((trial / "params.json").read_text())["train"]["lr"] <= 3.0e-3
+    assert out.count(" OK ") == 1 and f"best checkpoint: {trial / 'best'}" in out

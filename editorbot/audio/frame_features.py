@@ -19,11 +19,12 @@ import functools
 from typing import TYPE_CHECKING
 
 import librosa
+import numba
 import numpy as np
 import scipy.fft
 import torch
 
-from editorbot.audio.magnitude_stats import magnitude_stats
+from editorbot.audio.magnitude_stats import MagnitudeStats, magnitude_stats
 
 if TYPE_CHECKING:
     from editorbot.audio.features import FeatureConfig
@@ -89,12 +90,13 @@ def frame_features(
         pad_mode="constant",
         return_complex=True,
     ).transpose(-1, -2)  # (B, T, F): torch lays the STFT out frame-major, so this is contiguous
-    v = torch.view_as_real(X)
-    P = torch.addcmul(v[..., 0].square(), v[..., 1], v[..., 1])  # power |X|^2, (B, T, F)
-    S = P.sqrt()  # magnitude
     rms, zcr = _time_domain(signals, n_fft=config.n_fft, hop_length=config.hop_length)
-    centroid, bandwidth = _centroid_bandwidth(S @ bases["moments"])
-    mix = _mix_features(P[0], S[0], bases, sr=sr, config=config)
+    stats = magnitude_stats(X[0], sr=sr, config=config)  # power, moments, contrast, ... of the mix
+    moments = stats.moments[None]
+    if B > 1:  # stems: only their magnitude moments (centroid) are needed
+        moments = torch.cat([moments, X[1:].abs() @ bases["moments"]])
+    centroid, bandwidth = _centroid_bandwidth(moments)
+    mix = _mix_features(stats, bases, sr=sr, config=config)
     basic = [mix["onset"], rms[0], centroid[0], zcr[0]]
     extended = [mix["rolloff"], bandwidth[0], mix["flatness"]]
     tonal = [mix["contrast"], mix["mfcc"], mix["mfcc_delta"], mix["chroma"]]
@@ -116,6 +118,11 @@ def _time_domain(
     """
     B, L = signals.shape
     T = 1 + L // hop_length
+    if n_fft % hop_length == 0:  # frames are whole hop blocks: one compiled pass over y
+        rms, zcr = np.empty((B, T), np.float32), np.empty((B, T), np.float32)
+        for b in range(B):
+            _rms_zcr_blocks(signals[b], n_fft, hop_length, rms[b], zcr[b])
+        return torch.from_numpy(rms)[..., None], torch.from_numpy(zcr)[..., None]
     pad = [(0, 0), (n_fft // 2, n_fft // 2)]
     y_pad = np.pad(signals, pad)  # rms pads with zeros
     rms = np.sqrt(
@@ -152,6 +159,54 @@ def _frame_sums(x: np.ndarray, *, n_fft: int, hop_length: int, n_frames: int) ->
     return sum(blocks[:, k : k + n_frames] for k in range(per_frame))
 
 
+@numba.njit(cache=True, nogil=True)
+def _rms_zcr_blocks(y, n_fft, hop_length, rms, zcr):
+    """Fill ``rms`` and ``zcr`` [T] of ``y`` [L] as :func:`_time_domain`, from hop-block sums.
+
+    The centred signal is virtual: zeros outside ``y`` for RMS, its edge samples for the
+    zero-crossing rate. Frame ``t`` is hop blocks ``t .. t + n_fft // hop_length - 1``, less the
+    one pair that crosses its end (a frame has ``n_fft - 1`` pairs).
+    """
+    L = y.shape[0]
+    pad, n = n_fft // 2, L + 2 * (n_fft // 2)  # n: padded length
+    per_frame = n_fft // hop_length
+    T = rms.shape[0]
+    squares = np.zeros(T - 1 + per_frame)
+    crossings = np.zeros(T - 1 + per_frame)
+    for block in range(T - 1 + per_frame):
+        lo, hi = block * hop_length - pad, (block + 1) * hop_length - pad  # in y's indices
+        total, count = 0.0, 0
+        if lo >= 0 and hi < L:  # inside y: no padding to look up
+            for i in range(lo, hi):
+                total += np.float64(y[i]) * np.float64(y[i])
+                count += (y[i] < -1e-10) != (y[i + 1] < -1e-10)
+        else:
+            for i in range(lo, hi):
+                if 0 <= i < L:
+                    total += np.float64(y[i]) * np.float64(y[i])
+                count += _crosses(y, i, n - pad)
+        squares[block], crossings[block] = total, count
+    for t in range(T):
+        end = t + per_frame
+        rms[t] = np.sqrt(max(np.sum(squares[t:end]), 0.0) / n_fft)
+        last_pair = t * hop_length + n_fft - 1 - pad
+        zcr[t] = (np.sum(crossings[t:end]) - _crosses(y, last_pair, n - pad)) / n_fft
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _crosses(y, i, stop):
+    """1 if edge-padded ``y`` changes sign between ``i`` and ``i + 1`` (< ``stop``), else 0.
+
+    ``|x| <= 1e-10`` counts as zero, and zero as positive (librosa.zero_crossings' defaults).
+    """
+    if i + 1 >= stop:
+        return 0
+    L = y.shape[0]
+    a = y[min(max(i, 0), L - 1)] < -1e-10
+    b = y[min(max(i + 1, 0), L - 1)] < -1e-10
+    return 1 if a != b else 0
+
+
 def _centroid_bandwidth(moments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Spectral centroid and (p=2) bandwidth from magnitude moments [shape=(B, T, 3)]."""
     total = moments[..., :1]
@@ -162,22 +217,20 @@ def _centroid_bandwidth(moments: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 def _mix_features(
-    P: torch.Tensor,
-    S: torch.Tensor,
+    stats: MagnitudeStats,
     bases: dict[str, torch.Tensor],
     *,
     sr: int,
     config: FeatureConfig,
 ) -> dict[str, torch.Tensor]:
-    """The mix's spectral features from its power ``P`` and magnitude ``S`` [shape=(T, F)]."""
-    T, F = P.shape
+    """The mix's spectral features from its power spectrum and per-frame statistics."""
+    P = stats.P
     blocks = _mel_blocks(sr, config.n_fft, config.n_mels)
     mel = torch.cat([P[:, lo:hi] @ weights for lo, hi, weights in blocks], dim=1)
     mel_db = _power_to_db(mel, top_db=config.top_db)
     mfcc = mel_db @ bases["dct"]
     chroma = P @ bases["chroma"]
     peak = chroma.amax(dim=1, keepdim=True)
-    stats = magnitude_stats(S, sr=sr, config=config)
     return {
         "onset": _onset_strength(mel_db, delay=1 + config.n_fft // (2 * config.hop_length)),
         "rolloff": bases["freq"][stats.rolloff_bin][:, None],

@@ -44,43 +44,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _label_one(raw: Path, edit: Path, out: Path, grid: Path | None) -> dict[str, Any]:
-    """One pair, as a Ray task: the summary, or the one-line error of a bad pair."""
-    import os
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from editorbot.editing.align_labels import label_files
-    from editorbot.errors import EditorbotError
-
-    try:
-        return label_files(raw, edit, out, grid_path=grid)
-    except EditorbotError as e:
-        return {"name": raw.stem.removesuffix("_raw"), "error": str(e)}
-
-
 def run(args: argparse.Namespace) -> int:
-    import ray
     from rich.progress import Progress
 
     from editorbot.datasets.pairs import discover_pairs
     from editorbot.errors import DatasetError
+    from editorbot.training.labels_job import label_pairs
 
     pairs = discover_pairs(args.data_dir)
-    grids = {p.name: _grid(args.grid_from, p.name) for p in pairs}
-    if not ray.is_initialized():
-        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
-    task = ray.remote(num_cpus=1)(_label_one)
-    refs = {
-        task.remote(p.raw, p.edit, args.out / f"{p.name}.json", grids[p.name]): p for p in pairs
-    }
-    results = []
+    jobs = [
+        (p.raw, p.edit, args.out / f"{p.name}.json", _grid(args.grid_from, p.name)) for p in pairs
+    ]
     with Progress(disable=args.no_progress) as bar:
-        job = bar.add_task("aligning pairs", total=len(refs))
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            results.append(ray.get(done[0]))
-            bar.advance(job)
+        task = bar.add_task("aligning pairs", total=len(jobs))
+        results = label_pairs(jobs, num_cpus=args.num_cpus, on_done=lambda _: bar.advance(task))
     return _report(results, args.out, DatasetError)
 
 

@@ -45,8 +45,13 @@ def run(args: argparse.Namespace) -> int:
     from editorbot.training.tune_run import load_sweep, results_table, run_sweep
 
     sweep = load_sweep(args.config)
-    bc_dir = args.bc_data or _build_bc_data(args, sweep.run.env)
-    grid = run_sweep(sweep, bc_dir=bc_dir, storage=args.storage, resume=args.resume)
+    if sweep.sweep.trainable == "supervised":
+        if args.data_dir is None:
+            raise DatasetError(f"{args.config}: a supervised sweep needs --data-dir (pairs)")
+        data = args.data_dir
+    else:
+        data = args.bc_data or _build_bc_data(args, sweep.run.env)
+    grid = run_sweep(sweep, data=data, storage=args.storage, resume=args.resume)
     rows = results_table(grid, sweep.sweep.metric, sweep.sweep.mode)
     _print_table(rows, sweep.sweep.metric, sweep.sweep.search_space)
     errored = [r for r in rows if r["status"] == "ERROR"]

@@ -4,7 +4,8 @@ A style looks at the arrangement — section labels and the measured loudness of
 plans each 4-bar phrase as a few (type, size, amount) actions. :func:`plan_edit` then walks the
 plan through the edit state machine (:mod:`editorbot.editing.actions`), so every decision list
 it returns is valid under the masks; an action the masks forbid where it lands is replaced by
-KEEPs over the same beats.
+KEEPs over the same beats. Emission is canonical (what the labels infer from audio): a SKIP that
+removes exactly one size's beats is written as the CUT of that size.
 
 Styles (over the three, all 20 action types occur, KEEP the most common):
 
@@ -126,7 +127,7 @@ def _radio(p: Phrase, rng: np.random.Generator) -> list[Action]:
         return [_a(T.CUT, S.PHRASE)]
     if p.label == "verse" and p.k > 0 and quiet:
         return (
-            [_a(T.KEEP, S.TWO_BARS), _a(T.SKIP, S.PHRASE)]
+            [_a(T.KEEP, S.BAR), _a(T.SKIP, S.PHRASE)]  # 12 beats: one SKIP, not two CUTs
             if rng.random() < 0.5
             else [_a(T.CUT, S.PHRASE)]
         )
@@ -273,7 +274,14 @@ def _take(state: EditState, action: Action, actions: list[Action]) -> EditState:
 
 
 def _apply(state: EditState, action: Action, actions: list[Action]) -> EditState:
-    """Take ``action`` if the masks allow it here, else KEEP the beats it would have consumed."""
+    """Take ``action`` if the masks allow it here, else KEEP the beats it would have consumed.
+
+    Emission is canonical (the rule the labels follow, see ``editorbot.editing.align_parse``):
+    a SKIP that removes exactly one size's beats renders like a CUT of that size, so it is
+    written as that CUT.
+    """
+    if action[0] == T.SKIP and is_valid(state, *action):
+        action = _canonical_skip(state, action)
     if is_valid(state, *action):
         return _take(state, action, actions)
     type, size, _ = action
@@ -286,6 +294,13 @@ def _apply(state: EditState, action: Action, actions: list[Action]) -> EditState
     while state.cursor < end:
         state = _take(state, _a(T.KEEP, _largest_fit(end - state.cursor)), actions)
     return state
+
+
+def _canonical_skip(state: EditState, action: Action) -> Action:
+    """A SKIP as the CUT of the same beats where one CUT removes them, else unchanged."""
+    n = skip_end(state, action[1]) - state.cursor
+    same = [s for s in ActionSize if SIZE_BEATS[s] == n]
+    return _a(T.CUT, same[0]) if same else action
 
 
 def _largest_fit(n_beats: int) -> ActionSize:

@@ -51,6 +51,9 @@ class AlignConfig:
     jump_distance_penalty: float = 0.02
     """[cost per beat] jump cost growing with the distance jumped: of two equally good readings
     of repeated music, the nearer jump wins (64 beats cost 1.3, a fifth of a jump)."""
+    duration_penalty: float = 1.0
+    """[cost per frame] a unit's length rounded away from its variant's exact length (a
+    wrong stretch ratio then pays for the frame it drifts on every beat, see ``jump_dp``)."""
     switch_penalty: float = 0.6
     """[cost] changing variant while moving on to the next raw beat (an effect boundary)."""
     variant_penalty: float = 0.05
@@ -239,6 +242,7 @@ def align(
         jump_penalty=config.jump_penalty,
         switch_penalty=config.switch_penalty,
         jump_distance_penalty=config.jump_distance_penalty,
+        duration_penalty=config.duration_penalty,
     )
     alignment = Alignment(
         units,

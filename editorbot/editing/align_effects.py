@@ -48,8 +48,6 @@ class EffectConfig:
     changed_db: float = -50.0
     """[dB] residual (edit − raw, relative to raw) above this means the beat was changed (an
     unchanged beat matches to float rounding; a −3 dB high shelf on dull music is near −40)."""
-    context_ms: float = 50.0
-    """[ms] raw audio processed either side of a segment so filters settle (the renderer's)."""
     edge_ms: float = 12.0
     """[ms] ignored at each segment edge, where the renderer crossfades (10 ms) or ramps (5 ms)."""
 
@@ -92,6 +90,32 @@ def candidates(
     return [(_T.KEEP, ActionAmount.NEUTRAL), *found] if keep else found
 
 
+def render_like(
+    y_raw: np.ndarray, t: ActionType, a: ActionAmount, *, sr: int, raw_start: int, raw_end: int
+) -> np.ndarray:
+    """Raw ``[raw_start, raw_end)`` under ``(t, a)`` exactly as the renderer lays its body.
+
+    The renderer processes each segment with ``H + context`` samples (times the speed ratio)
+    either side; the phase vocoder's frames and the reverb's tail depend on that context, so
+    only the same context reproduces the edit sample for sample. [shape=(C, M)]
+    """
+    from editorbot.editing.render import RenderConfig
+
+    rc = RenderConfig()
+    n = raw_end - raw_start
+    if t in (_T.KEEP, _T.REVERSE):
+        body = dsp.slice_padded(y_raw, raw_start, raw_end)
+        return body[:, ::-1] if t == _T.REVERSE else body
+    v = amount_value(t, a)
+    rate = v if t in (_T.SPEED_UP, _T.SPEED_DOWN) else 1.0
+    H = max(1, round(rc.crossfade_ms * 1e-3 * sr / 2), round(rc.ramp_ms * 1e-3 * sr / 2))
+    P = int(np.ceil((H + round(rc.context_ms * 1e-3 * sr)) * rate))
+    x = dsp.slice_padded(y_raw, raw_start - P, raw_end + P)
+    y = dsp.apply_effect(x, t, v, sr=sr, pre=P, n=n)
+    at = round(P / rate)
+    return dsp.slice_padded(y, at, at + round(n / rate))
+
+
 def best_effect(
     y_raw: np.ndarray,
     y_edit: np.ndarray,
@@ -121,24 +145,11 @@ def best_effect(
         The best candidate, with its residual and its margin over the runner-up.
     """
     config = config or EffectConfig()
-    n = raw_end - raw_start
-    P = int(config.context_ms * sr / 1000)
-    x = dsp.slice_padded(y_raw, raw_start - 2 * P, raw_end + 2 * P)
     edge = int(config.edge_ms * sr / 1000)
     scored = []
     for t, a in candidates(types, keep=keep):
-        v = amount_value(t, a) if t != _T.KEEP else 0.0
-        rate = v if t in (_T.SPEED_UP, _T.SPEED_DOWN) else 1.0
-        m = round(n / rate)
-        target = dsp.slice_padded(y_edit, edit_start, edit_start + m)
-        if t == _T.KEEP:
-            body = x[:, 2 * P : 2 * P + n]
-        elif t == _T.REVERSE:
-            body = x[:, 2 * P : 2 * P + n][:, ::-1]
-        else:
-            y = dsp.apply_effect(x, t, v, sr=sr, pre=2 * P, n=n)
-            at = round(2 * P / rate)
-            body = dsp.slice_padded(y, at, at + m)
+        body = render_like(y_raw, t, a, sr=sr, raw_start=raw_start, raw_end=raw_end)
+        target = dsp.slice_padded(y_edit, edit_start, edit_start + body.shape[1])
         scored.append((residual_db(body, target, edge), t, a))
     scored.sort(key=lambda s: s[0])
     best = scored[0]

@@ -18,7 +18,7 @@ Decisions whose confidence is below ``LabelConfig.low_confidence`` are kept but 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,21 @@ from editorbot.audio.io import Audio, AudioConfig, analysis_signal
 from editorbot.editing.actions import (
     SIZE_BEATS,
     ActionAmount,
+    ActionSize,
     ActionType,
     EditState,
     initial_state,
     step,
 )
 from editorbot.editing.align import AlignConfig, Alignment, align
-from editorbot.editing.align_effects import LEVEL_EFFECTS, EffectConfig, best_effect, is_changed
+from editorbot.editing.align_dp import Unit
+from editorbot.editing.align_effects import (
+    LEVEL_EFFECTS,
+    EffectConfig,
+    EffectGuess,
+    best_effect,
+    is_changed,
+)
 from editorbot.editing.align_parse import OutBeat, Parsed, parse_output
 from editorbot.editing.decisions import Decision, DecisionList
 
@@ -67,6 +75,12 @@ class LabelConfig:
     """[0..1] decisions below this are flagged in ``meta["low_confidence"]``."""
     effect_ok_db: float = -20.0
     """[dB] resynthesis residual at or below which an effect segment is fully trusted."""
+    split_db: float = -50.0
+    """[dB] residual above which a level-effect decision is tried in parts (an exact
+    resynthesis, with the renderer's context, matches to float rounding, about -120 dB; a
+    -6 dB instead of -3 dB high shelf on dull music leaves only about -30 dB)."""
+    split_gain_db: float = 3.0
+    """[dB] how much better the parts must explain the segment for the split to stand."""
 
 
 def label_pair(
@@ -136,24 +150,62 @@ def _out_beats(
     out = []
     for u in al.units:
         var = al.variants[u.variant]
+        # Samples first, whatever the variant: a stuttered beat the DP read as a stretched
+        # neighbour is still an exact copy of a raw beat.
+        prev = out[-1].beat if out else None
+        exact = _exact_beats(y_raw, y_edit, edges, u, prev, hop, sr, config)
+        if exact:
+            out.append(OutBeat(exact[0], _T.KEEP, tuple(exact[1:])))
+            continue
         if var.type != _T.KEEP:
             out.append(OutBeat(u.beat, _LEVEL_FAMILY.get(var.type, var.type)))
             continue
         s, e = int(edges[u.beat]), int(edges[u.beat + 1])
         start = _refine_start(y_raw, y_edit, s, e, u.start_frame * hop, hop)
-        raw_seg = y_raw[:, s:e]
-        edit_seg = y_edit[:, start : start + (e - s)]
-        if edit_seg.shape[1] < e - s or not is_changed(
-            raw_seg, edit_seg, sr=sr, config=config.effects
-        ):
-            out.append(OutBeat(u.beat, _T.KEEP))
-            continue
         guess = best_effect(
             y_raw, y_edit, sr=sr, raw_start=s, raw_end=e, edit_start=start,
             types=LEVEL_EFFECTS, keep=False,
         )  # fmt: skip
         out.append(OutBeat(u.beat, _LEVEL_FAMILY.get(guess.type, guess.type)))
     return out
+
+
+def _exact_beats(
+    y_raw: np.ndarray,
+    y_edit: np.ndarray,
+    edges: np.ndarray,
+    u: Unit,
+    prev: int | None,
+    hop: int,
+    sr: int,
+    config: LabelConfig,
+) -> list[int]:
+    """The raw beats an as-is unit plays sample for sample, most likely first; [] if none.
+
+    Features cannot tell apart beats that sound alike (a chorus bar and its repeat, a beat and
+    the next on the same chord), so the DP may name the wrong one; samples can. Tried in order:
+    the beat after the previous one (the DP jumped where the edit did not), the unit's beat,
+    the previous beat again (a one-beat stutter costs the DP a jump), and the beats whole bars
+    to either side (the same place in a repeated bar, phrase or two). Songs repeat beats
+    exactly, so every match is returned and the parse takes whichever its reading needs.
+    """
+    N = len(edges) - 1
+    tries = [u.beat] if prev is None else [prev + 1, u.beat, prev]
+    tries += [u.beat + sign * k for k in (4, 8, 16, 32) for sign in (1, -1)]
+    seen: set[int] = set()
+    found = []
+    for beat in tries:
+        if not 0 <= beat < N or beat in seen:
+            continue
+        seen.add(beat)
+        s, e = int(edges[beat]), int(edges[beat + 1])
+        start = _refine_start(y_raw, y_edit, s, e, u.start_frame * hop, hop)
+        edit_seg = y_edit[:, start : start + (e - s)]
+        if edit_seg.shape[1] == e - s and not is_changed(
+            y_raw[:, s:e], edit_seg, sr=sr, config=config.effects
+        ):
+            found.append(beat)
+    return found
 
 
 def _forward_reversed_runs(out: list[OutBeat]) -> list[OutBeat]:
@@ -213,18 +265,66 @@ def _resolve(
     walker = _Walker(initial_state(len(beat_times), downbeat_phase=downbeat_phase), edges)
     decisions = []
     for p in parsed:
-        t, a, c = p.type, p.amount, _decision_confidence(p, conf)
-        if t in _FAMILIES:
-            s, e = int(edges[p.beat]), int(edges[p.beat + SIZE_BEATS[p.size]])
-            g = best_effect(
-                raw.y, edit_y, sr=raw.sr, raw_start=s, raw_end=e,
-                edit_start=walker.pos, types=_FAMILIES[t], config=config.effects,
-            )  # fmt: skip
-            t, a = g.type, g.amount
-            c = min(c, _effect_confidence(g.residual_db, g.margin_db, config.effect_ok_db))
-        walker.take(t, p, a)
-        decisions.append(Decision(p.beat, t, p.size, a, float(round(c, 3))))
+        c = _decision_confidence(p, conf)
+        if p.type not in _FAMILIES:
+            walker.take(p.type, p, p.amount)
+            decisions.append(Decision(p.beat, p.type, p.size, p.amount, float(round(c, 3))))
+            continue
+        args = (raw, edit_y, edges, config)
+        pieces = (
+            _level_pieces(p.beat, p.size, walker.pos, *args)
+            if p.type in LEVEL_EFFECTS
+            else [(p.beat, p.size, _guess(p.beat, p.size, walker.pos, _FAMILIES[p.type], *args))]
+        )
+        for beat, size, g in pieces:
+            piece = replace(p, beat=beat, size=size)
+            walker.take(g.type, piece, g.amount)
+            gc = _effect_confidence(g.residual_db, g.margin_db, config.effect_ok_db)
+            decisions.append(Decision(beat, g.type, size, g.amount, float(round(min(c, gc), 3))))
     return decisions
+
+
+def _guess(
+    beat: int,
+    size: ActionSize,
+    pos: int,
+    types: tuple[ActionType, ...],
+    raw: Audio,
+    edit_y: np.ndarray,
+    edges: np.ndarray,
+    config: LabelConfig,
+) -> EffectGuess:
+    """The effect that best explains raw beats ``[beat, beat + size)`` laid at edit ``pos``."""
+    s, e = int(edges[beat]), int(edges[beat + SIZE_BEATS[size]])
+    return best_effect(
+        raw.y, edit_y, sr=raw.sr, raw_start=s, raw_end=e, edit_start=pos, types=types,
+        config=config.effects,
+    )  # fmt: skip
+
+
+def _level_pieces(
+    beat: int, size: ActionSize, pos: int, raw: Audio, edit_y: np.ndarray, edges: np.ndarray,
+    config: LabelConfig,
+) -> list[tuple[int, ActionSize, EffectGuess]]:  # fmt: skip
+    """A level-effect decision, split top-down where one effect does not explain it.
+
+    The parse groups changed beats as one family, so a run of an EQ then a fade reaches here as
+    one decision; when its best single resynthesis leaves more than ``split_db`` and the halves
+    (four beats for a bar) explain it ``split_gain_db`` better, each part is decided on its own.
+    Level effects keep the length, so the parts sit at ``pos`` plus their raw lengths.
+    """
+    g = _guess(beat, size, pos, LEVEL_EFFECTS, raw, edit_y, edges, config)
+    if size == ActionSize.BEAT or g.residual_db <= config.split_db:
+        return [(beat, size, g)]
+    part = ActionSize(size - 1) if size != ActionSize.BAR else ActionSize.BEAT
+    n = SIZE_BEATS[part]
+    pieces = []
+    for b in range(beat, beat + SIZE_BEATS[size], n):
+        at = pos + int(edges[b]) - int(edges[beat])
+        pieces += _level_pieces(b, part, at, raw, edit_y, edges, config)
+    split = 10.0 * np.log10(np.mean([10.0 ** (q.residual_db / 10.0) for _, _, q in pieces]))
+    logger.debug("beat %d %s: whole %.1f dB, parts %.1f dB", beat, size.name, g.residual_db, split)
+    return pieces if split <= g.residual_db - config.split_gain_db else [(beat, size, g)]
 
 
 class _Walker:

@@ -7,6 +7,12 @@ This module finds the shortest decision sequence whose output, run through the o
 each beat it gets wrong costs ``mismatch_cost``, so a few misaligned beats cost a few mismatches
 instead of breaking the parse. This is where KEEP, CUT, LOOP, REORDER, SKIP, SWAP_NEXT,
 JUMP_BACK and REPEAT_PREV are told apart: by what each does to the cursor and the output.
+
+Canonical form. Some decision lists render the same audio (a SKIP to a bar line and a CUT of the
+same beats; KEEP + REPEAT_PREV and LOOP + CUT). The label is the cheapest list under ``_COST``
+(fewest decisions, KEEP nearly free, jumps and reorders double), ties to the lower type number
+(CUT before SKIP). The demo generator emits this form (``editorbot.datasets.styles``) and the
+evaluation scores a one-size SKIP as its CUT (``editorbot.evaluation.label_metrics``).
 """
 
 from __future__ import annotations
@@ -47,6 +53,12 @@ class OutBeat:
     """[beat index] the raw beat played (-1: unexplained)."""
     effect: ActionType
     """[type] the effect on it (KEEP for none)."""
+    alts: tuple[int, ...] = ()
+    """[beat indices] other raw beats whose samples it matches as exactly (repeated bars)."""
+
+    def plays(self, beat: int) -> bool:
+        """True if raw ``beat`` explains this output beat."""
+        return beat == self.beat or beat in self.alts
 
 
 @dataclass(frozen=True)
@@ -164,12 +176,14 @@ class _Search:
 
     def _edges(self, state: EditState, i: int) -> Iterator[_Edge]:
         """Moves from (state, i): exact ones if any exist, else the cheap ways out."""
-        target = self.out[i].beat if i < self.main_end else None
+        targets = [self.out[i].beat, *self.out[i].alts] if i < self.main_end else [None]
         exact: list[_Edge] = []
         rough: list[_Edge] = []
-        for t, s, a in self._candidates(state, target):
-            if not is_valid(state, t, s, a):
+        tried = set()
+        for t, s, a in (c for target in targets for c in self._candidates(state, target)):
+            if (t, s, a) in tried or not is_valid(state, t, s, a):
                 continue
+            tried.add((t, s, a))
             nxt, segs = step(state, t, s, a)
             produced = [(b, e) for p in segs for _ in range(p.repeats) for b, e in self._play(p)]
             m, effect, soft = self._compare(produced, i)
@@ -217,7 +231,7 @@ class _Search:
                     yield _T.LOOP, s, a
             if target == c + n:
                 yield _T.SWAP_NEXT, s, neutral
-            if n <= i and out[i - n].beat == target:
+            if n <= i and out[i - n].plays(target):
                 yield _T.REPEAT_PREV, s, neutral
             if target < c:
                 for a in valid_amounts(_T.JUMP_BACK):
@@ -249,7 +263,7 @@ class _Search:
         a soft cost for unchanged beats inside a level segment (the loud end of a fade)."""
         window = self.out[i : min(i + len(produced), self.main_end)]
         m = len(produced) - len(window)
-        m += sum(1 for (b, _), o in zip(produced, window, strict=False) if b != o.beat)
+        m += sum(1 for (b, _), o in zip(produced, window, strict=False) if not o.plays(b))
         votes = [o.effect for (_, e), o in zip(produced, window, strict=False) if e is None]
         changed: list[ActionType] = [v for v in votes if v != _T.KEEP]
         effect = max(set(changed), key=changed.count) if changed else _T.KEEP
@@ -270,10 +284,15 @@ class _Search:
 
 _ABSORB_COST = 0.3
 """[decisions] an unchanged beat inside a GAIN-like segment (a fade's loud end is near 0 dB)."""
-_COST = {_T.KEEP: 0.5, _T.JUMP_BACK: 2.0, _T.REORDER: 2.0, _T.REPEAT_PREV: 2.0, _T.SWAP_NEXT: 2.0}
+_COST = {_T.KEEP: 0.5, _T.SKIP: 1.75, _T.JUMP_BACK: 2.0, _T.REORDER: 2.0, _T.SWAP_NEXT: 2.0}
 """[decisions] what a decision costs (others 1): a KEEP is nearly free (undecided beats are
-kept anyway); moves that replay or reorder count double, so of two readings of the same beats
-the plainer one wins (a LOOP and two KEEPs over a KEEP, a JUMP_BACK and a CUT)."""
+kept anyway); jumps and reorders count double, so of two readings of the same beats the plainer
+one wins (a LOOP and two KEEPs over a KEEP, a JUMP_BACK and a CUT). REPEAT_PREV counts one, like
+any decision: a repeat followed by a cut of as many beats is one REPEAT_PREV, not a LOOP and a
+CUT (the canonical rule: fewest decisions). A SKIP counts 1.75: where it lands depends on the
+downbeat estimate, so a reading as short without it is preferred (a stutter is KEEP + KEEP +
+REPEAT_PREV × 2 = 3.5, not KEEP + LOOP × 3 + SKIP to the bar line = 3.75), while a SKIP still
+beats the two CUTs it replaces (1.75 < 2)."""
 _BEAM_MARGIN = 8.0
 """[cost] states this much worse than the best at the same output position are dropped."""
 _BEAM_WIDTH = 16

@@ -118,6 +118,7 @@ class EditingEnv(gym.Env):
         )[:, None]
         self._track_rng = np.random.default_rng(self.config.seed)
         self._table: TrackTable = self.tables[0]
+        self._context: dict[int, np.ndarray] = {}
 
     # -- gymnasium API -------------------------------------------------------------------------
 
@@ -173,8 +174,11 @@ class EditingEnv(gym.Env):
         # One padded token table per episode: features | context | history | in-track flag; the
         # window is a slice of it, so an observation costs one copy.
         self._tokens = np.zeros((n + self.config.window, n_features + N_HISTORY + 1), np.float32)
+        context = self._context.get(id(table))
+        if context is None:  # once per track: resets stay cheap (bench_env)
+            context = self._context[id(table)] = context_channels(table)
         self._tokens[half : half + n, :n_features] = np.concatenate(
-            [table.features, context_channels(table)], axis=1
+            [table.features, context], axis=1
         )
         self._tokens[half : half + n, -1] = 1.0
         self._hist0 = half

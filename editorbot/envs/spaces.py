@@ -5,9 +5,9 @@ keys, so the two can be written and tested apart.
 
 Observation (a ``gymnasium.spaces.Dict``):
 
-- ``tokens`` [W, F_tok] float32: beat tokens around the cursor (normalised beat features + context
-  channels (track-relative level, phrase phase) +
-  edit-history channels + relative position); the cursor's token is at index ``W // 2``.
+- ``tokens`` [W, F_tok] float32: beat tokens around the cursor (normalised beat features +
+  context channels (track-relative level, phrase phase) + edit-history channels + relative
+  position); the cursor's token is at index ``W // 2``.
 - ``globals`` [G] float32: global scalars (position, beats left, keep ratio, target ratio, ...).
 - ``type_mask`` [N_TYPES] in {0, 1}: which types are valid now.
 - ``size_mask`` [N_TYPES, N_SIZES] in {0, 1}: valid sizes per type.

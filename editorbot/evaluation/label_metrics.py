@@ -2,8 +2,12 @@
 
 Each raw beat gets the (type, size, amount) of the decision that consumed it (beats no decision
 covers are KEEP, as the renderer plays them); a JUMP_BACK consumes nothing and is scored as an
-event at its beat. Beats are matched by time (nearest predicted beat within half a beat), so a
-predicted grid that differs from the true one still compares.
+event at its beat. Labels are compared in canonical form (the rule of
+:mod:`editorbot.editing.align_parse`: of decision lists that render the same audio, the fewest
+decisions, ties to the lower type): a SKIP that removes exactly one size's beats renders like the
+CUT of that size and is scored as that CUT, in the truth and in the prediction. Beats are
+matched by time (nearest predicted beat within half a beat), so a predicted grid that differs
+from the true one still compares.
 
 Shape:
     beat_times: [shape=(N,)] seconds; per-beat labels: [shape=(N, 3)] int (type, size, amount).
@@ -19,13 +23,15 @@ import numpy as np
 
 from editorbot.editing.actions import (
     N_TYPES,
+    SIZE_BEATS,
+    ActionSize,
     ActionType,
     initial_state,
     is_structural,
     keep_until,
     step,
 )
-from editorbot.editing.decisions import DecisionList
+from editorbot.editing.decisions import Decision, DecisionList
 from editorbot.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -61,10 +67,19 @@ def beat_labels(dl: DecisionList, *, name: str = "<decisions>") -> BeatLabels:
         state, _ = step(state, d.type, d.size, d.amount)
         if state.cursor == before:
             events.append((d.beat, d.type, d.size, d.amount))
-        labels[before : state.cursor] = (d.type, d.size, d.amount)
+        labels[before : state.cursor] = _canonical(d, state.cursor - before)
     return BeatLabels(
         np.asarray(dl.beat_times, dtype=float), labels, np.array(events, dtype=int).reshape(-1, 4)
     )
+
+
+def _canonical(d: Decision, consumed: int) -> tuple[int, int, int]:
+    """(type, size, amount) of a decision in canonical form: a SKIP of one size's beats is a CUT."""
+    if d.type == ActionType.SKIP:
+        same = [s for s in ActionSize if SIZE_BEATS[s] == consumed]
+        if same:
+            return int(ActionType.CUT), int(same[0]), int(d.amount)
+    return int(d.type), int(d.size), int(d.amount)
 
 
 @dataclass

@@ -85,6 +85,18 @@ class ModuleConfig:
         return cls(hidden=32, heads=4, layers=1, kernel_size=9, mlp_ratio=2.0,
                    head_hidden=32, embedding_dim=8)  # fmt: skip
 
+    @classmethod
+    def compact(cls) -> ModuleConfig:
+        """The run default (:class:`~editorbot.training.ppo.RLRunConfig`): 0.5 M parameters.
+
+        The seed's 512-wide default costs ~1.2 GFLOP per step, 7 s for a 3-minute track on one
+        core when the policy edits beat by beat (368 steps), against the 5 s goal; this one
+        costs ~35× less and matched or beat it in held-out BC agreement on the demo styles
+        (a few hundred expert steps per editor do not need 11.6 M parameters).
+        """
+        return cls(hidden=128, heads=4, layers=2, kernel_size=33, mlp_ratio=2.0,
+                   head_hidden=128, embedding_dim=16)  # fmt: skip
+
     def encoder_config(
         self, *, window: int, n_token_features: int, n_globals: int
     ) -> EncoderConfig:

@@ -95,8 +95,9 @@ class RLRunConfig:
 
     env: dict[str, Any] = field(default_factory=dict)
     """:class:`~editorbot.envs.editing_env.EnvConfig` fields (window, reward weights ...)."""
-    module: ModuleConfig = field(default_factory=ModuleConfig)
-    """Sizes of the RLModule."""
+    module: ModuleConfig = field(default_factory=ModuleConfig.compact)
+    """Sizes of the RLModule (default :meth:`ModuleConfig.compact`; keys given in YAML replace
+    the seed's defaults of :class:`ModuleConfig`, e.g. ``hidden: 512`` for the seed's size)."""
     ppo: PPOSettings = field(default_factory=PPOSettings)
     """PPO settings."""
     bc: BCSettings = field(default_factory=BCSettings)

@@ -9,11 +9,11 @@ How to run::
 ``--labels``); or pass ``--bc-data`` (a folder from ``editorbot bc-data``) to skip the features.
 
 What to expect: ``SAVE_DIR/data/`` (tables and expert episodes, split train/validation),
-``SAVE_DIR/bc/`` (the BC checkpoint), ``SAVE_DIR/checkpoints/iter_NNNN/`` (RLlib checkpoints,
-resumable with ``--resume``), ``SAVE_DIR/best/`` (what ``editorbot edit`` loads: chosen on the
-greedy policy's per-beat type agreement on the held-out tracks), ``SAVE_DIR/progress.jsonl``
-and TensorBoard scalars under ``SAVE_DIR/logs/`` (validation agreement, largest action-type
-share, BC, auxiliary and PPO losses, entropy, KL).
+``SAVE_DIR/bc/rl_module/`` (the BC policy), ``SAVE_DIR/checkpoints/iter_NNNN/`` (RLlib
+checkpoints, resumable with ``--resume``), ``SAVE_DIR/best/`` (what ``editorbot edit`` loads:
+chosen on the greedy policy's per-beat type agreement on the held-out tracks, the BC start
+included), ``SAVE_DIR/progress.jsonl`` and TensorBoard scalars under ``SAVE_DIR/logs/``
+(validation agreement, largest action-type share, BC, auxiliary and PPO losses, entropy, KL).
 """
 
 from __future__ import annotations
@@ -211,6 +211,8 @@ def _pretrain_bc(
     env = EditingEnv({**cfg.env, "tables": str(train_dir / "tables")})
     if cfg.bc.epochs <= 0:
         return _pretrain_rllib_bc(cfg, train_dir, out, env)
+    import torch
+
     from editorbot.inference import validation_metrics
     from editorbot.training.bc_data import load_expert_arrays
     from editorbot.training.bc_fit import BCFitSettings, build_module, fit_bc
@@ -219,6 +221,7 @@ def _pretrain_bc(
     settings = BCFitSettings(epochs=b.epochs, lr=b.lr, batch_size=b.train_batch_size,
                              weight_decay=b.weight_decay, aux_weight=cfg.ppo.aux_weight,
                              eval_every=b.eval_every)  # fmt: skip
+    torch.manual_seed(cfg.seed)  # the initial weights: same seed, same BC start
     module = build_module(cfg.module, env.observation_space, env.action_space)
     obs, actions = load_expert_arrays(train_dir / "episodes")
 

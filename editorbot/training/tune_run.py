@@ -59,6 +59,9 @@ class SchedulerConfig:
 class SweepConfig:
     """The ``tune:`` section of a sweep file: what to search, how to stop, how to recover."""
 
+    trainable: str = "rl"
+    """[name] ``rl`` (PPO + BC, the file is an RLRunConfig) or ``supervised`` (``model:`` and
+    ``train:`` sections: SupervisedConfig, SupervisedTrainConfig)."""
     name: str = "editorbot_rl"
     """[folder name] experiment directory under the storage path."""
     metric: str = "env_runners/episode_return_mean"
@@ -99,10 +102,14 @@ def load_sweep(path: str | Path) -> Sweep:
         ParameterError: unknown key, wrong type, unknown sampler or search-space field.
     """
     from editorbot.training.ppo import RLRunConfig
+    from editorbot.training.tune_trial import SupervisedRun
 
     data = load_yaml(path)
     sweep = from_dict(SweepConfig, data.pop("tune", None), source=f"{path}: tune")
-    run = from_dict(RLRunConfig, data, source=str(path))
+    if sweep.trainable not in ("rl", "supervised"):
+        raise ParameterError(f"{path}: tune: trainable {sweep.trainable!r}; use rl or supervised")
+    run_cls = RLRunConfig if sweep.trainable == "rl" else SupervisedRun
+    run = from_dict(run_cls, data, source=str(path))
     _check_sweep(sweep, run, str(path))
     return Sweep(sweep=sweep, run=run, source=str(path))
 
@@ -125,7 +132,13 @@ def _check_sweep(sweep: SweepConfig, run: Any, source: str) -> None:
             raise ParameterError(
                 f"{source}: tune: search_space: {key}: {spec!r}; give one of {', '.join(SAMPLERS)}"
             )
-        if key in ("ppo.num_env_runners", "ppo.num_learners", "ppo.num_gpus_per_learner"):
+        if key in (
+            "ppo.num_env_runners",
+            "ppo.num_learners",
+            "ppo.num_gpus_per_learner",
+            "train.num_workers",
+            "train.use_gpu",
+        ):
             raise ParameterError(f"{source}: tune: search_space: {key} sets resources; fix it")
 
 
@@ -174,14 +187,14 @@ def check_fits(pgf: Any, cluster: dict[str, float], source: str) -> None:
         )
 
 
-def run_sweep(
-    sweep: Sweep, *, bc_dir: str | Path, storage: str | Path, resume: bool = False
-) -> Any:
+def run_sweep(sweep: Sweep, *, data: str | Path, storage: str | Path, resume: bool = False) -> Any:
     """Run (or, with ``resume``, continue) the sweep; returns Tune's ``ResultGrid``.
 
     Args:
         sweep: the loaded sweep file.
-        bc_dir: an ``editorbot bc-data`` folder (``tables/`` for the env, ``episodes/`` for BC).
+        data: ``rl``: an ``editorbot bc-data`` folder (``tables/`` for the env, ``episodes/``
+            for BC); ``supervised``: a training-data folder (``input/``, ``desired_output/``,
+            ``truth/``).
         storage: folder holding the experiment directory ``storage/sweep.name``.
         resume: continue an interrupted sweep, re-running errored trials from their checkpoints.
 
@@ -191,28 +204,16 @@ def run_sweep(
     import ray
     from ray import tune
 
-    from editorbot.envs.registration import register
-    from editorbot.training.tune_trial import rl_trial
-
-    s, bc_dir = sweep.sweep, Path(bc_dir).resolve()
+    s = sweep.sweep
     exp_dir = Path(storage).resolve() / s.name
-    env_config = {**sweep.run.env, "tables": str(bc_dir / "tables"), "seed": sweep.run.seed}
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)
-    register()  # Tuner.restore needs the env registered again (RAY_NOTES.md)
-    pgf = resources(sweep.run, env_config)
-    check_fits(pgf, ray.cluster_resources(), sweep.source)
-    trainable = tune.with_resources(
-        tune.with_parameters(
-            rl_trial,
-            base=sweep.run,
-            env_config=env_config,
-            episodes=str(bc_dir / "episodes"),
-            sweep=s,
-            marker_dir=str(exp_dir),
-        ),
-        pgf,
-    )
+    if s.trainable == "rl":
+        trainable = _rl_trainable(sweep, Path(data).resolve(), exp_dir)
+    else:
+        from editorbot.training.tune_trial import supervised_trainable
+
+        trainable = supervised_trainable(sweep.run, Path(data), sweep.source)
     space = param_space(s)
     if resume:
         if not tune.Tuner.can_restore(str(exp_dir)):
@@ -229,6 +230,31 @@ def run_sweep(
             run_config=_run_config(s, exp_dir.parent),
         )
     return tuner.fit()
+
+
+def _rl_trainable(sweep: Sweep, bc_dir: Path, exp_dir: Path) -> Any:
+    """The PPO trial with RLlib's resource request, checked against the cluster first."""
+    import ray
+    from ray import tune
+
+    from editorbot.envs.registration import register
+    from editorbot.training.tune_trial import rl_trial
+
+    env_config = {**sweep.run.env, "tables": str(bc_dir / "tables"), "seed": sweep.run.seed}
+    register()  # Tuner.restore needs the env registered again (RAY_NOTES.md)
+    pgf = resources(sweep.run, env_config)
+    check_fits(pgf, ray.cluster_resources(), sweep.source)
+    return tune.with_resources(
+        tune.with_parameters(
+            rl_trial,
+            base=sweep.run,
+            env_config=env_config,
+            episodes=str(bc_dir / "episodes"),
+            sweep=sweep.sweep,
+            marker_dir=str(exp_dir),
+        ),
+        pgf,
+    )
 
 
 def _tune_config(s: SweepConfig) -> Any:
@@ -249,7 +275,8 @@ def _run_config(s: SweepConfig, storage: Path) -> Any:
     return tune.RunConfig(
         name=s.name,
         storage_path=str(storage),
-        stop={"iteration": s.stop_iters},
+        # Supervised trials stop themselves (train.epochs, early stopping).
+        stop={"iteration": s.stop_iters} if s.trainable == "rl" else None,
         failure_config=tune.FailureConfig(max_failures=s.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         verbose=0,
@@ -263,18 +290,27 @@ def _scheduler(s: SweepConfig) -> Any:
     sc = s.scheduler
     if sc.kind == "asha":
         return ASHAScheduler(
-            time_attr="iteration",
-            max_t=s.stop_iters,
+            time_attr=_time_attr(s),
+            max_t=s.stop_iters if s.trainable == "rl" else _MAX_EPOCHS,
             grace_period=sc.grace_period,
             reduction_factor=sc.reduction_factor,
         )
     if sc.kind == "pbt":
         return PopulationBasedTraining(
-            time_attr="iteration",
+            time_attr=_time_attr(s),
             perturbation_interval=sc.perturbation_interval,
             hyperparam_mutations=param_space(s),
         )
     return FIFOScheduler()
+
+
+_MAX_EPOCHS = 1000
+"""[epochs] ASHA's horizon for supervised trials (they stop themselves at train.epochs)."""
+
+
+def _time_attr(s: SweepConfig) -> str:
+    """RL trials report ``iteration`` (kept across restores); supervised ones count reports."""
+    return "iteration" if s.trainable == "rl" else "training_iteration"
 
 
 def results_table(grid: Any, metric: str, mode: str) -> list[dict[str, Any]]:
@@ -283,22 +319,30 @@ def results_table(grid: Any, metric: str, mode: str) -> list[dict[str, Any]]:
     for result in grid:
         m = dict(result.metrics or {})
         value = m.get(metric, math.nan)
-        best = result.get_best_checkpoint(metric, mode) if result.best_checkpoints else None
         rows.append(
             {
                 "trial": m.get("trial_id", result.path and Path(result.path).name),
                 "status": "ERROR" if result.error else "OK",
-                "iterations": m.get("iteration", 0),
+                "iterations": m.get("iteration", m.get("epoch", 0)),
                 "metric": value,
                 "config": result.config or {},
-                "checkpoint": (best or result.checkpoint).path
-                if (best or result.checkpoint)
-                else "",
+                "checkpoint": _best_checkpoint(result, metric, mode),
             }
         )
     sign = -1.0 if mode == "max" else 1.0
     rows.sort(key=lambda r: (_nan(r["metric"]), sign * (0.0 if _nan(r["metric"]) else r["metric"])))
     return rows
+
+
+def _best_checkpoint(result: Any, metric: str, mode: str) -> str:
+    """The trial's best Tune checkpoint; for supervised trials (whose Train checkpoints stay
+    with Ray Train) the ``best/`` model the trial wrote into its own folder."""
+    best = result.get_best_checkpoint(metric, mode) if result.best_checkpoints else None
+    best = best or result.checkpoint
+    if best is not None:
+        return str(best.path)
+    own = Path(result.path) / "best" if result.path else None
+    return str(own) if own is not None and own.is_dir() else ""
 
 
 def _nan(value: Any) -> bool:

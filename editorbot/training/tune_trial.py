@@ -15,10 +15,14 @@ import logging
 import math
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from editorbot.config import from_dict
+from editorbot.errors import ParameterError
+from editorbot.models.supervised import SupervisedConfig
+from editorbot.training.supervised_train import SupervisedTrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -26,15 +30,23 @@ STATE_JSON = "editorbot_trial.json"
 """Trial progress and versions stored beside the RLlib state in every trial checkpoint."""
 
 
+@dataclass(frozen=True)
+class SupervisedRun:
+    """A supervised sweep file's run config (``model:`` and ``train:`` sections)."""
+
+    model: SupervisedConfig = field(default_factory=SupervisedConfig)
+    """Sizes of the supervised model."""
+    train: SupervisedTrainConfig = field(default_factory=SupervisedTrainConfig)
+    """How each trial trains it (epochs, batch, workers ...)."""
+
+
 def trial_run_config(base: Any, config: dict[str, Any]) -> Any:
     """The base run config with one trial's sampled values filled in."""
-    from editorbot.training.ppo import RLRunConfig
-
     plain = dataclasses.asdict(base)
     for section, values in config.items():
         if isinstance(values, dict) and section in plain:
             plain[section] = {**plain[section], **values}
-    return from_dict(RLRunConfig, plain, source="trial config")
+    return from_dict(type(base), plain, source="trial config")
 
 
 def rl_trial(
@@ -170,3 +182,48 @@ def _maybe_fail(sweep: Any, it: int, marker_dir: str) -> None:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
         raise InjectedFailure(f"injected failure after iteration {it} (inject_failure_at_iter)")
+
+
+def supervised_trainable(run: SupervisedRun, data_dir: Path, source: str) -> Any:
+    """The supervised trial: a ``TorchTrainer`` per trial, its best model in the trial folder.
+
+    The trial itself asks for almost nothing; its Train workers hold the CPUs (RAY_NOTES.md).
+
+    Raises:
+        ParameterError: one trial's Train workers need more than the cluster has.
+    """
+    import ray
+    from ray import tune
+
+    from editorbot.training.supervised_data import load_examples, split_by_track
+
+    tc = run.train
+    have = ray.cluster_resources()
+    if have.get("CPU", 0.0) < tc.num_workers + 0.01 or (tc.use_gpu and have.get("GPU", 0) < 1):
+        raise ParameterError(
+            f"{source}: train.num_workers {tc.num_workers} needs {tc.num_workers + 0.01:g} CPUs"
+            f"{' and GPUs' if tc.use_gpu else ''}; the cluster has {have.get('CPU', 0):g} CPUs"
+        )
+    examples = load_examples(data_dir, run.model)
+    train, val = split_by_track(examples, val_fraction=tc.val_fraction, seed=tc.seed)
+    return tune.with_resources(
+        tune.with_parameters(supervised_trial, base=run, train_ref=train, val_ref=val),
+        {"CPU": 0.01},
+    )
+
+
+def supervised_trial(
+    config: dict[str, Any], base: SupervisedRun, train_ref: Any, val_ref: Any
+) -> None:
+    """One supervised trial: ``supervised_train``'s Tune trial with this trial's folder."""
+    from ray import tune
+
+    from editorbot.training import supervised_train
+
+    run = trial_run_config(base, config)
+    plain = {
+        "model": dataclasses.asdict(run.model),
+        "train": dataclasses.asdict(run.train),
+        "save_dir": tune.get_context().get_trial_dir(),
+    }
+    supervised_train._trial(plain, train_ref, val_ref)

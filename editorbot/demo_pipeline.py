@@ -1,0 +1,179 @@
+"""The steps of ``editorbot demo`` as library functions: demo data to an evaluated report.
+
+1. :func:`make_data`: generate training pairs (seed 0) and held-out pairs (seed 1).
+2. :func:`infer_labels`: align raw ↔ edit and infer the expert decisions (the alignment).
+3. :func:`build_features`: beat features, tables and the replayed expert episodes (BC data).
+4. :func:`train_rl`: BC pretraining, then PPO briefly (RLlib).
+5. :func:`train_supervised`: the supervised baseline briefly (Ray Train in Ray Tune).
+6. :func:`evaluate`: edit the held-out tracks with both, score them and the baselines, report.
+
+``DemoSettings.quick()`` fits in about 3 minutes on 2 cores (the smoke test); the defaults in
+about 15. In quick mode the alignment runs on the held-out pairs only (it costs 10-20 s per
+minute of audio) and the learners train on the generator's true decisions; in full mode the RL
+agent trains on the inferred labels. The supervised baseline always trains on ``truth/`` (its
+targets are aligned through the edit's own decision list).
+
+How to run: ``editorbot demo [--quick] [--out DIR]`` (:mod:`editorbot.commands.demo`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """How big the demo run is."""
+
+    n_train: int = 8
+    """[tracks] generated training pairs."""
+    n_test: int = 2
+    """[tracks] generated held-out pairs."""
+    min_seconds: float = 45.0
+    """[s] shortest generated track."""
+    max_seconds: float = 75.0
+    """[s] longest generated track."""
+    label_train: bool = True
+    """[bool] infer the training labels by alignment (else train on the true decisions)."""
+    bc_epochs: int = 30
+    """[passes] in-memory BC epochs before PPO."""
+    ppo_iters: int = 8
+    """[iterations] PPO training iterations."""
+    ppo_batch: int = 512
+    """[steps] env steps per PPO iteration."""
+    sup_epochs: int = 6
+    """[epochs] supervised-baseline epochs."""
+    sup_steps: int = 20
+    """[steps] optimiser steps per supervised epoch."""
+    seed: int = 0
+    """[seed] training data (held-out data uses seed + 1)."""
+
+    @classmethod
+    def quick(cls) -> DemoSettings:
+        """About 3 minutes on 2 cores: the smoke test's size."""
+        return cls(
+            n_train=3,
+            n_test=1,
+            min_seconds=24.0,
+            max_seconds=32.0,
+            label_train=False,
+            bc_epochs=6,
+            ppo_iters=1,
+            ppo_batch=256,
+            sup_epochs=1,
+            sup_steps=4,
+        )
+
+
+def make_data(out: Path, s: DemoSettings) -> dict[str, Path]:
+    """Generate ``OUT/data/train`` and ``OUT/data/test`` (seed layout with ``truth/``)."""
+    from editorbot.datasets.demo import DemoConfig, generate
+    from editorbot.datasets.song import SongConfig
+
+    config = DemoConfig(song=SongConfig(min_seconds=s.min_seconds, max_seconds=s.max_seconds))
+    dirs = {"train": out / "data" / "train", "test": out / "data" / "test"}
+    generate(dirs["train"], n_tracks=s.n_train, seed=s.seed, config=config)
+    generate(dirs["test"], n_tracks=s.n_test, seed=s.seed + 1, config=config)
+    return dirs
+
+
+def infer_labels(data_dir: Path, out: Path) -> Path:
+    """Inferred decision lists of every pair of ``data_dir`` into ``out`` (one Ray task each).
+
+    The alignment uses the generator's beat grid (``truth/``'s ``beat_times``), so the labels
+    compare with the truth beat for beat; the decisions themselves come from the audio.
+    """
+    import ray
+
+    from editorbot.datasets.pairs import discover_pairs
+    from editorbot.editing.align_labels import label_files
+
+    def one(raw: Path, edit: Path, name: str) -> dict[str, Any]:
+        return label_files(raw, edit, out / f"{name}.json", grid_path=truth / f"{name}.json")
+
+    truth = data_dir / "truth"
+    task = ray.remote(num_cpus=1)(one)
+    refs = [task.remote(p.raw, p.edit, p.name) for p in discover_pairs(data_dir)]
+    ray.get(refs)
+    return out
+
+
+def build_features(data_dir: Path, labels: Path, out: Path, *, window: int) -> Path:
+    """Beat features, normalised tables and expert episodes (``editorbot bc-data``)."""
+    from editorbot.training import bc_data
+
+    raws = [bc_data.load_raw_track(p, data_dir) for p in sorted(labels.glob("*.json"))]
+    tables, normalizer = bc_data.build_tables(raws)
+    bc_data.write_bc_data(out, tables, normalizer, env_config={"window": window})
+    return out
+
+
+def rl_run_config(s: DemoSettings) -> Any:
+    """A small RL run (the sizes of ``tune_configs/ppo_debug.yaml``, built in code so an
+    installed package needs no YAML) with the demo's BC epochs and PPO batch."""
+    from editorbot.models.rl_module import ModuleConfig
+    from editorbot.training.ppo import BCSettings, PPOSettings, RLRunConfig
+
+    ppo = PPOSettings(
+        train_batch_size=s.ppo_batch,
+        minibatch_size=64,
+        num_epochs=1,
+        num_env_runners=0,
+        num_envs_per_env_runner=4,
+        bc_batch_size=64,
+    )
+    bc = BCSettings(epochs=s.bc_epochs, eval_every=max(1, s.bc_epochs // 3), train_batch_size=64)
+    return RLRunConfig(
+        env={"window": 64},
+        module=ModuleConfig.tiny(),
+        ppo=ppo,
+        bc=bc,
+        validation_fraction=0.34,
+        seed=s.seed,
+    )
+
+
+def train_rl(bc_dir: Path, save_dir: Path, s: DemoSettings) -> Path:
+    """BC then PPO; returns the ``best/`` checkpoint."""
+    from editorbot.training.rl_train import train_rl as _train
+
+    _train(
+        rl_run_config(s),
+        bc_dir=bc_dir,
+        save_dir=save_dir,
+        stop_iters=s.ppo_iters,
+        checkpoint_freq=s.ppo_iters,
+    )
+    return save_dir / "best"
+
+
+def train_supervised(data_dir: Path, save_dir: Path, s: DemoSettings) -> Path:
+    """The tiny supervised baseline; returns its ``best/`` checkpoint."""
+    from editorbot.models.supervised import SupervisedConfig
+    from editorbot.training.supervised_data import load_examples, split_by_track
+    from editorbot.training.supervised_train import SupervisedTrainConfig, fit
+
+    model_cfg = SupervisedConfig.tiny()
+    train_cfg = SupervisedTrainConfig(
+        epochs=s.sup_epochs,
+        steps_per_epoch=s.sup_steps,
+        val_crops=4,
+        checkpoint_every=s.sup_epochs,
+        seed=s.seed,
+    )
+    examples = load_examples(data_dir, model_cfg)
+    train, val = split_by_track(examples, val_fraction=train_cfg.val_fraction, seed=s.seed)
+    fit(train, val, model_cfg=model_cfg, train_cfg=train_cfg, save_dir=save_dir)
+    return save_dir / "best"
+
+
+def evaluate(test_dir: Path, labels: Path, checkpoints: list[Path], out: Path) -> dict[str, Any]:
+    """Edit the held-out tracks with each checkpoint and score them (``editorbot evaluate``)."""
+    from editorbot.evaluation.report import evaluate as _evaluate
+
+    return _evaluate(test_dir, checkpoints, out_dir=out, labels_dir=labels)
