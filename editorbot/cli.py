@@ -21,19 +21,20 @@ from editorbot.errors import EditorbotError
 
 # Order = order in --help.
 COMMAND_MODULES: tuple[str, ...] = (
+    # Order = order in --help: the demo, then the workflow on your own data.
     "editorbot.commands.demo",
-    "editorbot.commands.features",
     "editorbot.commands.data",
     "editorbot.commands.demo_data",
-    "editorbot.commands.train",
-    "editorbot.commands.bc_data",
-    "editorbot.commands.edit",
-    "editorbot.commands.render",
+    "editorbot.commands.features",
     "editorbot.commands.labels",
     "editorbot.commands.evaluate_labels",
-    "editorbot.commands.evaluate",
     "editorbot.commands.augment",
+    "editorbot.commands.bc_data",
+    "editorbot.commands.train",
     "editorbot.commands.tune",
+    "editorbot.commands.edit",
+    "editorbot.commands.evaluate",
+    "editorbot.commands.render",
 )
 
 

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 class DemoSettings:
     """How big the demo run is."""
 
-    n_train: int = 8
+    n_train: int = 10
     """[tracks] generated training pairs."""
     n_test: int = 2
     """[tracks] generated held-out pairs."""
@@ -52,6 +52,9 @@ class DemoSettings:
     """[steps] optimiser steps per supervised epoch."""
     seed: int = 0
     """[seed] training data (held-out data uses seed + 1)."""
+    style: str = "radio"
+    """[name] the one editor whose style the demo learns (radio, dj or remix). A user's pairs
+    come from one editor; mixing styles would ask one policy to imitate three people."""
 
     @classmethod
     def quick(cls) -> DemoSettings:
@@ -77,8 +80,8 @@ def make_data(out: Path, s: DemoSettings) -> dict[str, Path]:
 
     config = DemoConfig(song=SongConfig(min_seconds=s.min_seconds, max_seconds=s.max_seconds))
     dirs = {"train": out / "data" / "train", "test": out / "data" / "test"}
-    generate(dirs["train"], n_tracks=s.n_train, seed=s.seed, config=config)
-    generate(dirs["test"], n_tracks=s.n_test, seed=s.seed + 1, config=config)
+    generate(dirs["train"], n_tracks=s.n_train, seed=s.seed, style=s.style, config=config)
+    generate(dirs["test"], n_tracks=s.n_test, seed=s.seed + 1, style=s.style, config=config)
     return dirs
 
 

@@ -50,6 +50,31 @@ def read_checkpoint_meta(checkpoint: str | Path) -> dict[str, Any]:
         ) from e
 
 
+def check_compatible(checkpoint: Path, meta: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose policy saw other features, or from another editorbot release.
+
+    A policy fed features from another feature version would act on garbage without any error;
+    the normaliser and module layout may also differ between releases (major.minor).
+
+    Raises:
+        CheckpointError: naming both versions and the fix (retrain, or use that release).
+    """
+    from editorbot.audio.features import FEATURE_VERSION
+
+    theirs = meta.get("feature_version")
+    if theirs != FEATURE_VERSION:
+        raise CheckpointError(
+            f"{checkpoint}: trained on feature version {theirs!r}, this editorbot computes "
+            f"{FEATURE_VERSION!r}; retrain the model (or use the editorbot release that wrote it)"
+        )
+    release = str(meta.get("version", "?"))
+    if release.split(".")[:2] != __version__.split(".")[:2]:
+        raise CheckpointError(
+            f"{checkpoint}: written by editorbot {release}, this is {__version__}; retrain the "
+            "model (or use that release)"
+        )
+
+
 def load_policy(checkpoint: str | Path) -> tuple[Any, FeatureNormalizer, dict[str, Any]]:
     """The RLModule, normaliser and description of an RL checkpoint (no Ray cluster).
 
@@ -64,6 +89,7 @@ def load_policy(checkpoint: str | Path) -> tuple[Any, FeatureNormalizer, dict[st
     meta = read_checkpoint_meta(checkpoint)
     if meta.get("kind") != KIND:
         raise CheckpointError(f"{checkpoint}: kind {meta.get('kind')!r}, expected {KIND!r}")
+    check_compatible(checkpoint, meta)
     try:
         module = RLModule.from_checkpoint(str((checkpoint / MODULE_DIR).resolve()))
     except Exception as e:  # RLlib raises many types for a bad folder

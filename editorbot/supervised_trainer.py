@@ -38,7 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data-dir",
         type=Path,
         default=Path("training_data"),
-        help="folder with input/, desired_output/ and truth/ (default: %(default)s)",
+        help="folder with input/ and desired_output/ (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="decision lists from `editorbot labels` (default: DATA_DIR/truth)",
     )
     parser.add_argument(
         "--save-dir",
@@ -84,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     _check(args)
     model_cfg, train_cfg = _configs(args)
-    examples = load_examples(args.data_dir, model_cfg)
+    examples = load_examples(args.data_dir, model_cfg, labels_dir=args.labels)
     train, val = split_by_track(examples, val_fraction=train_cfg.val_fraction, seed=train_cfg.seed)
     logger.info("%d training tracks, %d validation tracks", len(train), len(val))
     started = not ray.is_initialized()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,30 @@ def _torch_one_thread():
     except ImportError:  # pragma: no cover - torch is a hard dependency
         return
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two short generated pairs with truth (the smallest data the train/validation split
+    accepts); short songs keep features and the env fast."""
+    from editorbot.datasets.demo import DemoConfig, generate
+    from editorbot.datasets.song import SongConfig
+
+    demo = tmp_path_factory.mktemp("tiny_demo")
+    config = DemoConfig(song=SongConfig(min_seconds=20, max_seconds=30, sr=22050))
+    generate(demo, n_tracks=2, seed=0, config=config)
+    return demo
+
+
+@pytest.fixture(scope="session")
+def tiny_bc_dir(tiny_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``editorbot bc-data`` output (tables, normaliser, expert episodes) of ``tiny_demo``."""
+    from editorbot.training import bc_data
+
+    labels = sorted((tiny_demo / "truth").glob("*.json"))
+    tables, normalizer = bc_data.build_tables(
+        [bc_data.load_raw_track(p, tiny_demo) for p in labels]
+    )
+    out = tmp_path_factory.mktemp("tiny_bc")
+    bc_data.write_bc_data(out, tables, normalizer, env_config={"window": 64})
+    return out

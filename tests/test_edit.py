@@ -135,3 +135,26 @@ def test_edit_refuses_to_overwrite_its_input(raw_track: Path, checkpoint: Path, 
     assert cli(argv) == 1
     assert "refusing to overwrite" in capsys.readouterr().err
     assert raw_track.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [("feature_version", "0", "trained on feature version '0'"), ("version", "0.0.1", "0.0.1")],
+)
+def test_incompatible_checkpoint_is_refused(
+    checkpoint: Path, tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    """A checkpoint from another feature version or release is refused, never run on garbage."""
+    import shutil
+
+    from editorbot.errors import CheckpointError
+    from editorbot.inference import CHECKPOINT_JSON, load_policy
+
+    old = tmp_path / "old"
+    shutil.copytree(checkpoint, old)
+    meta = json.loads((old / CHECKPOINT_JSON).read_text())
+    meta[key] = value
+    (old / CHECKPOINT_JSON).write_text(json.dumps(meta))
+    load_policy(checkpoint)  # the untouched one loads
+    with pytest.raises(CheckpointError, match=message):
+        load_policy(old)

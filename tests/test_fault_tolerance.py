@@ -25,24 +25,8 @@ CONFIG = Path(__file__).resolve().parents[1] / "tune_configs" / "ppo_debug.yaml"
 
 
 @pytest.fixture(scope="module")
-def bc_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from editorbot.datasets.demo import DemoConfig, generate
-    from editorbot.datasets.song import SongConfig
-    from editorbot.training import bc_data
-
-    demo = tmp_path_factory.mktemp("demo")
-    # Two short songs: the smallest data the train/validation split accepts.
-    generate(
-        demo,
-        n_tracks=2,
-        seed=0,
-        config=DemoConfig(song=SongConfig(min_seconds=20, max_seconds=30, sr=22050)),
-    )
-    raws = [bc_data.load_raw_track(p, demo) for p in sorted((demo / "truth").glob("*.json"))]
-    tables, normalizer = bc_data.build_tables(raws)
-    out = tmp_path_factory.mktemp("bc")
-    bc_data.write_bc_data(out, tables, normalizer, env_config={"window": 64})
-    return out
+def bc_dir(tiny_bc_dir: Path) -> Path:
+    return tiny_bc_dir
 
 
 @pytest.mark.ray

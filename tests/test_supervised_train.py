@@ -179,3 +179,17 @@ def test_cli_errors_are_one_line(tmp_path, capsys) -> None:
     assert "b_raw.wav: no decision list" in err and err.count("\n") == 0
     assert main(["--data-dir", str(tmp_path / "d"), "--epochs", "0"]) == 1
     assert "--epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_examples_come_from_a_labels_folder(tiny_demo, tmp_path) -> None:
+    """User data has no truth/: targets come from `editorbot labels` output given by --labels."""
+    import shutil
+
+    from editorbot.training.supervised_data import load_examples
+
+    labels = tmp_path / "labels"
+    shutil.copytree(tiny_demo / "truth", labels)
+    examples = load_examples(tiny_demo, CFG, labels_dir=labels)
+    assert sorted(e.name for e in examples) == sorted(p.stem for p in labels.glob("*.json"))
+    with pytest.raises(DatasetError, match=r"run `editorbot labels"):
+        load_examples(tiny_demo, CFG, labels_dir=tmp_path / "empty")

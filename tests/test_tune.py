@@ -30,30 +30,13 @@ def _sweep_file(tmp_path: Path, tune: dict, **run: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from editorbot.datasets.demo import DemoConfig, generate
-    from editorbot.datasets.song import SongConfig
-
-    demo = tmp_path_factory.mktemp("demo")
-    # Short songs (the generator's minimum form) keep features and the env fast.
-    generate(
-        demo,
-        n_tracks=2,
-        seed=0,
-        config=DemoConfig(song=SongConfig(min_seconds=20, max_seconds=30, sr=22050)),
-    )
-    return demo
+def demo(tiny_demo: Path) -> Path:
+    return tiny_demo
 
 
 @pytest.fixture(scope="module")
-def bc_dir(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from editorbot.training import bc_data
-
-    raws = [bc_data.load_raw_track(p, demo) for p in sorted((demo / "truth").glob("*.json"))]
-    tables, normalizer = bc_data.build_tables(raws)
-    out = tmp_path_factory.mktemp("bc")
-    bc_data.write_bc_data(out, tables, normalizer, env_config={"window": 64})
-    return out
+def bc_dir(tiny_bc_dir: Path) -> Path:
+    return tiny_bc_dir
 
 
 def test_shipped_sweep_files_load() -> None:

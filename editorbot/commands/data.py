@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 NAME = "data"
 HELP = (
-    "Inspect training data (`data check DIR`: validate input/X_raw ↔ desired_output/X_edit pairs)."
+    "inspect training data (`data check DIR`: validate input/X_raw ↔ desired_output/X_edit pairs)"
 )
 
 

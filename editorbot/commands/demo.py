@@ -41,9 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--num-cpus", type=int, default=None, help="CPUs for Ray (default: all on this machine)"
     )
+    parser.add_argument(
+        "--style",
+        choices=("radio", "dj", "remix"),
+        default="radio",
+        help="the demo editor's style (one editor per training set)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
     import os
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -58,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     _clean(args.out)  # before Ray starts, so a bad --out is one line
     torch.set_num_threads(1)
     s = dp.DemoSettings.quick() if args.quick else dp.DemoSettings()
+    s = dataclasses.replace(s, style=args.style)
     out: Path = args.out
     started = not ray.is_initialized()
     if started:

@@ -20,7 +20,7 @@ from pathlib import Path
 from editorbot.cli import run_module
 
 NAME = "demo-data"
-HELP = "Generate procedural songs, edit them in a known style, write pairs + true decisions."
+HELP = "generate procedural songs, edit them in a known style, write pairs + true decisions"
 STYLE_NAMES = (
     "radio",
     "dj",

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NAME = "features"
-HELP = "Compute beat grids and the 121 beat features of audio files (Parquet tables)."
+HELP = "compute beat grids and the 121 beat features of audio files (Parquet tables)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

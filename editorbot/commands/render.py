@@ -22,7 +22,7 @@ from editorbot.cli import run_module
 logger = logging.getLogger(__name__)
 
 NAME = "render"
-HELP = "Render a raw track with an edit decision list (JSON) into an edited audio file."
+HELP = "render a raw track with an edit decision list (JSON) into an edited audio file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

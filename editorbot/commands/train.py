@@ -14,7 +14,7 @@ import sys
 from editorbot.cli import run_module
 
 NAME = "train"
-HELP = "train a model (the supervised baseline; more learners as they land)"
+HELP = "train a learner: `train supervised` (the baseline) or `train rl` (BC + PPO)"
 
 TRAINERS: dict[str, str] = {
     "supervised": "editorbot.supervised_trainer",

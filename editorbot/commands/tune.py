@@ -30,7 +30,11 @@ HELP = "run a Ray Tune sweep of the RL agent from a YAML file (tune_configs/*.ya
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", type=Path, help="sweep YAML (a run config + optional tune:)")
-    parser.add_argument("--data-dir", type=Path, help="training data with truth/ labels")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="training data with truth/ labels (default: generated demo data under --storage)",
+    )
     parser.add_argument("--bc-data", type=Path, help="prebuilt `editorbot bc-data` folder")
     parser.add_argument(
         "--storage",
@@ -45,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
     from editorbot.training.tune_run import load_sweep, results_table, run_sweep
 
     sweep = load_sweep(args.config)
+    if args.data_dir is None and args.bc_data is None:
+        args.data_dir = _demo_data(args.storage / "demo_data")
     if sweep.sweep.trainable == "supervised":
-        if args.data_dir is None:
-            raise DatasetError(f"{args.config}: a supervised sweep needs --data-dir (pairs)")
         data = args.data_dir
     else:
         data = args.bc_data or _build_bc_data(args, sweep.run.env)
@@ -62,6 +66,19 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"best checkpoint: {rows[0]['checkpoint']}")
     return 0
+
+
+def _demo_data(out: Path) -> Path:
+    """Six short radio-style demo pairs (generated once, reused by --resume): the embedded data
+    a sweep runs on when no --data-dir or --bc-data is given."""
+    from editorbot.datasets.demo import DemoConfig, generate
+    from editorbot.datasets.song import SongConfig
+
+    if not (out / "truth").is_dir():
+        print(f"no --data-dir or --bc-data: generating demo pairs in {out}")
+        config = DemoConfig(song=SongConfig(min_seconds=30, max_seconds=45))
+        generate(out, n_tracks=6, seed=0, style="radio", config=config)
+    return out
 
 
 def _build_bc_data(args: argparse.Namespace, env_cfg: dict) -> Path:

@@ -10,8 +10,8 @@ removes exactly one size's beats is written as the CUT of that size.
 Styles (over the three, all 20 action types occur, KEEP the most common):
 
 - ``radio``: a radio edit. Trims and fades in the intro, drops quiet repeated verse phrases and
-  quiet bridges (CUT, SKIP), brings up a quiet first verse (GAIN), fades out the outro and skips
-  its rest.
+  quiet bridges (CUT, SKIP), brings up a quiet first verse (GAIN), fades out the outro's first
+  bar and skips its rest.
 - ``dj``: a DJ extended edit. Loops the first intro bar and the loudest chorus bar (LOOP), jumps
   back to replay a chorus (JUMP_BACK), stutters into choruses (REPEAT_PREV), swaps the bass in
   (EQ_LOW) and filters breakdowns and outros (EQ_HIGH), fades in and out.
@@ -121,7 +121,8 @@ def _radio(p: Phrase, rng: np.random.Generator) -> list[Action]:
     if p.label == "outro":
         if p.k > 0:
             return [_a(T.CUT, S.PHRASE)]
-        return [_a(T.KEEP, S.BAR), _a(T.FADE_OUT, S.TWO_BARS, A.POS_LARGE), _a(T.SKIP, S.PHRASE)]
+        # A quick fade over the outro's first bar, then the rest skipped (12 beats: one SKIP).
+        return [_a(T.FADE_OUT, S.BAR, A.POS_LARGE), _a(T.SKIP, S.PHRASE)]
     quiet = p.db < p.song_db - 1.0  # a phrase clearly below the song's typical level
     if p.label == "bridge" and quiet:
         return [_a(T.CUT, S.PHRASE)]

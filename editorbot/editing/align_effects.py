@@ -155,3 +155,65 @@ def best_effect(
     best = scored[0]
     margin = scored[1][0] - best[0] if len(scored) > 1 else 60.0
     return EffectGuess(best[1], best[2], best[0], margin)
+
+
+def refine_start(
+    y_raw: np.ndarray, y_edit: np.ndarray, s: int, e: int, guess: int, hop: int
+) -> int:
+    """[samples] where raw ``[s, e)`` starts in the edit, by cross-correlation near ``guess``."""
+    w = min(e - s, 4096)
+    from scipy.signal import correlate
+
+    lo = max(guess - 2 * hop, 0)
+    hi = min(guess + 2 * hop + w, y_edit.shape[1])
+    if hi - lo <= w:
+        return max(0, min(guess, y_edit.shape[1] - 1))
+    ref = y_raw[0, s : s + w].astype(np.float64)
+    seg = y_edit[0, lo:hi].astype(np.float64)
+    xc = correlate(seg, ref, mode="valid", method="fft")
+    energy = np.maximum(correlate(seg**2, np.ones(w), mode="valid", method="fft"), 0.0)
+    ncc = xc / np.sqrt(np.maximum(energy, 1e-12) * max(float(ref @ ref), 1e-12))
+    return lo + int(np.argmax(ncc))
+
+
+def exact_beats(
+    y_raw: np.ndarray,
+    y_edit: np.ndarray,
+    edges: np.ndarray,
+    beat: int,
+    guess: int,
+    prev: int | None,
+    hop: int,
+    sr: int,
+    config: EffectConfig,
+) -> list[int]:
+    """The raw beats an edit beat plays as is, sample for sample, most likely first; [] if none.
+
+    ``beat`` is the raw beat the alignment names, ``guess`` [samples] where it starts in the
+    edit, ``prev`` the raw beat played before it (None at the start), ``hop`` [samples] how far
+    the guess may be off.
+
+    Features cannot tell apart beats that sound alike (a chorus bar and its repeat, a beat and
+    the next on the same chord), so the DP may name the wrong one; samples can. Tried in order:
+    the beat after the previous one (the DP jumped where the edit did not), the unit's beat,
+    the previous beat again (a one-beat stutter costs the DP a jump), and the beats whole bars
+    to either side (the same place in a repeated bar, phrase or two). Songs repeat beats
+    exactly, so every match is returned and the parse takes whichever its reading needs.
+    """
+    N = len(edges) - 1
+    tries = [beat] if prev is None else [prev + 1, beat, prev]
+    tries += [beat + sign * k for k in (4, 8, 16, 32) for sign in (1, -1)]
+    seen: set[int] = set()
+    found = []
+    for b in tries:
+        if not 0 <= b < N or b in seen:
+            continue
+        seen.add(b)
+        s, e = int(edges[b]), int(edges[b + 1])
+        start = refine_start(y_raw, y_edit, s, e, guess, hop)
+        edit_seg = y_edit[:, start : start + (e - s)]
+        if edit_seg.shape[1] == e - s and not is_changed(
+            y_raw[:, s:e], edit_seg, sr=sr, config=config
+        ):
+            found.append(b)
+    return found

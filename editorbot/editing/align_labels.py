@@ -35,13 +35,13 @@ from editorbot.editing.actions import (
     step,
 )
 from editorbot.editing.align import AlignConfig, Alignment, align
-from editorbot.editing.align_dp import Unit
 from editorbot.editing.align_effects import (
     LEVEL_EFFECTS,
     EffectConfig,
     EffectGuess,
     best_effect,
-    is_changed,
+    exact_beats,
+    refine_start,
 )
 from editorbot.editing.align_parse import OutBeat, Parsed, parse_output
 from editorbot.editing.decisions import Decision, DecisionList
@@ -147,13 +147,15 @@ def _out_beats(
     own rate, where an unchanged beat matches sample for sample)."""
     edges = _edges(beat_times, sr, y_raw.shape[1])
     hop = round(config.align.hop_length * sr / sr_an)  # [samples at sr] per alignment frame
-    out = []
+    out: list[OutBeat] = []
     for u in al.units:
         var = al.variants[u.variant]
         # Samples first, whatever the variant: a stuttered beat the DP read as a stretched
         # neighbour is still an exact copy of a raw beat.
         prev = out[-1].beat if out else None
-        exact = _exact_beats(y_raw, y_edit, edges, u, prev, hop, sr, config)
+        exact = exact_beats(
+            y_raw, y_edit, edges, u.beat, u.start_frame * hop, prev, hop, sr, config.effects
+        )
         if exact:
             out.append(OutBeat(exact[0], _T.KEEP, tuple(exact[1:])))
             continue
@@ -161,51 +163,13 @@ def _out_beats(
             out.append(OutBeat(u.beat, _LEVEL_FAMILY.get(var.type, var.type)))
             continue
         s, e = int(edges[u.beat]), int(edges[u.beat + 1])
-        start = _refine_start(y_raw, y_edit, s, e, u.start_frame * hop, hop)
+        start = refine_start(y_raw, y_edit, s, e, u.start_frame * hop, hop)
         guess = best_effect(
             y_raw, y_edit, sr=sr, raw_start=s, raw_end=e, edit_start=start,
             types=LEVEL_EFFECTS, keep=False,
         )  # fmt: skip
         out.append(OutBeat(u.beat, _LEVEL_FAMILY.get(guess.type, guess.type)))
     return out
-
-
-def _exact_beats(
-    y_raw: np.ndarray,
-    y_edit: np.ndarray,
-    edges: np.ndarray,
-    u: Unit,
-    prev: int | None,
-    hop: int,
-    sr: int,
-    config: LabelConfig,
-) -> list[int]:
-    """The raw beats an as-is unit plays sample for sample, most likely first; [] if none.
-
-    Features cannot tell apart beats that sound alike (a chorus bar and its repeat, a beat and
-    the next on the same chord), so the DP may name the wrong one; samples can. Tried in order:
-    the beat after the previous one (the DP jumped where the edit did not), the unit's beat,
-    the previous beat again (a one-beat stutter costs the DP a jump), and the beats whole bars
-    to either side (the same place in a repeated bar, phrase or two). Songs repeat beats
-    exactly, so every match is returned and the parse takes whichever its reading needs.
-    """
-    N = len(edges) - 1
-    tries = [u.beat] if prev is None else [prev + 1, u.beat, prev]
-    tries += [u.beat + sign * k for k in (4, 8, 16, 32) for sign in (1, -1)]
-    seen: set[int] = set()
-    found = []
-    for beat in tries:
-        if not 0 <= beat < N or beat in seen:
-            continue
-        seen.add(beat)
-        s, e = int(edges[beat]), int(edges[beat + 1])
-        start = _refine_start(y_raw, y_edit, s, e, u.start_frame * hop, hop)
-        edit_seg = y_edit[:, start : start + (e - s)]
-        if edit_seg.shape[1] == e - s and not is_changed(
-            y_raw[:, s:e], edit_seg, sr=sr, config=config.effects
-        ):
-            found.append(beat)
-    return found
 
 
 def _forward_reversed_runs(out: list[OutBeat]) -> list[OutBeat]:
@@ -229,25 +193,6 @@ def _edges(beat_times: np.ndarray, sr: int, L: int) -> np.ndarray:
     """[shape=(N + 1,)] beat segment boundaries in samples (beat 0 from 0, the last to L)."""
     b = np.round(np.asarray(beat_times) * sr).astype(np.int64)
     return np.concatenate([[0], b[1:], [L]])
-
-
-def _refine_start(
-    y_raw: np.ndarray, y_edit: np.ndarray, s: int, e: int, guess: int, hop: int
-) -> int:
-    """[samples] where raw ``[s, e)`` starts in the edit, by cross-correlation near ``guess``."""
-    w = min(e - s, 4096)
-    from scipy.signal import correlate
-
-    lo = max(guess - 2 * hop, 0)
-    hi = min(guess + 2 * hop + w, y_edit.shape[1])
-    if hi - lo <= w:
-        return max(0, min(guess, y_edit.shape[1] - 1))
-    ref = y_raw[0, s : s + w].astype(np.float64)
-    seg = y_edit[0, lo:hi].astype(np.float64)
-    xc = correlate(seg, ref, mode="valid", method="fft")
-    energy = np.maximum(correlate(seg**2, np.ones(w), mode="valid", method="fft"), 0.0)
-    ncc = xc / np.sqrt(np.maximum(energy, 1e-12) * max(float(ref @ ref), 1e-12))
-    return lo + int(np.argmax(ncc))
 
 
 def _resolve(

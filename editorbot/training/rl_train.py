@@ -178,9 +178,12 @@ def write_best(
     tmp.mkdir(parents=True)
     module.save_to_path(str((tmp / MODULE_DIR).resolve()))
     normalizer.save(tmp / "normalizer.json")
+    from editorbot.audio.features import FEATURE_VERSION
+
     meta = {
         "kind": KIND,
         "version": __version__,
+        "feature_version": FEATURE_VERSION,
         "env_config": {k: v for k, v in env_config.items() if k not in ("tables", "seed")},
         "module_config": dataclasses.asdict(cfg.module),
         "run_config": dataclasses.asdict(cfg),

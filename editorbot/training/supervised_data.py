@@ -203,8 +203,16 @@ def prepare_track(
     return TrackExample(name, S_raw, S_target, mask, labels)
 
 
-def load_examples(data_dir: str | Path, cfg: SupervisedConfig) -> list[TrackExample]:
-    """Every pair under ``data_dir`` with its decision list ``truth/X.json``, aligned.
+def load_examples(
+    data_dir: str | Path, cfg: SupervisedConfig, *, labels_dir: str | Path | None = None
+) -> list[TrackExample]:
+    """Every pair under ``data_dir`` with its decision list ``LABELS/X.json``, aligned.
+
+    Args:
+        data_dir: the seed layout (``input/``, ``desired_output/``).
+        cfg: model config (mel settings).
+        labels_dir: decision lists per pair — the output of ``editorbot labels`` for your own
+            data; defaults to ``data_dir/truth`` (what the demo generator writes).
 
     Raises:
         DatasetError: no pairs, or a pair without the decision list the targets come from.
@@ -212,15 +220,17 @@ def load_examples(data_dir: str | Path, cfg: SupervisedConfig) -> list[TrackExam
     from editorbot.datasets.pairs import discover_pairs
 
     data_dir = Path(data_dir)
+    labels = Path(labels_dir) if labels_dir is not None else data_dir / TRUTH_DIR
     examples = []
     for p in discover_pairs(data_dir):
-        truth = data_dir / TRUTH_DIR / f"{p.name}.json"
-        if not truth.is_file():
+        decisions = labels / f"{p.name}.json"
+        if not decisions.is_file():
             raise DatasetError(
-                f"{p.raw}: no decision list {truth}; the supervised baseline trains on targets "
-                "aligned through the edit's decision list (demo data writes it to truth/)"
+                f"{p.raw}: no decision list {decisions}; the supervised baseline trains on "
+                "targets aligned through the edit's decision list — run `editorbot labels "
+                f"--data-dir {data_dir} --out LABELS` and pass --labels LABELS"
             )
-        examples.append(prepare_track(p.name, p.raw, p.edit, truth, cfg))
+        examples.append(prepare_track(p.name, p.raw, p.edit, decisions, cfg))
     return examples
 
 
