@@ -34,8 +34,14 @@ def _cases(tmp: Path) -> dict[str, list[str]]:
         "tune bad key": ["tune", str(bad_yaml), "--storage", str(tmp / "t")],
         "edit": ["edit", f"{MISSING}.wav", "--checkpoint", MISSING, "--output", str(tmp / "o.wav")],
         "evaluate": ["evaluate", "--data-dir", MISSING, "--checkpoint", MISSING],
-        "render": ["render", f"{MISSING}.wav", "--decisions", f"{MISSING}.json",
-                   "--out", str(tmp / "o.wav")],  # fmt: skip
+        "render": [
+            "render",
+            f"{MISSING}.wav",
+            "--decisions",
+            f"{MISSING}.json",
+            "--out",
+            str(tmp / "o.wav"),
+        ],
         "demo-data": ["demo-data", "--out", str(tmp / "d"), "--tracks", "0"],
         "demo": ["demo", "--out", str(a_file)],
     }
