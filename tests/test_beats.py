@@ -4,6 +4,8 @@ coverage of the track, and clear errors."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mir_eval
 import numpy as np
 import pytest
@@ -75,7 +77,7 @@ def test_drum_pattern_beats_and_downbeat(tempo_bpm: float, first_bar_position: i
     "index",
     [0, 2, 7],  # 131 BPM (once tracked at 3:2, 88 BPM), 86.5 and 83.1 BPM (once doubled)
 )
-def test_demo_song_tempo_level_and_timing(index: int, tmp_path) -> None:
+def test_demo_song_tempo_level_and_timing(index: int, tmp_path: Path) -> None:
     # A short generated song (about 25-36 s: the form rounds up to whole phrases), written to a
     # real file and read back the way `editorbot features` reads it.
     rng = np.random.default_rng([0, index])  # the stream editorbot demo-data --seed 0 uses
@@ -92,7 +94,9 @@ def test_demo_song_tempo_level_and_timing(index: int, tmp_path) -> None:
     # 10 ms: the old tracker was 17-21 ms late on every song; the snapped beats measure 1-4.5 ms
     # late on 74 generated songs (the 5 ms synth attacks rise over a few fine hops).
     assert abs(_median_offset(truth, grid.beat_times)) < 0.010
-    assert _f_measure(truth, grid.beat_times) >= 0.95
+    # The grid runs on through the song's decaying tail, where the song has no beats: score the
+    # beats up to the last true one (+ the 70 ms window).
+    assert _f_measure(truth, grid.beat_times[grid.beat_times < truth[-1] + 0.07]) >= 0.95
 
 
 def test_grid_covers_the_track() -> None:

@@ -165,6 +165,13 @@ def test_train_checkpoint_reload_and_edit(tmp_path, ray_session) -> None:
     resynth = load_audio(mel_out)
     assert resynth.sr == CFG.sr and abs(resynth.duration_sec - 8.0) < 0.05  # one hop = 12 ms
 
+    # The user's entry point: `edit` dispatches on the checkpoint's kind, tracks beats itself.
+    cli_out = tmp_path / "cli_edit.wav"
+    argv = ["edit", str(raw), "--checkpoint", str(best), "--output", str(cli_out)]
+    assert main([*argv, "--mel-output", str(tmp_path / "cli_mel.wav")]) == 0
+    assert cli_out.exists() and (tmp_path / "cli_mel.wav").exists()
+    DecisionList.load(cli_out.with_suffix(".decisions.json"))  # a valid decision list
+
 
 def test_cli_errors_are_one_line(tmp_path, capsys) -> None:
     from editorbot.supervised_trainer import main

@@ -3,9 +3,13 @@
 Beats come from librosa's onset envelope + dynamic-programming tracker (Ellis 2007,
 https://www.ee.columbia.edu/~dpwe/pubs/Ellis07-beattrack.pdf) with the global tempo estimated
 under a flat prior over ``[min_bpm, max_bpm]`` (the default log-normal prior around 120 BPM
-turns 180 BPM into 90 and 70 BPM into 140: the classic octave errors). The tracked beats are then
-made into a grid that covers the whole track: gaps are filled at the local beat period and the
-edges are extended, so every sample belongs to exactly one beat.
+turns 180 BPM into 90 and 70 BPM into 140: the classic octave errors). The estimate's metrical
+level is then chosen among 1/2, 2/3, 1, 3/2 and 2 times it by a pulse-train comb on the onset
+autocorrelation (:func:`_choose_level`), a backbeat check doubles a half-time pulse, and each
+beat is snapped to the attack on a 1.45 ms energy envelope (:func:`_snap_to_rise`), which removes
+the onset envelope's framing lag. The tracked beats are then made into a grid that covers the
+whole track: gaps are filled at the local beat period and the edges are extended, so every
+sample belongs to exactly one beat.
 
 Beat ``i`` covers ``[beat_times[i], beat_times[i + 1])``; the first beat starts at 0 s and the
 last one runs to the end of the track. The downbeat phase is the phase (0..3) whose beats carry
@@ -29,7 +33,8 @@ from editorbot.errors import AudioLoadError, ParameterError
 logger = logging.getLogger(__name__)
 
 BEAT_VERSION = "2"
-"""Bumped whenever the tracker's output changes; part of the feature-cache key."""
+"""Bumped whenever the tracker's output changes; part of the feature-cache key (2: metrical-level
+choice and beats snapped to the attack, no longer 20 ms late)."""
 BEATS_PER_BAR = 4
 """[beats] the grid is 4/4 (DESIGN.md §3: bars of 4 beats)."""
 BARS_PER_PHRASE = 4
@@ -242,7 +247,7 @@ def _choose_level(bpm: float, env: _Envelopes, *, config: BeatConfig) -> float:
     """The multiple of ``bpm`` whose pulse train best matches the onsets' periodicity.
 
     Each candidate in ``[min_bpm, max_bpm]`` scores the mean autocorrelation of the onset
-    envelope and of the low-band (kick, bass) flux at 1..4 beat periods (a pulse-train comb,
+    envelope and of the low-band (kick, bass) flux at 1..4 beat periods (a pulse-train comb after
     Percival & Tzanetakis 2014, https://doi.org/10.1109/TASLP.2014.2348916). Doubling the
     tempo puts half the comb's teeth on off-beat lags; halving it moves them to long lags,
     where fewer frames overlap and the autocorrelation is lower, and 3:2 puts half on off-beats.

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from editorbot.cli import run_module
-from editorbot.errors import CheckpointError
+from editorbot.errors import CheckpointError, ParameterError
 
 NAME = "edit"
 HELP = "edit a track with a trained checkpoint; writes the audio and its decision list"
@@ -27,12 +27,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample", action="store_true", help="sample actions (rl only)")
     parser.add_argument("--seed", type=int, default=0, help="seed for --sample")
     parser.add_argument("--target-duration", type=float, help="[s] wanted output duration (rl)")
+    parser.add_argument(
+        "--mel-output",
+        type=Path,
+        help="supervised only: also write the decoder's edited mel, resynthesised, for listening",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from editorbot.inference import read_checkpoint_meta
 
     kind = read_checkpoint_meta(args.checkpoint).get("kind")
+    if args.mel_output is not None and kind != "supervised":
+        raise ParameterError(
+            f"{args.checkpoint}: --mel-output needs a supervised checkpoint (this one is {kind!r})"
+        )
     if kind == "rl":
         from editorbot.inference import edit_track
 
@@ -60,6 +69,10 @@ def _edit_supervised(args: argparse.Namespace) -> dict[str, Path]:
     dl = predict_decisions(args.checkpoint, args.input)
     result = render_decision_list(load_audio(args.input), dl)
     write_audio(args.output, result.y, sr=result.sr, protect=(args.input,))
+    if args.mel_output is not None:
+        from editorbot.training.supervised_infer import resynthesise
+
+        print(f"decoder resynthesis: {resynthesise(args.checkpoint, args.input, args.mel_output)}")
     return {"audio": args.output, "decisions": dl.save(args.output.with_suffix(".decisions.json"))}
 
 
