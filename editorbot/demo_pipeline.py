@@ -86,11 +86,13 @@ def make_data(out: Path, s: DemoSettings) -> dict[str, Path]:
     return dirs
 
 
-def infer_labels(data_dir: Path, out: Path) -> Path:
+def infer_labels(data_dir: Path, out: Path, *, truth_grid: bool = True) -> Path:
     """Inferred decision lists of every pair of ``data_dir`` into ``out`` (one Ray task each).
 
-    The alignment uses the generator's beat grid (``truth/``'s ``beat_times``), so the labels
-    compare with the truth beat for beat; the decisions themselves come from the audio.
+    With ``truth_grid`` the alignment uses the generator's beat grid (``truth/``'s
+    ``beat_times``), so the labels compare with the truth beat for beat; without it, it tracks
+    the beats itself, as on a user's data — the grid the learners then see at edit time too.
+    The decisions themselves always come from the audio.
     """
     import ray
 
@@ -98,7 +100,8 @@ def infer_labels(data_dir: Path, out: Path) -> Path:
     from editorbot.editing.align_labels import label_files
 
     def one(raw: Path, edit: Path, name: str) -> dict[str, Any]:
-        return label_files(raw, edit, out / f"{name}.json", grid_path=truth / f"{name}.json")
+        grid = truth / f"{name}.json" if truth_grid else None
+        return label_files(raw, edit, out / f"{name}.json", grid_path=grid)
 
     truth = data_dir / "truth"
     task = ray.remote(num_cpus=1)(one)

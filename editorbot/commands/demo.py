@@ -90,7 +90,7 @@ def _stages(dp: Any, s: Any, out: Path) -> dict[str, Any]:
     if s.label_train:
         train_labels = _stage(
             "infer labels (training pairs)",
-            lambda: dp.infer_labels(dirs["train"], out / "labels" / "train"),
+            lambda: dp.infer_labels(dirs["train"], out / "labels" / "train", truth_grid=False),
         )
     window = dp.rl_run_config(s).env.get("window", 64)
     bc_dir = _stage(
