@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from editorbot.cli import run_module
-from editorbot.errors import DatasetError, EditorbotError
+from editorbot.errors import EditorbotError
 
 logger = logging.getLogger(__name__)
 
@@ -85,16 +85,10 @@ def _build_bc_data(args: argparse.Namespace, env_cfg: dict) -> Path:
     """Features → expert replay once in the driver; every trial reads the same folder."""
     from editorbot.training import bc_data
 
-    if args.data_dir is None:
-        raise DatasetError("tune: pass --data-dir (with truth/ labels) or --bc-data")
-    labels = sorted((args.data_dir / "truth").glob("*.json"))
-    if not labels:
-        raise DatasetError(f"{args.data_dir / 'truth'}: no decision lists; pass --bc-data")
-    tables, normalizer = bc_data.build_tables(
-        [bc_data.load_raw_track(p, args.data_dir) for p in labels]
-    )
     out = args.storage / "bc_data"
-    bc_data.write_bc_data(out, tables, normalizer, env_config=dict(env_cfg))
+    bc_data.bc_data_from_labels(
+        args.data_dir / "truth", args.data_dir, out, env_config=dict(env_cfg)
+    )
     return out
 
 

@@ -182,6 +182,25 @@ def replay_rows(env: EditingEnv, index: int) -> list[dict[str, Any]]:
     return rows
 
 
+def bc_data_from_labels(
+    labels_dir: Path, data_dir: Path, out: Path, *, env_config: dict
+) -> dict[str, Any]:
+    """Features, normaliser and expert episodes for every decision list in ``labels_dir`` (one
+    per pair of ``data_dir``) into ``out``: what ``bc-data``, ``train rl`` and ``tune`` share.
+
+    Raises:
+        DatasetError: ``labels_dir`` holds no decision lists.
+    """
+    labels = sorted(Path(labels_dir).glob("*.json"))
+    if not labels:
+        raise DatasetError(
+            f"{labels_dir}: no decision lists; run `editorbot labels --data-dir {data_dir} "
+            "--out LABELS` first"
+        )
+    tables, normalizer = build_tables([load_raw_track(p, data_dir) for p in labels])
+    return write_bc_data(out, tables, normalizer, env_config=env_config)
+
+
 def write_bc_data(
     out: str | Path, tables: list[TrackTable], normalizer: FeatureNormalizer, *, env_config: dict
 ) -> dict[str, Any]:

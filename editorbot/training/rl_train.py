@@ -302,15 +302,10 @@ def _build_bc_data(args: argparse.Namespace, env_cfg: dict[str, Any]) -> Path:
     from editorbot.training import bc_data
 
     if args.data_dir is None:
-        raise DatasetError("train rl: pass --data-dir (with truth/ labels) or --bc-data")
-    labels = sorted((args.labels or args.data_dir / "truth").glob("*.json"))
-    if not labels:
-        raise DatasetError(f"{args.labels or args.data_dir / 'truth'}: no decision lists")
-    tables, normalizer = bc_data.build_tables(
-        [bc_data.load_raw_track(p, args.data_dir) for p in labels]
-    )
+        raise DatasetError("train rl: pass --data-dir (with truth/ or --labels) or --bc-data")
     out = args.save_dir / "bc_data"
-    bc_data.write_bc_data(out, tables, normalizer, env_config=dict(env_cfg))
+    labels = args.labels or args.data_dir / "truth"
+    bc_data.bc_data_from_labels(labels, args.data_dir, out, env_config=dict(env_cfg))
     return out
 
 
