@@ -114,9 +114,7 @@ def build_features(data_dir: Path, labels: Path, out: Path, *, window: int) -> P
     """Beat features, normalised tables and expert episodes (``editorbot bc-data``)."""
     from editorbot.training import bc_data
 
-    raws = [bc_data.load_raw_track(p, data_dir) for p in sorted(labels.glob("*.json"))]
-    tables, normalizer = bc_data.build_tables(raws)
-    bc_data.write_bc_data(out, tables, normalizer, env_config={"window": window})
+    bc_data.bc_data_from_labels(labels, data_dir, out, env_config={"window": window})
     return out
 
 
