@@ -168,11 +168,6 @@ def valid_amounts(type: ActionType) -> tuple[ActionAmount, ...]:
     return tuple(ActionAmount(int(a)) for a in np.flatnonzero(AMOUNT_VALID[int(type)]))
 
 
-def effect_values(type: ActionType) -> tuple[float, ...]:
-    """The values of the valid amounts of a type, in amount order (units per the table)."""
-    return tuple(float(v) for v in AMOUNT_VALUES[int(type)][AMOUNT_VALID[int(type)]])
-
-
 def is_structural(type: ActionType) -> bool:
     """True for types that rearrange raw audio without changing its samples."""
     return ActionType(type) in STRUCTURAL_TYPES

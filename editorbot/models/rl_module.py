@@ -298,8 +298,3 @@ def _masked_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if not bool(known.any()):
         return logits.sum() * 0.0
     return F.binary_cross_entropy_with_logits(logits[known], target[known].float())
-
-
-def module_config_dict(cfg: ModuleConfig) -> dict[str, Any]:
-    """``model_config`` for ``RLModuleSpec`` (plain data; ``setup()`` rebuilds the dataclass)."""
-    return dataclasses.asdict(cfg)
