@@ -6,11 +6,13 @@ All three compute the same 52 frame columns at librosa's defaults (n_fft 2048, h
 centred with zero padding, 128 mels, 13 MFCCs, chroma with ``tuning=0.0``), pool them per beat,
 then add the 5 rhythmic columns, 52 beat-to-beat deltas and 12 zero stem columns (121 in all):
 
-- ``editorbot``: :func:`editorbot.audio.features.beat_features`: one batched ``torch.stft``
-  (float32); power as ``re² + im²``, magnitude its square root; mel (block-sparse filterbank),
-  chroma and the centroid/bandwidth moments as matrix products; contrast, flatness and rolloff
-  in one compiled per-frame loop (:mod:`editorbot.audio.magnitude_stats`); RMS and zero-crossing
-  rate from the time signal; cumulative-sum pooling.
+- ``editorbot``: :func:`editorbot.audio.features.beat_features`: the numbers of one
+  ``torch.stft`` (float32), computed 128 frames at a time (windowing and ``torch.fft.rfft``
+  into reused buffers); per block, power as ``re² + im²`` and magnitude its square root,
+  magnitude moments, contrast, flatness and rolloff in one compiled per-frame loop
+  (:mod:`editorbot.audio.magnitude_stats`), then mel (block-sparse filterbank) and chroma as
+  matrix products; RMS and zero-crossing rate from the time signal; segment-sum pooling.
+  No librosa: filterbanks from :mod:`editorbot.audio.filterbanks`.
 - ``librosa``: the seed design, written as a careful librosa user would. The named baseline.
   One ``librosa.stft`` (float32 ``y`` -> complex64); ``S = |X|``, ``P = S**2``;
   ``melspectrogram(S=P)`` -> ``power_to_db`` -> ``onset_strength(S=...)`` and
@@ -30,9 +32,10 @@ Times are CPU seconds of this process (best of ``--repeats``, the pipelines taki
 within each repeat so that load from other jobs hits them alike); ``stft_s`` is one
 ``torch.stft`` of the track alone, the floor any STFT-based pipeline pays.
 
-What to expect: ``speedup`` (= librosa_s / editorbot_s) about 4 on one core when large buffers
-are reused (``MALLOC_MMAP_MAX_=0``), about 3 with glibc's default malloc, whose fresh ``mmap``
-page faults add a fixed cost to every pipeline; results are in ``benchmarks/RESULTS.md``.
+What to expect: ``speedup`` (= librosa_s / editorbot_s) about 5 on one core with glibc's
+default malloc (editorbot's working arrays are small and reused, so it takes few page
+faults; the librosa pipeline and ``stft_s`` still allocate whole-track arrays on every
+call); results are in ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations

@@ -2,14 +2,20 @@
 
 How to run::
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_scaling.py [--steps N] [--no-job]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_scaling.py [--steps N] [--no-job] \
+        [--cluster]
 
 What to expect: env steps/s of the editing env sampled by RLlib (PPO's env runners, the debug
 module, 4 envs per runner) with 0 runners (sampling in the driver: the named baseline, ratio
-1.00) and with 1 and 2 remote runners, in the same process and Ray instance; then, on a real
-two-node loopback cluster (``tests/local_cluster.py``), the seconds from
-``JobSubmissionClient.submit_job`` to the job's BC row and to its first PPO iteration in
-``progress.jsonl``. Two cores shared with the driver: 2 runners cannot be 2× here.
+1.00) and with 1 and 2 remote runners, in the same process and a single-node Ray. With
+``--cluster``, the same measurement again on a real two-node loopback cluster
+(``tests/local_cluster.py``: head 1 CPU, worker 2 CPUs and ``{"rollout": 2}``), run as a Ray
+job whose driver sits on the head while its runners are pinned to the worker with
+``custom_resources_per_env_runner={"rollout": 1}``; the table gives each rate as a ratio to
+the single-node 0-runner baseline of the same run, and says where the runners ran. Then (unless
+``--no-job``) the seconds from ``JobSubmissionClient.submit_job`` to the job's BC row and to
+its first PPO iteration in ``progress.jsonl``. Both nodes share this machine's cores: the
+cluster rows show overhead and placement, not the speed-up of more machines.
 """
 
 from __future__ import annotations
@@ -22,10 +28,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 CONFIG = ROOT / "tune_configs" / "ppo_debug.yaml"
+RUNNER_COUNTS = (0, 1, 2)
+"""Remote env runners per measurement (0 = sampling in the driver: the baseline)."""
+PIN = "rollout"
+"""Custom resource of the loopback cluster's worker node (as cluster.yaml's rollout nodes)."""
+RATES_TAG = "BENCH_RATES "
+"""Prefix of the cluster job's result line in its logs (the JSON of ``cluster_rates``)."""
+JOB_TIMEOUT_S = 900.0
+"""[s] limit for one benchmark job on the loopback cluster (never wait forever)."""
 
 
 def make_bc_data(out: Path) -> Path:
@@ -46,31 +61,92 @@ def make_bc_data(out: Path) -> Path:
     return out / "bc"
 
 
-def sampling_rate(bc_dir: Path, n_runners: int, steps: int) -> float:
-    """Env steps/s of ``sample()`` across all runners (remote ones in parallel)."""
+def sampling_rate(
+    bc_dir: Path, n_runners: int, steps: int, pin: dict[str, float] | None = None
+) -> tuple[float, list[str]]:
+    """Env steps/s of ``sample()`` across all runners (remote ones in parallel), and the Ray
+    node id of each runner (the driver's for 0 runners). ``pin``: custom resources per runner."""
     import ray
 
-    from editorbot.training.ppo import load_run_config, ppo_config
+    from editorbot.training.ppo import load_run_config, ppo_config, wait_for_resources
 
     cfg = load_run_config(CONFIG)
-    ppo = dataclasses.replace(cfg.ppo, num_env_runners=n_runners, bc_weight=0.0)
+    ppo = dataclasses.replace(
+        cfg.ppo,
+        num_env_runners=n_runners,
+        bc_weight=0.0,
+        custom_resources_per_env_runner=dict(pin or {}),
+    )
     env_config = {**cfg.env, "tables": str(bc_dir / "tables"), "seed": 0}
-    algo = ppo_config(ppo, env_config=env_config, module=cfg.module).build_algo()
+    algo_cfg = ppo_config(ppo, env_config=env_config, module=cfg.module)
+    wait_for_resources(algo_cfg, timeout_s=120.0)
+    algo = algo_cfg.build_algo()
     try:
         group = algo.env_runner_group
+        assert group is not None  # built by build_algo()
         per_runner = steps // max(n_runners, 1)
 
         def sample(runner):
             return sum(len(e) for e in runner.sample(num_timesteps=per_runner))
 
         local = n_runners == 0
+        nodes = group.foreach_env_runner(
+            lambda r: ray.get_runtime_context().get_node_id(), local_env_runner=local
+        )
         _ = group.foreach_env_runner(sample, local_env_runner=local)  # warm-up (model, envs)
         start = time.perf_counter()
         counts = group.foreach_env_runner(sample, local_env_runner=local)
-        return sum(counts) / (time.perf_counter() - start)
+        return sum(counts) / (time.perf_counter() - start), list(nodes)
     finally:
         algo.stop()
         assert ray.is_initialized()
+
+
+def cluster_rates(bc_dir: Path, steps: int) -> dict[str, Any]:
+    """In a job on the loopback cluster: rates with runners pinned to the ``rollout`` node."""
+    import ray
+
+    ray.init(log_to_driver=False)  # the cluster of the job (RAY_ADDRESS)
+    driver = ray.get_runtime_context().get_node_id()
+    pinned = [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get(PIN)]
+    rates, on_pinned = {}, {}
+    for n in RUNNER_COUNTS:
+        rate, nodes = sampling_rate(bc_dir, n, steps, pin={PIN: 1} if n else None)
+        rates[n] = rate
+        on_pinned[n] = all(node in pinned and node != driver for node in nodes) if n else False
+    return {"rates": rates, "runners_on_worker": on_pinned}
+
+
+def run_on_cluster(bc_dir: Path, steps: int) -> dict[str, Any]:
+    """Start the loopback cluster, run this script's ``--cluster-job`` mode as a Ray job on it,
+    and return its ``cluster_rates`` (JSON keys are strings)."""
+    from local_cluster import LocalCluster
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    cluster = LocalCluster(head_cpus=1, worker_cpus=2, worker_resources={PIN: 2}).start()
+    try:
+        client = JobSubmissionClient(cluster.dashboard)
+        entry = (
+            f"{sys.executable} {Path(__file__).resolve()} --cluster-job "
+            f"--bc-dir {bc_dir} --steps {steps}"
+        )
+        job_id = client.submit_job(
+            entrypoint=entry, runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}}
+        )
+        done = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED)
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        while client.get_job_status(job_id) not in done:
+            if time.monotonic() > deadline:
+                client.stop_job(job_id)
+                raise RuntimeError(f"cluster benchmark job still running after {JOB_TIMEOUT_S} s")
+            time.sleep(1.0)
+        logs = client.get_job_logs(job_id)
+    finally:
+        cluster.stop()
+    lines = [line for line in logs.splitlines() if line.startswith(RATES_TAG)]
+    if not lines:
+        raise RuntimeError(f"cluster benchmark job gave no result; its log ends: {logs[-2000:]}")
+    return dict(json.loads(lines[-1].removeprefix(RATES_TAG)))
 
 
 def job_latency(bc_dir: Path, tmp: Path) -> dict[str, float]:
@@ -112,24 +188,49 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000, help="env steps per measurement")
     parser.add_argument("--no-job", action="store_true", help="skip the job-submission timing")
+    parser.add_argument(
+        "--cluster", action="store_true", help="also measure on the two-node loopback cluster"
+    )
+    parser.add_argument("--cluster-job", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bc-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import ray
     import torch
 
     torch.set_num_threads(1)
+    if args.cluster_job:  # inside the Ray job that run_on_cluster submits
+        print(RATES_TAG + json.dumps(cluster_rates(args.bc_dir, args.steps)), flush=True)
+        return 0
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         bc_dir = make_bc_data(tmp)
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
-            rates = {n: sampling_rate(bc_dir, n, args.steps) for n in (0, 1, 2)}
+            rates = {n: sampling_rate(bc_dir, n, args.steps)[0] for n in RUNNER_COUNTS}
         finally:
             ray.shutdown()
-        print("| env runners | env steps/s | ratio to 0 runners (baseline) |")
-        print("|---|---|---|")
-        for n, rate in rates.items():
-            print(f"| {n} | {rate:,.0f} | {rate / rates[0]:.2f}× |")
+        base = rates[0]
+        if not args.cluster:
+            print("| env runners | env steps/s | ratio to 0 runners (baseline) |")
+            print("|---|---|---|")
+            for n, rate in rates.items():
+                print(f"| {n} | {rate:,.0f} | {rate / base:.2f}× |")
+        else:
+            result = run_on_cluster(bc_dir, args.steps)
+            c_rates = {int(k): float(v) for k, v in result["rates"].items()}
+            placed = {int(k): v for k, v in result["runners_on_worker"].items()}
+            print(
+                "| env runners | single node steps/s | ratio to baseline | two-node loopback "
+                "steps/s | ratio to baseline | cluster / single node | runners on worker node |"
+            )
+            print("|---|---|---|---|---|---|---|")
+            for n in RUNNER_COUNTS:
+                where = ("yes" if placed[n] else "NO") if n else "— (driver, head)"
+                print(
+                    f"| {n} | {rates[n]:,.0f} | {rates[n] / base:.2f}× | {c_rates[n]:,.0f} | "
+                    f"{c_rates[n] / base:.2f}× | {c_rates[n] / rates[n]:.2f}× | {where} |"
+                )
         if not args.no_job:
             print(json.dumps(job_latency(bc_dir, tmp)))
     return 0

@@ -10,6 +10,7 @@ its top level imports nothing heavy (torch, ray), so ``editorbot --help`` stays 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -91,7 +92,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "_module", None) is None:
         parser.print_help(sys.stderr)
         return 2
-    return _dispatch(args._module, args)
+    rc = _dispatch(args._module, args)
+    if argv is None:
+        before_exit()
+    return rc
+
+
+def before_exit() -> None:
+    """Freeze the garbage collector when a command-line run is about to end.
+
+    With torch imported, the interpreter's teardown spends about 0.7 s of CPU scanning every
+    object for cycles (measured after ``editorbot edit``), for memory the OS reclaims anyway.
+    Only entry points whose argv came from the command line call this (``argv is None``), so a
+    test or a caller that passes argv keeps its collector as it was.
+    """
+    gc.freeze()
 
 
 def run_module(module_name: str, argv: Sequence[str] | None = None) -> int:
@@ -101,7 +116,10 @@ def run_module(module_name: str, argv: Sequence[str] | None = None) -> int:
     _add_common(parser)
     module.add_arguments(parser)
     args = parser.parse_args(list(argv) if argv is not None else None)
-    return _dispatch(module, args)
+    rc = _dispatch(module, args)
+    if argv is None:
+        before_exit()
+    return rc
 
 
 if __name__ == "__main__":

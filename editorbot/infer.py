@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from editorbot.cli import _add_common, _dispatch
+from editorbot.cli import _add_common, _dispatch, before_exit
 from editorbot.commands import edit as _edit
 
 HELP = _edit.HELP
@@ -31,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m editorbot.infer", description=HELP)
     _add_common(parser)
     add_arguments(parser)
-    return _dispatch(sys.modules[__name__], parser.parse_args(argv))
+    rc = _dispatch(sys.modules[__name__], parser.parse_args(argv))
+    if argv is None:  # the command line's run: the process ends next
+        before_exit()
+    return rc
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
-"""Apply a trained RL editor to a track without a Ray cluster: features → policy → renderer.
+"""Apply a trained RL editor to a track without Ray: features → policy → renderer.
 
 The checkpoint folder (``SAVE_DIR/best/``) describes itself::
 
     editorbot_checkpoint.json   {"kind": "rl", "version", "env_config", "module_config",
                                  "target_ratio", "validation", ...}
     normalizer.json             feature normalisation fitted on the training set
-    rl_module/                  the RLModule (RLModule.from_checkpoint; no Ray cluster started)
+    rl_module/                  the RLModule in RLlib's format, plus policy_net.json and
+                                policy_net.pt: the policy network alone, which is what is loaded
+                                here (plain PyTorch, ``torch.load(weights_only=True)``; no Ray)
+
+A checkpoint from before ``policy_net.pt`` existed still loads, through RLlib (importing Ray,
+several seconds slower).
 
 How to run: ``editorbot edit input.wav --checkpoint models/rl_model/best --output edited.wav``.
 
@@ -18,14 +23,18 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from editorbot import __version__
-from editorbot.envs.editing_env import EditingEnv
+from editorbot.envs import spaces as sp
+from editorbot.envs.editing_env import N_GLOBALS, EditingEnv
 from editorbot.envs.track_table import NORMALIZER_FILE, FeatureNormalizer, TrackTable
 from editorbot.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from editorbot.models.policy_net import EditPolicyNet
 
 logger = logging.getLogger(__name__)
 
@@ -75,59 +84,93 @@ def check_compatible(checkpoint: Path, meta: dict[str, Any]) -> None:
         )
 
 
-def load_policy(checkpoint: str | Path) -> tuple[Any, FeatureNormalizer, dict[str, Any]]:
-    """The RLModule, normaliser and description of an RL checkpoint (no Ray cluster).
+def load_policy(checkpoint: str | Path) -> tuple[EditPolicyNet, FeatureNormalizer, dict[str, Any]]:
+    """The policy network, normaliser and description of an RL checkpoint (no Ray).
 
     Raises:
-        CheckpointError: not an RL checkpoint, or the module class did not load.
+        CheckpointError: not an RL checkpoint, from another feature version or release, or the
+            policy did not load.
     """
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    from editorbot.models.rl_module import EditorRLModule
+    from editorbot.models.policy_net import has_policy_net, load_policy_net
 
     checkpoint = Path(checkpoint)
     meta = read_checkpoint_meta(checkpoint)
     if meta.get("kind") != KIND:
         raise CheckpointError(f"{checkpoint}: kind {meta.get('kind')!r}, expected {KIND!r}")
     check_compatible(checkpoint, meta)
+    folder = checkpoint / MODULE_DIR
+    if has_policy_net(folder):
+        net = load_policy_net(folder)
+    else:
+        logger.warning("%s: no policy_net.pt (an older checkpoint); loading through RLlib", folder)
+        net = _policy_through_rllib(folder)
+    return net, FeatureNormalizer.load(checkpoint / NORMALIZER_FILE), meta
+
+
+def _policy_through_rllib(folder: Path) -> EditPolicyNet:
+    """The policy of an RLlib module folder (imports Ray; for checkpoints without policy_net.pt).
+
+    Raises:
+        CheckpointError: the folder does not hold an ``EditorRLModule``.
+    """
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from editorbot.models.rl_module import EditorRLModule
+
     try:
-        module = RLModule.from_checkpoint(str((checkpoint / MODULE_DIR).resolve()))
+        module = RLModule.from_checkpoint(str(folder.resolve()))
     except Exception as e:  # RLlib raises many types for a bad folder
-        raise CheckpointError(f"{checkpoint / MODULE_DIR}: cannot load the RLModule ({e})") from e
+        raise CheckpointError(f"{folder}: cannot load the RLModule ({e})") from e
     if not isinstance(module, EditorRLModule):  # RLlib silently falls back to a base RLModule
-        raise CheckpointError(f"{checkpoint}: loaded {type(module).__name__}, not EditorRLModule")
-    module.eval()
-    return module, FeatureNormalizer.load(checkpoint / NORMALIZER_FILE), meta
+        raise CheckpointError(f"{folder}: loaded {type(module).__name__}, not EditorRLModule")
+    return module.policy_net.eval()
+
+
+def as_policy_net(policy: Any) -> EditPolicyNet:
+    """``policy`` itself if it is an :class:`EditPolicyNet`, else the one an ``EditorRLModule``
+    wraps (same weights)."""
+    from editorbot.models.policy_net import EditPolicyNet
+
+    net = policy if isinstance(policy, EditPolicyNet) else getattr(policy, "policy_net", None)
+    if not isinstance(net, EditPolicyNet):
+        raise CheckpointError(f"{type(policy).__name__} is neither EditPolicyNet nor wraps one")
+    return net
 
 
 def run_policy(
-    module: Any, env: EditingEnv, track_index: int, *, sample: bool = False, seed: int = 0
+    policy: Any, env: EditingEnv, track_index: int, *, sample: bool = False, seed: int = 0
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """One episode of ``module`` on track ``track_index``.
+    """One episode of ``policy`` (an :class:`EditPolicyNet` or ``EditorRLModule``) on a track.
+
+    Greedy (argmax type, then size, then amount) unless ``sample``; the policy runs in eval mode
+    (restored afterwards) under ``torch.inference_mode``, one observation per step.
 
     Returns:
         The actions [shape=(k, 3)] and the episode's reward terms.
     """
     import torch
-    from ray.rllib.core.columns import Columns
 
+    net = as_policy_net(policy)
+    device = next(net.parameters()).device
+    keys = (sp.OBS_TOKENS, sp.OBS_GLOBALS, sp.OBS_TYPE_MASK, sp.OBS_SIZE_MASK, sp.OBS_AMOUNT_MASK)
     torch.manual_seed(seed)
     obs, _ = env.reset(seed=seed, options={"track_index": track_index})
     actions: list[np.ndarray] = []
     done, info = False, dict[str, Any]()
-    with torch.no_grad():
-        while not done:
-            batch = {Columns.OBS: {k: torch.from_numpy(v[None]) for k, v in obs.items()}}
-            out = module.forward_inference(batch)
-            dist = module.get_inference_action_dist_cls().from_logits(
-                out[Columns.ACTION_DIST_INPUTS]
-            )
-            if not sample:
-                dist = dist.to_deterministic()
-            action = dist.sample()[0].numpy().astype(np.int64)
-            obs, _, terminated, truncated, info = env.step(action)
-            actions.append(action)
-            done = terminated or truncated
+    # Each submodule's own flag, restored after: an RLModule's parts may be mid-training.
+    modes = [(m, m.training) for m in net.modules()]
+    net.eval()
+    try:
+        with torch.inference_mode():
+            while not done:
+                batch = {k: torch.from_numpy(obs[k][None]).to(device) for k in keys}
+                action = net.act(batch, sample=sample)[0].cpu().numpy()
+                obs, _, terminated, truncated, info = env.step(action)
+                actions.append(action)
+                done = terminated or truncated
+    finally:
+        for m, training in modes:
+            m.training = training
     return np.asarray(actions, np.int64).reshape(-1, 3), dict(info["episode_terms"])
 
 
@@ -169,7 +212,7 @@ def edit_track(
     from editorbot.editing.decisions import decisions_from_actions
     from editorbot.editing.render import render_decision_list
 
-    module, normalizer, meta = load_policy(checkpoint)
+    net, normalizer, meta = load_policy(checkpoint)
     audio = load_audio(audio_path)
     analysis = analyze(audio)
     grid = analysis.grid
@@ -178,7 +221,8 @@ def edit_track(
         ratio = target_duration_sec * grid.tempo_bpm / 60.0 / grid.n_beats  # [s] → grid beats
     table = _table(Path(audio_path).stem, analysis, normalizer, ratio)
     env = EditingEnv({**meta["env_config"], "tables": [table]})
-    actions, _ = run_policy(module, env, 0, sample=sample, seed=seed)
+    _check_fits(net, env, checkpoint)
+    actions, _ = run_policy(net, env, 0, sample=sample, seed=seed)
     dl = decisions_from_actions(
         actions,
         n_beats=grid.n_beats,
@@ -192,6 +236,23 @@ def edit_track(
     write_audio(output, result.y, sr=result.sr, protect=(audio_path,))
     decisions = dl.save(output.with_suffix(".decisions.json"))
     return {"audio": output, "decisions": decisions}
+
+
+def _check_fits(net: EditPolicyNet, env: EditingEnv, checkpoint: str | Path) -> None:
+    """Refuse a policy whose input size differs from the observations this editorbot builds.
+
+    Raises:
+        CheckpointError: naming both token shapes.
+    """
+    enc = net.encoder_config
+    theirs = (enc.window, enc.n_token_features, enc.n_globals)
+    ours = (env.config.window, env.n_token_features, N_GLOBALS)
+    if theirs != ours:
+        raise CheckpointError(
+            f"{checkpoint}: the policy takes (window, token features, globals) = {theirs}, this "
+            f"editorbot builds {ours}; retrain the model (or use the editorbot release that "
+            "wrote it)"
+        )
 
 
 def _table(name: str, analysis: Any, normalizer: FeatureNormalizer, ratio: float) -> TrackTable:

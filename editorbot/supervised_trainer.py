@@ -82,9 +82,8 @@ def run(args: argparse.Namespace) -> int:
     """Load the data, train, and print where the best checkpoint is."""
     import json
 
-    import ray
-
     from editorbot.models.supervised import CHECKPOINT_JSON
+    from editorbot.training.local_ray import local_ray
     from editorbot.training.supervised_data import load_examples, split_by_track
     from editorbot.training.supervised_train import METRIC, fit
 
@@ -93,14 +92,8 @@ def run(args: argparse.Namespace) -> int:
     examples = load_examples(args.data_dir, model_cfg, labels_dir=args.labels)
     train, val = split_by_track(examples, val_fraction=train_cfg.val_fraction, seed=train_cfg.seed)
     logger.info("%d training tracks, %d validation tracks", len(train), len(val))
-    started = not ray.is_initialized()
-    if started:
-        ray.init(include_dashboard=False, log_to_driver=False)
-    try:
+    with local_ray():
         metrics = fit(train, val, model_cfg=model_cfg, train_cfg=train_cfg, save_dir=args.save_dir)
-    finally:
-        if started:
-            ray.shutdown()
     best = json.loads((args.save_dir / "best" / CHECKPOINT_JSON).read_text())
     print(
         f"best checkpoint: {args.save_dir / 'best'} ({METRIC} {best[METRIC]:.4f} at epoch "

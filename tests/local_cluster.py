@@ -7,8 +7,15 @@ and other people's clusters may be running on the same machine. So each cluster 
   process group (``ray stop --force`` would kill every Ray on the machine);
 - keeps its own ``--temp-dir``, so its ``ray_current_cluster`` file is not where a plain
   ``ray.init()`` looks (it would otherwise attach to this cluster instead of starting its own);
-- binds the GCS, dashboard and job server to 127.0.0.1 with fresh free ports, and turns token
+- uses fresh free ports, binds the dashboard and job server to 127.0.0.1 only, and turns token
   authentication off only for itself (``RAY_AUTH_MODE=disabled`` in its own environment).
+
+Ray 2.60 has no flag that keeps its other servers on loopback: ``ray start`` replaces
+``--node-ip-address=127.0.0.1`` with the machine's network address, and the GCS, the raylets
+(node and object manager) and the dashboard agents' gRPC and metrics ports listen on all
+interfaces, the runtime-env agent and the Ray Client server on that address
+(:meth:`LocalCluster.listening` lists them; RESULTS.md, "Scaling"). A real cluster keeps them
+behind its firewall (``cluster.yaml``: SSH only) and token authentication.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -37,9 +45,15 @@ def free_port() -> int:
 
 
 class LocalCluster:
-    """Head (``head_cpus``) + one worker node (``worker_cpus`` and ``{"rollout": 1}``)."""
+    """Head (``head_cpus``) + one worker node (``worker_cpus`` and ``worker_resources``, by
+    default ``{"rollout": 1}``: the custom resource that pins env runners to it)."""
 
-    def __init__(self, head_cpus: int = 1, worker_cpus: int = 1) -> None:
+    def __init__(
+        self,
+        head_cpus: int = 1,
+        worker_cpus: int = 1,
+        worker_resources: dict[str, float] | None = None,
+    ) -> None:
         self.port, self.dashboard_port = free_port(), free_port()
         self.address = f"{HOST}:{self.port}"
         self.dashboard = f"http://{HOST}:{self.dashboard_port}"
@@ -56,8 +70,13 @@ class LocalCluster:
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
         self._procs: list[subprocess.Popen] = []
         self.head_cpus, self.worker_cpus = head_cpus, worker_cpus
+        self.worker_resources = {"rollout": 1} if worker_resources is None else worker_resources
 
-    def start(self, timeout_sec: float = 90.0) -> LocalCluster:
+    def start(self, timeout_sec: float = 180.0) -> LocalCluster:
+        """Start the head, wait for it, then the worker; ``timeout_sec`` [s] bounds both (a
+        loaded 2-core machine took over 90 s). On failure the ``ray start`` output and Ray's
+        logs stay in :attr:`temp_dir` and the error names it."""
+        deadline = time.monotonic() + timeout_sec
         self._start(
             [
                 f"--port={self.port}",
@@ -70,20 +89,26 @@ class LocalCluster:
                 "--include-dashboard=true",
             ]
         )
+        self._wait_for_nodes(1, deadline)  # a worker started before its GCS may give up
         self._start(
             [
                 f"--address={self.address}",
                 f"--num-cpus={self.worker_cpus}",
-                '--resources={"rollout": 1}',
+                f"--resources={json.dumps(self.worker_resources)}",
             ]
         )
-        deadline = time.monotonic() + timeout_sec
-        while self.alive_nodes() < 2:
-            if time.monotonic() > deadline or any(p.poll() is not None for p in self._procs):
-                self.stop()
-                raise RuntimeError(f"local Ray cluster did not come up (logs: {self.temp_dir})")
-            time.sleep(1.0)
+        self._wait_for_nodes(2, deadline)
         return self
+
+    def _wait_for_nodes(self, count: int, deadline: float) -> None:
+        while self.alive_nodes() < count:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self._procs):
+                self.stop(keep_logs=True)
+                raise RuntimeError(
+                    f"local Ray cluster: {self.alive_nodes()} of {count} nodes up "
+                    f"(ray start output and logs: {self.temp_dir})"
+                )
+            time.sleep(1.0)
 
     def _start(self, args: list[str]) -> None:
         port_args = [
@@ -92,13 +117,15 @@ class LocalCluster:
             f"--metrics-export-port={free_port()}",
             "--disable-usage-stats",
         ]
-        proc = subprocess.Popen(
-            [RAY, "start", "--block", *args, *port_args],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        log = Path(self.temp_dir) / f"ray_start_{len(self._procs)}.log"
+        with log.open("wb") as out:  # the child keeps its own descriptor
+            proc = subprocess.Popen(
+                [RAY, "start", "--block", *args, *port_args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._procs.append(proc)
 
     def alive_nodes(self) -> int:
@@ -109,8 +136,9 @@ class LocalCluster:
             return 0
         return sum(1 for n in summary if n.get("raylet", {}).get("state") == "ALIVE")
 
-    def stop(self) -> None:
-        """Kill this cluster's process groups only (raylets, GCS, workers, job drivers)."""
+    def stop(self, keep_logs: bool = False) -> None:
+        """Kill this cluster's process groups only (raylets, GCS, workers, job drivers), and
+        remove its temp dir unless ``keep_logs``."""
         for sig in (signal.SIGTERM, signal.SIGKILL):  # TERM lets `ray start --block` clean up
             for proc in self._procs:
                 with contextlib.suppress(ProcessLookupError):
@@ -119,8 +147,33 @@ class LocalCluster:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
         self._procs.clear()
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        if not keep_logs:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def listening(self) -> list[tuple[str, int, str]]:
+        """(local address, port, process name) of every TCP socket this cluster's processes
+        listen on, from ``ss -ltnp`` (``*`` / ``0.0.0.0`` / ``[::]``: all interfaces)."""
+        groups = {p.pid for p in self._procs}
+        out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+        sockets = []
+        for line in out.splitlines():
+            fields = line.split()
+            if len(fields) < 6:
+                continue
+            owners = re.findall(r'\("([^"]+)",pid=(\d+)', fields[5])
+            names = [name for name, pid in owners if _group_of(int(pid)) in groups]
+            if names:
+                address, _, port = fields[3].rpartition(":")
+                sockets.append((address, int(port), names[0]))
+        return sockets
 
     def node_ips(self) -> list[str]:
         with urllib.request.urlopen(f"{self.dashboard}/nodes?view=summary", timeout=5) as r:
             return [n["raylet"]["nodeManagerAddress"] for n in json.load(r)["data"]["summary"]]
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None

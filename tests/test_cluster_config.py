@@ -1,5 +1,7 @@
 """cluster.yaml passes the validation `ray up` runs (defaults filled in, then Ray's JSON schema
-and its consistency checks), and opens nothing but SSH to the outside — without launching."""
+and its consistency checks), opens nothing but SSH to the outside, keeps token authentication
+on, and offers the custom resources tune_configs/ppo_cluster.yaml pins its actors with —
+without launching."""
 
 from __future__ import annotations
 
@@ -34,4 +36,35 @@ def test_cluster_yaml_opens_only_ssh_and_keeps_dashboard_on_loopback() -> None:
             assert ip_range["CidrIp"] != "0.0.0.0/0"  # SSH only from a configured range
     head_start = " ".join(config["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in head_start
-    assert "RAY_AUTH_MODE=disabled" not in head_start  # token authentication stays on
+    # Token authentication on for every node: Ray 2.60's `ray start` turns it on only with
+    # RAY_AUTH_MODE=token or a token file, so both are given, the token mounted on every node.
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        start = [c for c in config[key] if "bin/ray start" in c]
+        assert start and all("RAY_AUTH_MODE=token" in c for c in start), key
+    assert any(p.endswith("/.ray/auth_token") for p in config["file_mounts"])
+
+
+def test_ppo_cluster_pins_runners_and_learners_to_node_types_cluster_yaml_defines() -> None:
+    from editorbot.training.ppo import load_run_config, ppo_config
+
+    types = _load()["available_node_types"]
+    run = load_run_config(ROOT / "tune_configs" / "ppo_cluster.yaml")
+    algo = ppo_config(run.ppo, env_config={}, module=run.module)
+    runner_res = algo.custom_resources_per_env_runner
+    learner_res = algo.custom_resources_per_learner
+    assert runner_res and learner_res  # both pinned, and the settings reach RLlib's config
+
+    def offering(wanted: dict) -> list[str]:
+        return [
+            name
+            for name, t in types.items()
+            if all(t["resources"].get(k, 0) >= v for k, v in wanted.items())
+        ]
+
+    # Env runners fit only the CPU rollout nodes, learners only the GPU nodes: a renamed
+    # resource on either side would leave the actors waiting for a node type that never comes.
+    assert offering(runner_res) == ["rollout_cpu"]
+    assert offering({**learner_res, "GPU": run.ppo.num_gpus_per_learner}) == ["learner_gpu"]
+    rollout = types["rollout_cpu"]["resources"]
+    # One runner per CPU: the custom resource never lets more runners onto a node than CPUs.
+    assert rollout["rollout"] / runner_res["rollout"] <= rollout["CPU"]

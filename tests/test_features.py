@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import librosa
 import numpy as np
@@ -223,14 +225,15 @@ def test_magnitude_stats_match_librosa_frame_by_frame(track: tuple[np.ndarray, n
     config = FeatureConfig()
     X = librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length)  # complex64 (F, T)
     S = np.abs(X)
-    stats = magnitude_stats(torch.from_numpy(X.T.copy()), sr=SR, config=config)
+    P = np.empty(X.T.shape, np.float32)
+    stats = magnitude_stats(torch.from_numpy(X.T.copy()), sr=SR, config=config, P=P)
     # Power and magnitude moments: float32 arithmetic on the same STFT (1e-5 relative).
-    np.testing.assert_allclose(stats.P.numpy(), S.T**2, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(P, S.T**2, rtol=1e-5, atol=1e-12)
     freq = librosa.fft_frequencies(sr=SR, n_fft=config.n_fft)
     ref_centroid = librosa.feature.spectral_centroid(S=S, sr=SR)[0]
-    centroid = stats.moments[:, 1].numpy() / np.maximum(stats.moments[:, 0].numpy(), 1e-30)
+    centroid = stats.moments[:, 1] / np.maximum(stats.moments[:, 0], 1e-30)
     np.testing.assert_allclose(centroid, ref_centroid, rtol=1e-4, atol=1e-3)
-    contrast = librosa.power_to_db(stats.peak.numpy()) - librosa.power_to_db(stats.valley.numpy())
+    contrast = librosa.power_to_db(stats.peak) - librosa.power_to_db(stats.valley)
     # Contrast selects the same bins as librosa's sort (exact); what is left is float32 vs
     # float64 rounding of the band means, far below 1e-3 dB.
     ref_contrast = librosa.feature.spectral_contrast(S=S, sr=SR).T
@@ -238,11 +241,92 @@ def test_magnitude_stats_match_librosa_frame_by_frame(track: tuple[np.ndarray, n
     # Flatness: a float64 sum of logs of 16-bin products vs librosa's float32 logs: 1e-5
     # relative is float32 rounding over 1025 bins; any other definition is off by far more.
     ref_flatness = librosa.feature.spectral_flatness(S=S)[0]
-    np.testing.assert_allclose(stats.flatness.numpy(), ref_flatness, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(stats.flatness, ref_flatness, rtol=1e-4, atol=1e-7)
     # Rolloff: the same float32 running sum, so the same bin except where the running sum
     # lands within a rounding error of the threshold (at most one frame in a thousand).
     ref_rolloff = librosa.feature.spectral_rolloff(S=S, sr=SR)[0]
-    assert np.mean(freq[stats.rolloff_bin.numpy()] != ref_rolloff) <= 1e-3
+    assert np.mean(freq[stats.rolloff_bin] != ref_rolloff) <= 1e-3
+
+
+def test_magnitude_stats_of_blocks_equal_those_of_the_whole(
+    track: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Every statistic is per frame: blocks written into whole-track rows change no bit."""
+    import torch
+
+    from editorbot.audio.magnitude_stats import empty_stats, magnitude_stats
+
+    y, _ = track
+    config = FeatureConfig()
+    X = torch.from_numpy(librosa.stft(y[: 6 * SR], n_fft=config.n_fft).T.copy())  # (T, F)
+    T, F = X.shape
+    whole = magnitude_stats(X, sr=SR, config=config, P=np.empty((T, F), np.float32))
+    pieces = empty_stats(T)
+    P_block = np.empty((50, F), np.float32)  # 50 does not divide T: a short last block
+    for start in range(0, T, 50):
+        block = X[start : start + 50]
+        P = P_block[: len(block)]
+        magnitude_stats(block, sr=SR, config=config, P=P, out=pieces, start=start)
+    for name, a, b in zip(whole._fields, whole, pieces, strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_frame_features_do_not_depend_on_the_block_size(
+    track: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The STFT in blocks is torch.stft's, bit for bit, whatever the block size."""
+    import torch
+
+    from editorbot.audio import frame_features
+
+    y, _ = track
+    config = FeatureConfig()
+    signal = y[: 10 * SR + 123]  # 431 frames (a prime): no block size divides it
+    window = torch.hann_window(config.n_fft)
+    reference = torch.stft(
+        torch.from_numpy(signal),
+        config.n_fft,
+        config.hop_length,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    ).T
+    whole_track, _ = frame_features.frame_features(signal[None], sr=SR, config=config)
+    spread = whole_track.std(dim=0) + 1e-6
+    for block in (1, 7, 100, 1000):
+        monkeypatch.setattr(frame_features, "_BLOCK_FRAMES", block)
+        stft = frame_features._stft_blocks(
+            signal, n_fft=config.n_fft, hop_length=config.hop_length, window=window
+        )
+        starts, blocks = zip(*((start, X.clone()) for start, X in stft), strict=True)
+        assert max(len(X) for X in blocks) - min(len(X) for X in blocks) <= 1
+        assert list(starts) == np.cumsum([0] + [len(X) for X in blocks[:-1]]).tolist()
+        # Each frame's FFT is computed alone, so the frames are the same bits.
+        assert torch.equal(torch.cat(blocks), reference), f"block of {block} frames"
+        frames, _ = frame_features.frame_features(signal[None], sr=SR, config=config)
+        # Block products (mel, chroma) may round differently for 1-2 row blocks (MKL's
+        # small-matrix kernels): float32 rounding, about 1e-5 of a column's spread (MFCC
+        # values of -500 against a spread of a few units); a misplaced frame or a lost
+        # overlap moves values by a good part of the spread.
+        error = ((frames - whole_track).abs().amax(dim=0) / spread).max().item()
+        assert error < 1e-4, f"block of {block} frames: {error:.2e} of a column's spread"
+
+
+def test_feature_path_does_not_import_librosa() -> None:
+    """``import librosa`` costs seconds of JIT setup that ``editorbot edit`` cannot afford."""
+    code = (
+        "import sys, numpy as np\n"
+        "from editorbot.audio.features import beat_features\n"
+        "y = np.random.default_rng(0).standard_normal(22050 * 3).astype(np.float32)\n"
+        "beat_features(y, sr=22050, beat_times=np.arange(0.1, 2.9, 0.5), tempo_bpm=120.0,"
+        " downbeat_phase=0)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'librosa'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 @pytest.mark.parametrize("length", [2048, 22050, 512 * 40, 512 * 40 + 1])

@@ -79,22 +79,30 @@ def test_bc_data_names_a_missing_audio_file(tmp_path: Path, demo: Path) -> None:
 def test_train_rl_then_edit_end_to_end(ray_session: object, demo: Path, tmp_path: Path) -> None:
     save = tmp_path / "run"
     # From the raw data folder (labels in truth/), as the issue's "done when" runs it: features,
-    # expert replay, 3 in-memory BC epochs, 1 PPO iteration with mixed BC, checkpoints, best/.
+    # expert replay, 3 in-memory BC epochs, 1 PPO iteration warming up the value head only, 1
+    # with mixed BC, checkpoints, best/.
     argv = ["train", "rl", "--config", str(CONFIG), "--data-dir", str(demo),
-            "--save-dir", str(save), "--stop-iters", "1"]  # fmt: skip
+            "--save-dir", str(save), "--stop-iters", "2"]  # fmt: skip
     assert cli(argv) == 0
     rows = [json.loads(line) for line in (save / "progress.jsonl").read_text().splitlines()]
-    assert [r["iteration"] for r in rows] == [0, 1]  # 0 = after BC pretraining alone
-    assert np.isfinite(rows[1]["bc_loss"]) and rows[1]["bc_loss"] > 0
-    assert all(0.0 <= r["val_type_agreement"] <= 1.0 for r in rows)
+    assert [r["iteration"] for r in rows] == [0, 1, 2]  # 0 = after BC pretraining alone
+    assert "bc_loss" not in rows[1] and rows[1]["warmup_vf_loss"] > 0  # value warm-up only
+    assert np.isfinite(rows[2]["bc_loss"]) and rows[2]["bc_loss"] > 0
+    for key in ("val_type_agreement", "test_type_agreement"):  # 3 tracks: 1 train, 1 val, 1 test
+        assert all(0.0 <= r[key] <= 1.0 for r in rows)
+    assert len(list((save / "data" / "train" / "episodes").glob("*.parquet"))) == 1
     assert (save / "bc" / "rl_module").is_dir()  # BC pretraining ran and saved
-    assert (save / "checkpoints" / "iter_0001").is_dir()
+    assert (save / "checkpoints" / "iter_0002").is_dir()
     assert list((save / "logs").glob("events.out.tfevents.*"))  # TensorBoard scalars
+    assert (save / "curves.png").stat().st_size > 10_000
+    _assert_warmup_moved_only_the_value_head(save)
     meta = json.loads((save / "best" / "editorbot_checkpoint.json").read_text())
-    # best/ is the BC start (0) unless the PPO iteration beat it on the held-out track.
-    assert meta["kind"] == "rl" and meta["validation"]["iteration"] in (0, 1)
+    # best/ is the BC start (0) unless a PPO iteration beat it on the validation track.
+    assert meta["kind"] == "rl" and meta["validation"]["iteration"] in (0, 1, 2)
     best_row = max(rows, key=lambda r: r["val_type_agreement"])
     assert meta["validation"]["type_agreement"] == best_row["val_type_agreement"]
+    assert meta["validation"]["test_type_agreement"] == best_row["test_type_agreement"]
+    assert "shown_target_ratio" not in meta["env_config"]  # `edit` shows its own target
 
     raw = sorted((demo / "input").glob("*_raw.wav"))[0]
     outputs = []
@@ -112,6 +120,44 @@ def test_train_rl_then_edit_end_to_end(ray_session: object, demo: Path, tmp_path
     dl = DecisionList.from_json(first)
     assert len(dl.decisions) > 0
     assert json.loads(first)["decisions"] == json.loads(second)["decisions"]  # deterministic
+
+
+def _assert_warmup_moved_only_the_value_head(save: Path) -> None:
+    """After the warm-up iteration the policy (encoder and heads) is still the BC policy."""
+    import torch
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    bc = RLModule.from_checkpoint(str(save / "bc" / "rl_module")).state_dict()
+    path = save / "checkpoints" / "iter_0001" / "learner_group" / "learner" / "rl_module"
+    warm = RLModule.from_checkpoint(str(path / "default_policy")).state_dict()
+    policy = [k for k in bc if not k.startswith(("_value", "_tempo", "_energy", "_phrase"))]
+    assert policy and all(torch.equal(bc[k], warm[k]) for k in policy)
+    value = [k for k in bc if k.startswith("_value_head")]
+    assert value and any(not torch.equal(bc[k], warm[k]) for k in value)
+
+
+def test_split_hides_each_tracks_target_ratio_from_training(bc_dir: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    from editorbot.envs.editing_env import GLOBAL_NAMES
+    from editorbot.training.bc_data import load_expert_arrays
+    from editorbot.training.ppo import load_run_config
+    from editorbot.training.rl_train import _split
+
+    cfg = dataclasses.replace(load_run_config(CONFIG), test_fraction=0.0)
+    split = _split(bc_dir, tmp_path, cfg)
+    ratios = [t.target_ratio for t in split.train]
+    assert len(split.train) == 2 and len(split.val) == 1 and not split.test
+    assert not {t.name for t in split.train} & {t.name for t in split.val}
+    assert abs(ratios[0] - ratios[1]) > 0.01  # the demo tracks' edits cut different shares
+    obs, _ = load_expert_arrays(split.train_dir / "episodes")
+    shown = obs["globals"][:, GLOBAL_NAMES.index("target_ratio")]
+    # Every expert step shows the training mean (float32 storage: 1e-6 relative).
+    np.testing.assert_allclose(shown, np.mean(ratios), rtol=1e-6)
+    visible = _split(bc_dir, tmp_path, dataclasses.replace(cfg, hide_target_ratio=False))
+    obs, _ = load_expert_arrays(visible.train_dir / "episodes")
+    shown = obs["globals"][:, GLOBAL_NAMES.index("target_ratio")]
+    np.testing.assert_allclose(np.unique(shown), sorted(ratios), rtol=1e-6)  # each its own
 
 
 def test_run_config_rejects_an_unknown_key_by_name(tmp_path: Path) -> None:
@@ -183,3 +229,38 @@ def test_seed_labels_script_reads_truth_and_writes_bc_data(demo: Path, tmp_path:
     assert sorted(p.stem for p in (out / "episodes").glob("*.parquet")) == sorted(
         p.stem for p in (demo / "truth").glob("*.json")
     )
+
+
+def test_anchor_kl_is_zero_at_the_start_and_grows_as_the_policy_moves(bc_dir: Path) -> None:
+    import types
+
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    from editorbot.envs.editing_env import EditingEnv
+    from editorbot.envs.track_table import load_tables
+    from editorbot.models.rl_module import ModuleConfig
+    from editorbot.training.bc_data import load_expert_arrays
+    from editorbot.training.bc_fit import build_module
+    from editorbot.training.learner import EditorPPOLearner, _frozen_copy
+
+    torch.manual_seed(0)
+    tables, _ = load_tables(bc_dir / "tables")
+    env = EditingEnv({"tables": tables})
+    module = build_module(ModuleConfig.tiny(), env.observation_space, env.action_space)
+    obs, _ = load_expert_arrays(bc_dir / "episodes")
+    batch = {Columns.OBS: {k: torch.from_numpy(v) for k, v in obs.items()}}
+    learner = types.SimpleNamespace(_anchor={"p": _frozen_copy(module)})
+
+    def anchor_kl() -> float:
+        out = module.forward_train(batch)
+        kl = EditorPPOLearner._anchor_kl(learner, "p", batch, out)  # type: ignore[arg-type]
+        return float(kl.detach())
+
+    # Same weights: only float32 rounding in the log-softmax sums separates the two.
+    assert anchor_kl() == pytest.approx(0.0, abs=1e-5)
+    assert not any(p.requires_grad for p in learner._anchor["p"].parameters())
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    assert anchor_kl() > 1e-3  # a moved policy is measurably away from its start

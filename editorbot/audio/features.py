@@ -2,9 +2,9 @@
 
 Every frame feature follows librosa's definition of the same name (``librosa.onset``,
 ``librosa.feature``; https://librosa.org/doc/0.11.0/feature.html), but all of them come from one
-batched ``torch.stft`` of the track (and its stems, as extra batch rows), with the mel and
-chroma filterbanks as cached matrices (:mod:`editorbot.audio.frame_features`). Frame features
-are then averaged over the frames of each beat with cumulative sums (no loop over beats).
+STFT of the track (and of each stem), with the mel and chroma filterbanks as cached matrices
+(:mod:`editorbot.audio.frame_features`); librosa itself is not imported. Frame features
+are then averaged over the frames of each beat with one segment sum (no loop over beats).
 
 The rhythmic columns come from the grid alone; the delta columns are beat-to-beat differences
 of the first 52 (0 for beat 0); per stem, ``rms`` and ``centroid`` [Hz] are the mix's
@@ -13,9 +13,9 @@ mean-square energy in the beat (the 12 stem columns are 0 when stems are off).
 
 Beat convention (as in :mod:`editorbot.editing.actions`): beat ``i`` covers
 ``[beat_times[i], beat_times[i + 1])``; frames before beat 0 belong to beat 0 and frames after
-the last beat to the last beat. A frame belongs to the beat its start frame index
-(``librosa.time_to_frames``) says. Bars start on beats ``b`` with
-``(b - downbeat_phase) % 4 == 0``.
+the last beat to the last beat. A frame belongs to the beat its start frame index says
+(:func:`editorbot.audio.filterbanks.time_to_frames`, as ``librosa.time_to_frames``). Bars
+start on beats ``b`` with ``(b - downbeat_phase) % 4 == 0``.
 
 Shape:
     y: [shape=(L,)] mono analysis signal; stems: 4 × [shape=(L,)].
@@ -28,10 +28,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 import torch
 
+from editorbot.audio.filterbanks import time_to_frames
 from editorbot.audio.frame_features import N_FRAME_FEATURES, N_MFCC, frame_features
 from editorbot.audio.magnitude_stats import N_CONTRAST_BANDS
 from editorbot.editing.actions import SIZE_BEATS, ActionSize
@@ -235,7 +235,7 @@ def _beat_frames(
     beat_times: np.ndarray, *, sr: int, hop_length: int, n_frames: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """[start, stop) frame range of each beat; never empty, covers all frames."""
-    frames = librosa.time_to_frames(beat_times, sr=sr, hop_length=hop_length)
+    frames = time_to_frames(beat_times, sr=sr, hop_length=hop_length)
     start = np.clip(frames, 0, n_frames - 1)
     start[0] = 0  # frames before the first beat belong to it
     stop = np.append(start[1:], n_frames)  # frames after the last beat belong to it
@@ -243,11 +243,14 @@ def _beat_frames(
 
 
 def _pool(frames: torch.Tensor, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    """Mean of [shape=(T, F)] frames over each [start, stop) range -> [shape=(n_beats, F)]."""
-    T, F = frames.shape
-    summed = np.zeros((T + 1, F))
-    np.cumsum(frames.double().numpy(), axis=0, out=summed[1:])
-    return (summed[stop] - summed[start]) / (stop - start)[:, None]
+    """Mean of [shape=(T, F)] frames over each [start, stop) range -> [shape=(n_beats, F)].
+
+    The ranges are those of :func:`_beat_frames`: ``start`` non-decreasing, ``stop[i]`` the
+    next range's start (or ``start[i] + 1`` where two starts coincide, and T for the last),
+    which is exactly what ``np.add.reduceat`` sums over (a repeated index: that one frame).
+    """
+    sums = np.add.reduceat(frames.numpy(), start, axis=0, dtype=np.float64)
+    return sums / (stop - start)[:, None]
 
 
 def _stem_columns(pooled: np.ndarray) -> np.ndarray:

@@ -1,12 +1,19 @@
-"""Frame features of a track from one batched STFT, each as librosa defines it.
+"""Frame features of a track from one STFT, each as librosa defines it.
 
-The DSP half of :mod:`editorbot.audio.features`: one ``torch.stft`` of the mix (and its stems,
-as extra batch rows), then the 52 frame features (onset strength, RMS, spectral centroid,
-zero-crossing rate, rolloff, bandwidth, flatness, contrast, MFCC, ΔMFCC, chroma) as vectorised
-tensor operations, with librosa's filterbanks built once and cached; contrast, flatness and
-rolloff come from one compiled per-frame loop (:mod:`editorbot.audio.magnitude_stats`). Each
-function names the librosa function whose definition it reproduces
-(https://librosa.org/doc/0.11.0/feature.html).
+The DSP half of :mod:`editorbot.audio.features`: the centred STFT of the mix (and of its
+stems), then the 52 frame features (onset strength, RMS, spectral centroid, zero-crossing
+rate, rolloff, bandwidth, flatness, contrast, MFCC, ΔMFCC, chroma) as vectorised operations,
+with librosa's filterbanks (:mod:`editorbot.audio.filterbanks`) built once and cached;
+contrast, flatness and rolloff come from one compiled per-frame loop
+(:mod:`editorbot.audio.magnitude_stats`). Each function names the librosa function whose
+definition it reproduces (https://librosa.org/doc/0.11.0/feature.html).
+
+The STFT is taken about :data:`_BLOCK_FRAMES` frames at a time and each block is reduced to its
+per-frame features (power, statistics, mel and chroma) before the next one is computed: the
+numbers are those of one ``torch.stft`` of the whole track (each frame's FFT is independent),
+but the working arrays (windowed frames, spectrum, power: 2.5 MB in all) are reused from block
+to block and stay in cache, instead of whole-track arrays (30-60 MB each for 3 minutes) that
+the allocator maps afresh, page by page, on every call.
 
 Shape:
     signals: [shape=(B, L)]: row 0 the mix, rows 1-4 the stems (optional).
@@ -16,36 +23,44 @@ Shape:
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import librosa
 import numba
 import numpy as np
-import scipy.fft
 import torch
 
-from editorbot.audio.magnitude_stats import MagnitudeStats, magnitude_stats
+from editorbot.audio.filterbanks import (
+    chroma_filterbank,
+    dct_matrix,
+    fft_frequencies,
+    mel_filterbank,
+)
+from editorbot.audio.magnitude_stats import MagnitudeStats, empty_stats, magnitude_stats
 
 if TYPE_CHECKING:
     from editorbot.audio.features import FeatureConfig
 
 N_MFCC = 13
 N_FRAME_FEATURES = 52
+# [frames] most STFT frames per block. At n_fft 2048, 128 frames are 1 MB of windowed frames,
+# 1 MB of spectrum and 0.5 MB of power, which stay in cache; smaller blocks pay more per-call
+# overhead (torch, numba dispatch), larger ones spill. 128-256 measured fastest (within noise).
+_BLOCK_FRAMES = 128
 
 
 @functools.lru_cache(maxsize=8)
 def _bases(sr: int, config: FeatureConfig) -> dict[str, torch.Tensor]:
-    """Per-(sr, config) constant matrices, built once with librosa's own constructors."""
-    freq = librosa.fft_frequencies(sr=sr, n_fft=config.n_fft)
-    chroma = librosa.filters.chroma(sr=sr, n_fft=config.n_fft, tuning=config.tuning)
-    dct = scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)[: config.n_mfcc]
+    """Per-(sr, config) constant matrices, built once from librosa's definitions."""
+    freq = fft_frequencies(sr=sr, n_fft=config.n_fft)
+    chroma = chroma_filterbank(sr=sr, n_fft=config.n_fft, tuning=config.tuning)
     as_t = functools.partial(torch.tensor, dtype=torch.float32)
     return {
         "window": torch.hann_window(config.n_fft),  # periodic, as scipy.signal.get_window
         "freq": as_t(freq),
         "moments": as_t(np.stack([np.ones_like(freq), freq, freq**2], axis=1)),  # (F, 3)
         "chroma": as_t(chroma.T.copy()),  # (F, 12)
-        "dct": as_t(dct.T.copy()),  # (n_mels, n_mfcc)
+        "dct": as_t(dct_matrix(config.n_mfcc, config.n_mels).T.copy()),  # (n_mels, n_mfcc)
     }
 
 
@@ -60,7 +75,7 @@ def _mel_blocks(sr: int, n_fft: int, n_mels: int) -> tuple[tuple[int, int, torch
     touches only a narrow band of the spectrum; multiplying by the blocks alone does about
     8× fewer multiply-adds than the dense (F, n_mels) matrix, with the same result.
     """
-    mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)  # (n_mels, F)
+    mel = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels)  # (n_mels, F)
     blocks = []
     for first in range(0, n_mels, _MEL_BLOCK):
         weights = mel[first : first + _MEL_BLOCK]
@@ -81,31 +96,100 @@ def frame_features(
     """
     B, L = signals.shape
     bases = _bases(sr, config)
-    X = torch.stft(
-        torch.from_numpy(signals),
-        config.n_fft,
-        config.hop_length,
-        window=bases["window"],
-        center=True,
-        pad_mode="constant",
-        return_complex=True,
-    ).transpose(-1, -2)  # (B, T, F): torch lays the STFT out frame-major, so this is contiguous
+    stats, mel, chroma = _mix_spectra(signals[0], bases, sr=sr, config=config)
     rms, zcr = _time_domain(signals, n_fft=config.n_fft, hop_length=config.hop_length)
-    stats = magnitude_stats(X[0], sr=sr, config=config)  # power, moments, contrast, ... of the mix
-    moments = stats.moments[None]
+    moments = torch.from_numpy(stats.moments)[None]
     if B > 1:  # stems: only their magnitude moments (centroid) are needed
-        moments = torch.cat([moments, X[1:].abs() @ bases["moments"]])
+        stem_moments = [_magnitude_moments(signals[b], bases, config=config) for b in range(1, B)]
+        moments = torch.cat([moments, torch.stack(stem_moments)])
     centroid, bandwidth = _centroid_bandwidth(moments)
-    mix = _mix_features(stats, bases, sr=sr, config=config)
+    mix = _mix_features(stats, mel, chroma, bases, config=config)
     basic = [mix["onset"], rms[0], centroid[0], zcr[0]]
     extended = [mix["rolloff"], bandwidth[0], mix["flatness"]]
     tonal = [mix["contrast"], mix["mfcc"], mix["mfcc_delta"], mix["chroma"]]
     frames = torch.cat([*basic, *extended, *tonal], dim=1)
-    assert frames.shape == (X.shape[1], N_FRAME_FEATURES), frames.shape
+    assert frames.shape == (rms.shape[1], N_FRAME_FEATURES), frames.shape
     if B == 1:
         return frames, None
     stems = torch.stack([rms[1:], centroid[1:], rms[1:].square()], dim=-1)  # (4, T, 1, 3)
     return frames, stems.squeeze(2).transpose(0, 1).reshape(frames.shape[0], -1)
+
+
+def _stft_blocks(
+    y: np.ndarray, *, n_fft: int, hop_length: int, window: torch.Tensor
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """``torch.stft(y, center=True, pad_mode='constant')``, a block of frames at a time.
+
+    The T frames are split into blocks of equal size (to one frame), at most
+    :data:`_BLOCK_FRAMES` each: no short last block, whose products MKL would take through
+    another kernel (a 1- or 2-row matrix product rounds differently from a long one).
+
+    Yields:
+        The block's first frame and its [shape=(n, F)] complex64 STFT, frame-major,
+        n <= :func:`_block_size` (T); the tensor is overwritten by the next block.
+    """
+    (L,) = y.shape
+    pad = n_fft // 2  # centred frames: n_fft // 2 zeros on each side, as torch.stft pads
+    padded = torch.zeros(L + 2 * pad)
+    padded[pad : pad + L] = torch.from_numpy(y)
+    frames = padded.unfold(0, n_fft, hop_length)  # (T, n_fft) view of the padded signal
+    T = _n_frames(L, n_fft=n_fft, hop_length=hop_length)
+    assert frames.shape[0] == T, (frames.shape, T)
+    n_blocks = -(-T // _BLOCK_FRAMES)
+    windowed = torch.empty(_block_size(T), n_fft)
+    spectrum = torch.empty(_block_size(T), 1 + n_fft // 2, dtype=torch.complex64)
+    for b in range(n_blocks):
+        start, stop = b * T // n_blocks, (b + 1) * T // n_blocks
+        n = stop - start
+        torch.mul(frames[start:stop], window, out=windowed[:n])
+        torch.fft.rfft(windowed[:n], out=spectrum[:n])
+        yield start, spectrum[:n]
+
+
+def _n_frames(n_samples: int, *, n_fft: int, hop_length: int) -> int:
+    """[frames] number of centred STFT frames of ``n_samples`` samples (T)."""
+    return 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop_length
+
+
+def _block_size(n_frames: int) -> int:
+    """[frames] the largest block :func:`_stft_blocks` yields for ``n_frames`` frames."""
+    n_blocks = -(-n_frames // _BLOCK_FRAMES)
+    return -(-n_frames // n_blocks)
+
+
+def _mix_spectra(
+    y: np.ndarray, bases: dict[str, torch.Tensor], *, sr: int, config: FeatureConfig
+) -> tuple[MagnitudeStats, torch.Tensor, torch.Tensor]:
+    """Per-frame statistics, mel power and raw chroma of ``y``, a block of frames at a time.
+
+    Returns:
+        The statistics, [shape=(T, n_mels)] mel power and [shape=(T, 12)] chroma energy.
+    """
+    T = _n_frames(len(y), n_fft=config.n_fft, hop_length=config.hop_length)
+    blocks = _mel_blocks(sr, config.n_fft, config.n_mels)
+    stats = empty_stats(T)
+    mel = torch.empty(T, config.n_mels)
+    chroma = torch.empty(T, bases["chroma"].shape[1])
+    P_block = np.empty((_block_size(T), 1 + config.n_fft // 2), np.float32)  # reused
+    stft = _stft_blocks(y, n_fft=config.n_fft, hop_length=config.hop_length, window=bases["window"])
+    for start, X in stft:
+        stop = start + X.shape[0]
+        P_np = P_block[: X.shape[0]]
+        magnitude_stats(X, sr=sr, config=config, P=P_np, out=stats, start=start)
+        P = torch.from_numpy(P_np)
+        for i, (lo, hi, weights) in enumerate(blocks):
+            first = i * _MEL_BLOCK
+            torch.mm(P[:, lo:hi], weights, out=mel[start:stop, first : first + weights.shape[1]])
+        torch.mm(P, bases["chroma"], out=chroma[start:stop])
+    return stats, mel, chroma
+
+
+def _magnitude_moments(
+    y: np.ndarray, bases: dict[str, torch.Tensor], *, config: FeatureConfig
+) -> torch.Tensor:
+    """[shape=(T, 3)] sums of ``|X|`` weighted by 1, f and f^2 per frame of ``y``'s STFT."""
+    stft = _stft_blocks(y, n_fft=config.n_fft, hop_length=config.hop_length, window=bases["window"])
+    return torch.cat([X.abs() @ bases["moments"] for _, X in stft])
 
 
 def _time_domain(
@@ -218,25 +302,22 @@ def _centroid_bandwidth(moments: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 def _mix_features(
     stats: MagnitudeStats,
+    mel: torch.Tensor,
+    chroma: torch.Tensor,
     bases: dict[str, torch.Tensor],
     *,
-    sr: int,
     config: FeatureConfig,
 ) -> dict[str, torch.Tensor]:
-    """The mix's spectral features from its power spectrum and per-frame statistics."""
-    P = stats.P
-    blocks = _mel_blocks(sr, config.n_fft, config.n_mels)
-    mel = torch.cat([P[:, lo:hi] @ weights for lo, hi, weights in blocks], dim=1)
+    """The mix's spectral features from its mel power, chroma energy and frame statistics."""
     mel_db = _power_to_db(mel, top_db=config.top_db)
     mfcc = mel_db @ bases["dct"]
-    chroma = P @ bases["chroma"]
     peak = chroma.amax(dim=1, keepdim=True)
     return {
         "onset": _onset_strength(mel_db, delay=1 + config.n_fft // (2 * config.hop_length)),
-        "rolloff": bases["freq"][stats.rolloff_bin][:, None],
-        "flatness": stats.flatness[:, None],
-        "contrast": _power_to_db(stats.peak, top_db=config.top_db)
-        - _power_to_db(stats.valley, top_db=config.top_db),
+        "rolloff": bases["freq"][torch.from_numpy(stats.rolloff_bin)][:, None],
+        "flatness": torch.from_numpy(stats.flatness)[:, None],
+        "contrast": _power_to_db(torch.from_numpy(stats.peak), top_db=config.top_db)
+        - _power_to_db(torch.from_numpy(stats.valley), top_db=config.top_db),
         "mfcc": mfcc,
         "mfcc_delta": _savgol_delta(mfcc, width=config.delta_width),
         "chroma": torch.where(peak > 0, chroma / peak.clamp_min(1e-30), torch.zeros_like(chroma)),

@@ -12,17 +12,22 @@ several full passes over the spectrum (sorting or k rounds of max/min per band, 
 bin, a full cumulative sum); one compiled loop per frame reads the row once while it is in
 cache:
 
-- contrast: a sorted buffer of the band's ``k`` largest and ``k`` smallest values (k <= 9),
-  exactly the means of the ends of ``np.sort`` in ``librosa.feature.spectral_contrast``;
-- flatness: the sum of logs is taken as the log of a float64 running product, renormalised to
-  [0.5, 1) with ``frexp`` every 16 bins (one log per frame; exact to float64 rounding while
-  ``|X|^2 < 1e19``, i.e. any signal with ``|y| < 10^6``), as
+- contrast: sorted buffers of the band's ``k`` largest and ``k`` smallest values (k <= 9),
+  filled in one insertion pass over the band from bounds that k group maxima and minima
+  give, exactly the means of the ends of ``np.sort`` in ``librosa.feature.spectral_contrast``;
+- flatness: the sum of logs is taken as the log of float64 running products (8 interleaved
+  ones, so that the multiplications do not wait on each other), each renormalised to
+  [0.5, 1) with ``frexp`` after every 16 factors (one log per frame; exact to float64 rounding
+  while ``|X|^2 < 1e19``, i.e. any signal with ``|y| < 10^6``), as
   ``librosa.feature.spectral_flatness`` (power 2, ``amin`` 1e-10);
 - rolloff: a float32 running sum stopped at the threshold, as ``librosa.feature.spectral_rolloff``.
 
 Definitions: https://librosa.org/doc/0.11.0/feature.html (contrast after Jiang et al. 2002,
 https://doi.org/10.1109/ICME.2002.1035731). The loop is compiled with numba (librosa's own
 JIT dependency), cached on disk after the first call.
+
+The caller may pass the STFT a block of frames at a time: the statistics go into rows of
+whole-track arrays, the power into a block-sized buffer that the caller reuses.
 
 Shape:
     X: [shape=(T, F)] complex64 STFT, frame-major (contiguous rows).
@@ -36,11 +41,11 @@ import itertools
 import math
 from typing import TYPE_CHECKING, NamedTuple
 
-import librosa
 import numba
 import numpy as np
 import torch
 
+from editorbot.audio.filterbanks import fft_frequencies
 from editorbot.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -48,53 +53,86 @@ if TYPE_CHECKING:
 
 N_CONTRAST_BANDS = 6  # octave bands above contrast_fmin; 7 columns with the band below it
 _FLATNESS_AMIN = 1e-10  # librosa.feature.spectral_flatness's floor on the power
-_LOG_GROUP = 16  # [bins] multiplied in float64 before the product is renormalised
+_LOG_GROUP = 16  # [bins] multiplied into one float64 product before it is renormalised
+_LOG_LANES = 8  # interleaved running products (hand-unrolled in _flatness)
 _LN2 = math.log(2.0)
 # Reassociation lets LLVM vectorise the float32 row sum; no flag that assumes finite values.
 _REASSOCIATE = {"reassoc", "contract", "nsz"}
 
 
 class MagnitudeStats(NamedTuple):
-    """Per-frame statistics from :func:`magnitude_stats`."""
+    """Per-frame statistics from :func:`magnitude_stats` (numpy arrays, T frames)."""
 
-    P: torch.Tensor
-    """[shape=(T, F)] power spectrum ``|X|^2``."""
-    moments: torch.Tensor
+    moments: np.ndarray
     """[shape=(T, 3)] sums of the magnitude weighted by 1, f and f^2 (f: bin frequency [Hz])."""
-    peak: torch.Tensor
+    peak: np.ndarray
     """[shape=(T, 7)] mean of each contrast band's largest bins (magnitude)."""
-    valley: torch.Tensor
+    valley: np.ndarray
     """[shape=(T, 7)] mean of each contrast band's smallest bins (magnitude)."""
-    flatness: torch.Tensor
+    flatness: np.ndarray
     """[shape=(T,)] spectral flatness of the power, in [0, 1]."""
-    rolloff_bin: torch.Tensor
+    rolloff_bin: np.ndarray
     """[shape=(T,)] int64 first bin whose cumulative magnitude reaches the rolloff share."""
 
 
-def magnitude_stats(X: torch.Tensor, *, sr: int, config: FeatureConfig) -> MagnitudeStats:
+def empty_stats(n_frames: int) -> MagnitudeStats:
+    """Uninitialised :class:`MagnitudeStats` for ``n_frames`` frames."""
+    n_bands = N_CONTRAST_BANDS + 1
+    return MagnitudeStats(
+        moments=np.empty((n_frames, 3), np.float32),
+        peak=np.empty((n_frames, n_bands), np.float32),
+        valley=np.empty((n_frames, n_bands), np.float32),
+        flatness=np.empty(n_frames, np.float32),
+        rolloff_bin=np.empty(n_frames, np.int64),
+    )
+
+
+def magnitude_stats(
+    X: torch.Tensor,
+    *,
+    sr: int,
+    config: FeatureConfig,
+    P: np.ndarray,
+    out: MagnitudeStats | None = None,
+    start: int = 0,
+) -> MagnitudeStats:
     """Power, magnitude moments, contrast, flatness and rolloff bin of each frame of ``X``.
 
     Args:
-        X: [shape=(T, F)] complex64 STFT, frame-major, F = 1 + n_fft // 2.
+        X: [shape=(T, F)] complex64 STFT, frame-major, F = 1 + n_fft // 2: a whole track, or a
+            block of its frames (every statistic is per frame).
         sr: [Hz] sample rate.
         config: feature settings (n_fft, contrast_fmin, contrast_quantile, rolloff_percent).
+        P: [shape=(T, F)] float32 C-contiguous array that receives the power ``|X|^2``.
+        out: statistics of the whole track, whose rows ``start .. start + T`` receive those of
+            ``X``; new arrays of T rows when ``None``.
+        start: [frames] index of ``X``'s first frame in ``out``.
 
     Returns:
-        The statistics as tensors (see :class:`MagnitudeStats`).
+        ``out`` (or the new statistics).
+
+    Raises:
+        ParameterError: contrast bands above Nyquist (``config.contrast_fmin`` too high).
     """
     T, F = X.shape
-    bands = np.array(
-        _contrast_bands(sr, config.n_fft, config.contrast_fmin, config.contrast_quantile),
-        dtype=np.int64,
-    )
-    freq = librosa.fft_frequencies(sr=sr, n_fft=config.n_fft).astype(np.float32)
-    P, moments = np.empty((T, F), np.float32), np.empty((T, 3), np.float32)
-    peak, valley = np.empty((T, len(bands)), np.float32), np.empty((T, len(bands)), np.float32)
-    flatness, rolloff = np.empty(T, np.float32), np.empty(T, np.int64)
+    bands, freq = _frame_constants(sr, config.n_fft, config.contrast_fmin, config.contrast_quantile)
+    assert P.shape == (T, F) and P.dtype == np.float32 and P.flags.c_contiguous, P.shape
+    if out is None:
+        out, start = empty_stats(T), 0
+    assert start + T <= len(out.flatness), (start, T, len(out.flatness))
     X_np = np.ascontiguousarray(torch.view_as_real(X).numpy())  # (T, F, 2): re, im
-    out = (P, moments, peak, valley, flatness, rolloff)
-    _frame_loop(X_np, bands, freq, np.float32(config.rolloff_percent), *out)
-    return MagnitudeStats(*(torch.from_numpy(a) for a in out))
+    rows = [a[start : start + T] for a in out]
+    _frame_loop(X_np, bands, freq, np.float32(config.rolloff_percent), P, *rows)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _frame_constants(
+    sr: int, n_fft: int, fmin: float, quantile: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Contrast bands as an int64 [shape=(7, 3)] array and [Hz] float32 bin frequencies."""
+    bands = np.array(_contrast_bands(sr, n_fft, fmin, quantile), dtype=np.int64)
+    return bands, fft_frequencies(sr=sr, n_fft=n_fft).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=8)
@@ -102,7 +140,7 @@ def _contrast_bands(
     sr: int, n_fft: int, fmin: float, quantile: float
 ) -> tuple[tuple[int, int, int], ...]:
     """(first bin, stop bin, bins averaged) per band, as librosa.feature.spectral_contrast."""
-    freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    freq = fft_frequencies(sr=sr, n_fft=n_fft)
     edges = np.concatenate([[0.0], fmin * 2.0 ** np.arange(N_CONTRAST_BANDS + 1)])
     if edges[-2] >= sr / 2:
         raise ParameterError(
@@ -176,14 +214,21 @@ def _mean(values, k):
 def _band_extremes(bits, first, stop, top, bottom):
     """The k largest (``top``) and k smallest (``bottom``) of ``bits[first:stop]``, k = len(top).
 
-    Seeded with the bounds from :func:`_group_cuts`, then one insertion pass per side.
+    Seeded with the bounds from :func:`_group_cuts`, then one insertion pass for both sides
+    (with k = 1 the bounds are the band's maximum and minimum: nothing to insert).
     """
     k = top.shape[0]
     top_cut, bottom_cut = _group_cuts(bits, first, stop, k)
     top[:] = top_cut
     bottom[:] = bottom_cut
-    _insert_top(bits, first, stop, top, top_cut)
-    _insert_bottom(bits, first, stop, bottom, bottom_cut)
+    if k == 1:
+        return
+    for i in range(first, stop):
+        x = bits[i]
+        if x > top_cut:
+            top_cut = _insert(top, x, 1)
+        elif x < bottom_cut:
+            bottom_cut = _insert(bottom, x, -1)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -197,35 +242,18 @@ def _span_max_min(bits, lo, hi):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _insert_top(bits, lo, hi, buffer, cut):
-    """Insert ``bits[lo:hi]`` above ``cut`` into the descending ``buffer``; returns its last."""
-    k = buffer.shape[0]
-    for i in range(lo, hi):
-        x = bits[i]
-        if x > cut:  # shift smaller values down, put x in its place
-            j = k - 1
-            while j > 0 and buffer[j - 1] < x:
-                buffer[j] = buffer[j - 1]
-                j -= 1
-            buffer[j] = x
-            cut = buffer[k - 1]
-    return cut
+def _insert(buffer, x, sign):
+    """Put ``x`` into ``buffer``, sorted by ``sign * value`` descending, dropping its last entry.
 
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _insert_bottom(bits, lo, hi, buffer, cut):
-    """Insert ``bits[lo:hi]`` below ``cut`` into the ascending ``buffer``; returns its last."""
-    k = buffer.shape[0]
-    for i in range(lo, hi):
-        x = bits[i]
-        if x < cut:
-            j = k - 1
-            while j > 0 and buffer[j - 1] > x:
-                buffer[j] = buffer[j - 1]
-                j -= 1
-            buffer[j] = x
-            cut = buffer[k - 1]
-    return cut
+    Returns:
+        The new last entry (the cut a value must pass to enter).
+    """
+    j = buffer.shape[0] - 1
+    while j > 0 and sign * buffer[j - 1] < sign * x:  # shift the entries x passes down
+        buffer[j] = buffer[j - 1]
+        j -= 1
+    buffer[j] = x
+    return buffer[buffer.shape[0] - 1]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -251,23 +279,68 @@ def _group_cuts(bits, first, stop, k):
 def _flatness(row):
     """exp(mean(log(p))) / mean(p) with p = max(row, amin) of a power row, from one log.
 
-    The sum of logs is the log of the product of all bins; the running product is brought
-    back to [0.5, 1) after every 16 bins (``frexp``: mantissa and a power of 2 kept apart),
-    so it neither underflows nor overflows while ``p < 1e19``.
+    The sum of logs is the log of the product of all bins. Bin ``i`` goes into running product
+    ``i % 8`` (8 independent multiplication chains rather than one long one); each product is
+    brought back to [0.5, 1) after every 16 factors (``frexp``: mantissa and a power of 2 kept
+    apart), so none underflows or overflows while ``p < 1e19``.
     """
     F = row.shape[0]
-    mantissa = 1.0
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = 1.0
+    s0 = s1 = s2 = s3 = 0.0
     exponent = 0
-    total = 0.0
-    for start in range(0, F, _LOG_GROUP):
+    span = _LOG_LANES * _LOG_GROUP
+    whole = F - F % span
+    for start in range(0, whole, span):
+        for i in range(start, start + span, _LOG_LANES):
+            p0, p1, p2, p3 = (
+                _floored(row, i),
+                _floored(row, i + 1),
+                _floored(row, i + 2),
+                _floored(row, i + 3),
+            )
+            p4, p5, p6, p7 = (
+                _floored(row, i + 4),
+                _floored(row, i + 5),
+                _floored(row, i + 6),
+                _floored(row, i + 7),
+            )
+            m0, m1, m2, m3, m4, m5, m6, m7 = (
+                m0 * p0,
+                m1 * p1,
+                m2 * p2,
+                m3 * p3,
+                m4 * p4,
+                m5 * p5,
+                m6 * p6,
+                m7 * p7,
+            )
+            s0, s1, s2, s3 = s0 + (p0 + p4), s1 + (p1 + p5), s2 + (p2 + p6), s3 + (p3 + p7)
+        m0, e0 = math.frexp(m0)
+        m1, e1 = math.frexp(m1)
+        m2, e2 = math.frexp(m2)
+        m3, e3 = math.frexp(m3)
+        m4, e4 = math.frexp(m4)
+        m5, e5 = math.frexp(m5)
+        m6, e6 = math.frexp(m6)
+        m7, e7 = math.frexp(m7)
+        exponent += e0 + e1 + e2 + e3 + e4 + e5 + e6 + e7
+    mantissa = ((m0 * m1) * (m2 * m3)) * ((m4 * m5) * (m6 * m7))  # >= 2^-8: no underflow
+    total = (s0 + s1) + (s2 + s3)
+    for start in range(whole, F, _LOG_GROUP):  # the bins after the last whole span, as above
         for i in range(start, min(start + _LOG_GROUP, F)):
-            p = max(np.float64(row[i]), _FLATNESS_AMIN)
+            p = _floored(row, i)
             mantissa *= p
             total += p
         mantissa, e = math.frexp(mantissa)
         exponent += e
     log_sum = np.log(mantissa) + exponent * _LN2
     return np.exp(log_sum / F) / (total / F)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _floored(row, i):
+    """``max(row[i], amin)`` in float64."""
+    return max(np.float64(row[i]), _FLATNESS_AMIN)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_REASSOCIATE)

@@ -54,11 +54,11 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import ray
     import torch
 
     from editorbot import demo_pipeline as dp
     from editorbot.errors import ParameterError
+    from editorbot.training.local_ray import local_ray
 
     if args.out.exists() and not args.out.is_dir():
         raise ParameterError(f"{args.out}: is a file, not a folder; choose another --out")
@@ -67,14 +67,8 @@ def run(args: argparse.Namespace) -> int:
     s = dp.DemoSettings.quick() if args.quick else dp.DemoSettings()
     s = dataclasses.replace(s, style=args.style)
     out: Path = args.out
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
-    try:
+    with local_ray(args.num_cpus):
         result = _stages(dp, s, out)
-    finally:
-        if started:
-            ray.shutdown()
     _print_result(result, out)
     return 0
 
@@ -103,7 +97,7 @@ def _stages(dp: Any, s: Any, out: Path) -> dict[str, Any]:
     )
     sup = _stage(
         f"supervised baseline ({s.sup_epochs} epochs)",
-        lambda: dp.train_supervised(dirs["train"], out / "models" / "supervised", s),
+        lambda: dp.train_supervised(dirs["train"], train_labels, out / "models" / "supervised", s),
     )
     result: dict[str, Any] = _stage(
         "edit held-out tracks + evaluate",

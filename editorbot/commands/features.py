@@ -85,7 +85,7 @@ def _run_many(sources: list[Path], args: argparse.Namespace, config: ExtractConf
     from rich.console import Console
     from rich.progress import Progress
 
-    from editorbot.datasets.feature_cache import extract_many
+    from editorbot.training.features_job import extract_many
 
     console = Console(stderr=True)  # stdout stays clean; errors and progress go to stderr
     n_failed = 0

@@ -6,8 +6,8 @@ Parquet schema metadata under ``editorbot``. The cache key is the sha256 of the 
 samples and rate, the audio/beat/feature configs and the code versions — never the path or
 mtime, so a renamed or touched file is still a hit and an edited one never is.
 
-Many files run as Ray tasks (one per file; DESIGN.md §5: "feature extraction as Ray tasks");
-one file runs in-process. Results come back as they finish, so the CLI can draw progress.
+One file runs in-process here; many files run as Ray tasks in
+:mod:`editorbot.training.features_job` (DESIGN.md §5: "feature extraction as Ray tasks").
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from editorbot.audio.analysis import TrackFeatures, analyze, stems_identity
 from editorbot.audio.beats import BEAT_VERSION, BeatConfig, BeatGrid
 from editorbot.audio.features import FEATURE_VERSION, FeatureConfig
 from editorbot.audio.io import Audio, AudioConfig, load_audio
-from editorbot.errors import DatasetError, EditorbotError, ParameterError
+from editorbot.errors import DatasetError, ParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -235,66 +235,7 @@ def output_path(source: str | Path, out_dir: str | Path) -> Path:
     return Path(out_dir) / f"{Path(source).stem}.parquet"
 
 
-def _extract_reporting(source: Path, out_dir: Path, config: ExtractConfig, **kw: Any) -> FileResult:
-    """:func:`extract_file` with user errors turned into a result (runs inside Ray tasks)."""
-    try:
-        return extract_file(source, out_dir, config, **kw)
-    except EditorbotError as e:
-        return FileResult(source=source, out=None, error=str(e))
-
-
-def extract_many(
-    sources: Sequence[str | Path],
-    out_dir: str | Path,
-    config: ExtractConfig,
-    *,
-    cache_dir: str | Path | None = None,
-    stems_dir: str | Path | None = None,
-    demucs_dir: str | Path | None = None,
-    num_cpus: int | None = None,
-) -> Iterator[FileResult]:
-    """Extract every file as a Ray task, yielding results as they finish.
-
-    Starts a local Ray (``num_cpus``, no dashboard) unless one is running, and shuts it down
-    after if it started it. A bad file gives a result with ``error`` set; the others go on.
-
-    Raises:
-        ParameterError: two inputs would write the same ``<name>.parquet``.
-    """
-    import ray
-
-    paths = [Path(s) for s in sources]
-    _check_unique_outputs(paths, out_dir)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-    pending: dict[Any, Path] = {}
-    try:
-        task = ray.remote(num_cpus=1)(_extract_reporting)
-        kw = {"cache_dir": cache_dir, "stems_dir": stems_dir, "demucs_dir": demucs_dir}
-        pending = {task.remote(p, Path(out_dir), config, **kw): p for p in paths}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            source = pending.pop(done[0])
-            yield _result_of(ray, done[0], source)
-    finally:
-        for ref in pending:  # only left when the caller stopped early (Ctrl-C, break)
-            ray.cancel(ref)
-        if started:
-            ray.shutdown()
-
-
-def _result_of(ray: Any, ref: Any, source: Path) -> FileResult:
-    try:
-        result: FileResult = ray.get(ref)
-        return result
-    except ray.exceptions.RayError as e:  # a bug, not a user error: keep the run going
-        logger.debug("task for %s failed", source, exc_info=True)
-        cause = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        return FileResult(source=source, out=None, error=f"{source}: internal error: {cause}")
-
-
-def _check_unique_outputs(paths: Sequence[Path], out_dir: str | Path) -> None:
+def check_unique_outputs(paths: Sequence[Path], out_dir: str | Path) -> None:
     seen: dict[Path, Path] = {}
     for p in paths:
         out = output_path(p, out_dir)

@@ -72,6 +72,11 @@ class EnvConfig:
     """Reward weights."""
     seed: int | None = None
     """[seed] track choice and nothing else (the dynamics are deterministic)."""
+    shown_target_ratio: float | None = None
+    """[ratio] edit/raw duration ratio the observation shows for every track (None = each
+    track's own). ``edit`` knows no human edit of a new track and shows one ratio; training with
+    that ratio makes the policy read its cuts from the music. The duration reward still uses
+    each track's own."""
     strict_actions: bool = False
     """[flag] raise on a masked-out action instead of replacing it by the nearest valid one
     (gymnasium's checker and RLlib's random warm-up sample unmasked actions)."""
@@ -251,7 +256,9 @@ class EditingEnv(gym.Env):
         n = table.n_beats
         tokens = np.concatenate([self._tokens[c : c + w], self._relpos], axis=1)
         keep_ratio = self._out_duration / c if c > 0 else 1.0
-        target_beats = max(table.target_ratio * n, 1.0)
+        ratio = self.config.shown_target_ratio
+        ratio = table.target_ratio if ratio is None else ratio
+        target_beats = max(ratio * n, 1.0)
         beats_left = n - c
         globals_ = np.array(
             [
@@ -259,7 +266,7 @@ class EditingEnv(gym.Env):
                 beats_left / n,
                 np.log1p(beats_left) / 8.0,  # log(1 + 2980) ≈ 8: a 25-minute track at 120 BPM
                 keep_ratio,
-                table.target_ratio,
+                ratio,
                 table.tempo_bpm / 120.0,
                 self._out_duration / target_beats,
             ],

@@ -25,15 +25,16 @@ from editorbot.editing.decisions import DecisionList
 
 logger = logging.getLogger(__name__)
 
-CURVE_KEYS = (
-    "val_type_agreement",
-    "val_max_type_share",
-    "episode_return_mean",
-    "bc_loss",
-    "entropy",
-    "policy_loss",
+CURVE_PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("type agreement (greedy)", ("val_type_agreement", "test_type_agreement")),
+    ("largest type share", ("val_max_type_share", "test_max_type_share")),
+    ("episode return", ("episode_return_mean",)),
+    ("BC loss", ("bc_loss",)),
+    ("entropy", ("entropy",)),
+    ("policy loss", ("policy_loss",)),
 )
-"""``progress.jsonl`` columns drawn (those present; others matching 'loss' are added)."""
+"""Panels of the training curves: title and the ``progress.jsonl`` columns drawn in it (panels
+with no column present are left out)."""
 
 
 def _pyplot() -> Any:
@@ -139,17 +140,23 @@ def read_progress(path: str | Path) -> list[dict[str, Any]]:
 
 
 def plot_curves(rows: list[dict[str, Any]], *, path: str | Path) -> Path | None:
-    """Training curves, one panel per metric, against the PPO iteration (None if no rows)."""
-    keys = [k for k in CURVE_KEYS if any(_finite(r.get(k)) for r in rows)]
-    if not rows or not keys:
+    """Training curves, one panel per :data:`CURVE_PANELS` entry, against the PPO iteration
+    (iteration 0 = the BC start); None if no rows."""
+    panels = [(t, [k for k in keys if any(_finite(r.get(k)) for r in rows)])
+              for t, keys in CURVE_PANELS]  # fmt: skip
+    panels = [(t, keys) for t, keys in panels if keys]
+    if not rows or not panels:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
-    for key, ax in zip(keys, axes[0], strict=True):
-        pts = [(r["iteration"], r[key]) for r in rows if _finite(r.get(key))]
-        it, v = zip(*pts, strict=True)
-        ax.plot(it, v, marker="o", ms=3)
-        ax.set_title(key, fontsize=9)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), squeeze=False)
+    for (title, keys), ax in zip(panels, axes[0], strict=True):
+        for key in keys:
+            pts = [(r["iteration"], r[key]) for r in rows if _finite(r.get(key))]
+            it, v = zip(*pts, strict=True)
+            ax.plot(it, v, marker="o", ms=3, label=key.split("_")[0] if len(keys) > 1 else None)
+        if len(keys) > 1:
+            ax.legend(fontsize=7)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("iteration (0 = BC only)", fontsize=8)
     fig.tight_layout()
     return _save(fig, path)

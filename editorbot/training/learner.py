@@ -1,11 +1,21 @@
-"""PPO learner with a behavioural-cloning term and the auxiliary losses mixed in.
+"""PPO learner with a behavioural-cloning term, a value warm-up and the auxiliary losses mixed in.
 
 Total loss per module = PPO's loss (clipped surrogate, value, entropy, adaptive KL)
 + ``aux_weight`` × Σ auxiliary losses (tempo bin, energy class, phrase boundary; on the
 rollout batch) + ``bc_weight`` × mean −log π(expert action | expert obs) on a random batch of
-expert steps. The expert steps are loaded in :meth:`build`, so remote learners load them too.
-Mixing a BC term into the policy-gradient loss follows DAPG (Rajeswaran et al. 2018,
-https://arxiv.org/abs/1709.10087), here with a constant or geometrically decaying weight.
+expert steps + ``anchor_weight`` × mean KL(π_start ‖ π) on the rollout observations, where
+π_start is the policy PPO started from (the BC policy). The expert steps are loaded in
+:meth:`build`, so remote learners load them too. Mixing a BC term into the policy-gradient loss
+follows DAPG (Rajeswaran et al. 2018, https://arxiv.org/abs/1709.10087), here with a constant or
+geometrically decaying weight; the KL anchor to the starting policy is the behaviour-regularised
+fine-tuning of e.g. Jaques et al. 2019 (https://arxiv.org/abs/1907.00456).
+
+**Value warm-up.** PPO starting from a BC policy starts with a value head that BC never
+trained: its first advantages are noise, and with a shared encoder its large first value errors
+flow into the features the policy relies on. For the first ``vf_warmup_iters`` training
+iterations (learner updates: one per train batch) only the value head learns, on the rollout
+returns of the BC policy with the encoder's output detached; the policy, the encoder and the BC
+terms wait.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import numpy as np
 import torch
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
+from ray.rllib.evaluation.postprocessing import Postprocessing
 
 from editorbot.models.rl_module import aux_losses
 
@@ -24,13 +35,16 @@ logger = logging.getLogger(__name__)
 
 BC_LOSS_KEY = "bc_loss"
 BC_WEIGHT_KEY = "bc_weight"
+ANCHOR_KL_KEY = "anchor_kl"
+WARMUP_VF_KEY = "warmup_vf_loss"
 
 
 class EditorPPOLearner(PPOTorchLearner):
     """``PPOTorchLearner`` + BC on expert steps + auxiliary losses (see the module docstring).
 
     Reads ``config.learner_config_dict``: ``bc_episodes`` (folder or None), ``bc_weight``,
-    ``bc_weight_decay``, ``bc_batch_size``, ``aux_weight``.
+    ``bc_weight_decay``, ``bc_batch_size``, ``aux_weight``, ``anchor_weight``,
+    ``vf_warmup_iters``.
     """
 
     def build(self) -> None:
@@ -40,6 +54,9 @@ class EditorPPOLearner(PPOTorchLearner):
         self._bc_decay = float(cfg.get("bc_weight_decay", 1.0))
         self._bc_batch = int(cfg.get("bc_batch_size", 256))
         self._aux_weight = float(cfg.get("aux_weight", 0.0))
+        self._anchor_weight = float(cfg.get("anchor_weight", 0.0))
+        self._warmup_left = int(cfg.get("vf_warmup_iters", 0))
+        self._anchor: dict[str, Any] = {}  # module id -> frozen copy of the starting policy
         self._expert: tuple[dict[str, np.ndarray], np.ndarray] | None = None
         if cfg.get("bc_episodes") and self._bc_weight > 0:
             from editorbot.training.bc_data import load_expert_arrays
@@ -51,6 +68,10 @@ class EditorPPOLearner(PPOTorchLearner):
     def compute_loss_for_module(
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
     ) -> torch.Tensor:
+        if self._anchor_weight > 0 and module_id not in self._anchor:
+            self._anchor[module_id] = _frozen_copy(self.module[module_id].unwrapped())
+        if self._warmup_left > 0:
+            return self._warmup_loss(module_id, config, batch, fwd_out)
         total: torch.Tensor = super().compute_loss_for_module(  # type: ignore[assignment]
             module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
         )
@@ -63,13 +84,43 @@ class EditorPPOLearner(PPOTorchLearner):
             bc = self._bc_loss(module_id)
             total = total + self._bc_weight * bc
             logs.update({BC_LOSS_KEY: bc, BC_WEIGHT_KEY: self._bc_weight})
+        if module_id in self._anchor:
+            kl = self._anchor_kl(module_id, batch, fwd_out)
+            total = total + self._anchor_weight * kl
+            logs[ANCHOR_KL_KEY] = kl
         if logs:
             self.metrics.log_dict(logs, key=module_id, window=1)
         return total
 
     def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
-        self._bc_weight *= self._bc_decay
+        if self._warmup_left > 0:
+            self._warmup_left -= 1
+        else:
+            self._bc_weight *= self._bc_decay
+
+    def _warmup_loss(
+        self, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
+    ) -> torch.Tensor:
+        """The clipped value loss alone, on the encoder's output detached (module docstring)."""
+        module: Any = self.module[module_id].unwrapped()
+        emb = fwd_out.get(Columns.EMBEDDINGS)
+        values = module.compute_values(batch, embeddings=None if emb is None else emb.detach())
+        err = torch.pow(values - batch[Postprocessing.VALUE_TARGETS], 2.0)
+        loss = _masked_mean(torch.clamp(err, 0, config.vf_clip_param), batch)
+        self.metrics.log_dict({WARMUP_VF_KEY: loss}, key=module_id, window=1)
+        return config.vf_loss_coeff * loss
+
+    def _anchor_kl(
+        self, module_id: str, batch: dict[str, Any], fwd_out: dict[str, Any]
+    ) -> torch.Tensor:
+        """Mean KL(π_start ‖ π) over the rollout observations."""
+        anchor = self._anchor[module_id]
+        dist_cls = anchor.get_train_action_dist_cls()
+        with torch.no_grad():
+            start = dist_cls.from_logits(anchor.forward_train(batch)[Columns.ACTION_DIST_INPUTS])
+        now = dist_cls.from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
+        return _masked_mean(start.kl(now), batch)
 
     def _bc_loss(self, module_id: str) -> torch.Tensor:
         """Mean −log π(expert action | expert observation) on a random expert batch."""
@@ -82,3 +133,20 @@ class EditorPPOLearner(PPOTorchLearner):
         out = module.forward_train(batch)
         dist = module.get_train_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
         return -dist.logp(torch.from_numpy(actions[idx]).to(device)).mean()
+
+
+def _masked_mean(x: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+    """Mean over the rows PPO's loss counts (``LOSS_MASK``: not the padded bootstrap steps)."""
+    mask = batch.get(Columns.LOSS_MASK)
+    return x.mean() if mask is None else x[mask].sum() / mask.sum().clamp(min=1)
+
+
+def _frozen_copy(module: Any) -> Any:
+    """A deep copy of ``module`` in eval mode with no gradients (the policy PPO started from)."""
+    import copy
+
+    anchor = copy.deepcopy(module)
+    anchor.eval()
+    for p in anchor.parameters():
+        p.requires_grad_(False)
+    return anchor

@@ -21,9 +21,15 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from editorbot.config import from_dict as config_from_dict
 from editorbot.config import load_yaml
 from editorbot.envs.registration import ENV_NAME, register
+from editorbot.errors import ParameterError
 from editorbot.models.rl_module import EditorRLModule, ModuleConfig
 
 logger = logging.getLogger(__name__)
+
+_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
+"""Ray's own resource names: not valid as custom resources."""
+_FIRST_PLACEMENT_CHECK_S = 5.0
+"""[s] wait before logging that the cluster is short of resources (then wait the rest)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,18 @@ class PPOSettings:
     """[actors] remote learners (0 = learn in the driver)."""
     num_gpus_per_learner: float = 0.0
     """[GPUs] per learner (mixed precision is used on GPU)."""
+    custom_resources_per_env_runner: dict[str, float] = field(default_factory=dict)
+    """[resource units] Ray custom resources each remote env runner asks for, on top of its CPU:
+    ``{"rollout": 1}`` pins runners to nodes that advertise ``rollout`` (``cluster.yaml``'s CPU
+    rollout workers). Empty = any node with a free CPU; unused when ``num_env_runners`` is 0."""
+    custom_resources_per_learner: dict[str, float] = field(default_factory=dict)
+    """[resource units] Ray custom resources each remote learner asks for: ``{"learner": 1}``
+    pins learners to ``cluster.yaml``'s GPU learner nodes. Unused when ``num_learners`` is 0
+    (the learner then runs in the driver, wherever the driver runs)."""
+    placement_timeout_s: float = 600.0
+    """[s] how long to wait for the Ray cluster to offer every remote env runner's and learner's
+    resources (an autoscaler may be starting nodes) before failing with what is missing; RLlib
+    itself would wait forever (:func:`wait_for_resources`)."""
     bc_weight: float = 0.3
     """[loss weight] of −log π(expert action) on expert batches mixed into PPO (0 = off)."""
     bc_weight_decay: float = 1.0
@@ -64,6 +82,33 @@ class PPOSettings:
     """[steps] expert samples per learner update."""
     aux_weight: float = 0.1
     """[loss weight] of the auxiliary (tempo, energy, phrase) losses."""
+    anchor_weight: float = 0.0
+    """[loss weight] of KL(starting policy ‖ policy) on the rollout observations (0 = off)."""
+    vf_warmup_iters: int = 0
+    """[iterations] at the start during which only the value head learns (0 = off)."""
+
+    def __post_init__(self) -> None:
+        for name in ("custom_resources_per_env_runner", "custom_resources_per_learner"):
+            _check_custom_resources(name, getattr(self, name))
+        if self.placement_timeout_s <= 0:
+            raise ParameterError(
+                f"placement_timeout_s {self.placement_timeout_s!r}: give a positive number of s"
+            )
+
+
+def _check_custom_resources(name: str, value: object) -> None:
+    """``value`` must map resource names (not CPU/GPU, which have their own settings) to
+    non-negative amounts; raises :class:`ParameterError` naming ``name`` otherwise."""
+    if not isinstance(value, dict):
+        raise ParameterError(f"{name}: expected a mapping like {{rollout: 1}}, got {value!r}")
+    for key, amount in value.items():
+        if not isinstance(key, str) or key in _BUILTIN_RESOURCES:
+            raise ParameterError(
+                f"{name}: {key!r} is not a custom resource; set CPUs and GPUs with "
+                "num_gpus_per_learner / num_env_runners"
+            )
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
+            raise ParameterError(f"{name}: {key}: {amount!r}; give a non-negative number")
 
 
 @dataclass(frozen=True)
@@ -103,7 +148,17 @@ class RLRunConfig:
     bc: BCSettings = field(default_factory=BCSettings)
     """BC pretraining settings."""
     validation_fraction: float = 0.2
-    """[fraction] tracks held out for choosing ``best/`` (at least one when there are 2+)."""
+    """[fraction] tracks held out for choosing the BC epoch and ``best/`` (at least one when
+    there are 2+)."""
+    test_fraction: float = 0.2
+    """[fraction] further tracks held out and only reported (never choose anything), so the
+    reported agreement is not the one that picked the checkpoint; taken while a track trains."""
+    hide_target_ratio: bool = False
+    """[flag] every training episode shows the training tracks' mean edit/raw ratio instead of
+    the track's own (``EnvConfig.shown_target_ratio``). ``edit`` without ``--target-duration``
+    shows that mean, so a policy that learned to cut to each track's known target cuts wrongly
+    there; but a policy trained hidden ignores ``--target-duration``. Validation always runs as
+    ``edit`` does without one."""
     seed: int = 0
     """[seed] env track order and held-out split."""
 
@@ -153,6 +208,8 @@ def ppo_config(
         "bc_weight_decay": s.bc_weight_decay,
         "bc_batch_size": s.bc_batch_size,
         "aux_weight": s.aux_weight,
+        "anchor_weight": s.anchor_weight,
+        "vf_warmup_iters": s.vf_warmup_iters,
     }
     return (
         PPOConfig()
@@ -162,10 +219,12 @@ def ppo_config(
             num_env_runners=s.num_env_runners,
             num_envs_per_env_runner=s.num_envs_per_env_runner,
             rollout_fragment_length="auto",
+            custom_resources_per_env_runner=dict(s.custom_resources_per_env_runner),
         )
         .learners(
             num_learners=s.num_learners,
             num_gpus_per_learner=s.num_gpus_per_learner,
+            custom_resources_per_learner=dict(s.custom_resources_per_learner),
             learner_class=EditorPPOLearner,
             learner_config_dict=learner_cfg,
         )
@@ -185,6 +244,73 @@ def ppo_config(
         .fault_tolerance(restart_failed_env_runners=True)
         .debugging(seed=seed)
     )
+
+
+def wait_for_resources(config: PPOConfig, timeout_s: float) -> None:
+    """Block until the Ray cluster can hold ``config``'s remote env runners and learners.
+
+    RLlib creates its actors and then waits for them without a timeout: a resource no node
+    offers (a custom resource nobody advertises, more CPUs than the cluster has) hangs
+    ``build_algo()`` forever. This reserves the same bundles RLlib would ask for (one per
+    runner and per learner, ``PPO.default_resource_request`` without the driver's) as a
+    placement group, which also tells an autoscaler to start matching nodes, then releases it.
+    Call it right before ``build_algo()`` on a connected Ray; nothing to do without remote actors.
+
+    Args:
+        config: the algorithm config (:func:`ppo_config`).
+        timeout_s: [s] how long to wait (``PPOSettings.placement_timeout_s``).
+
+    Raises:
+        ParameterError: the resources did not become available in time; names what one run
+            needs, what the cluster offers, and the settings to change.
+    """
+    import ray
+    from ray.rllib.algorithms.ppo import PPO
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    request = PPO.default_resource_request(config)  # a PlacementGroupFactory (new API stack)
+    requested = getattr(request, "bundles", [])[1:]  # bundle 0 is the driver's own
+    bundles = [b for b in ({k: v for k, v in b.items() if v} for b in requested) if b]
+    if not bundles:
+        return
+    pg = placement_group(bundles, strategy="PACK")
+    try:
+        ready = pg.wait(timeout_seconds=min(_FIRST_PLACEMENT_CHECK_S, timeout_s))
+        if not ready:
+            logger.warning(
+                "waiting up to %.0f s for the Ray cluster to offer %s (env runners and learners;"
+                " an autoscaler may be starting nodes)",
+                timeout_s,
+                _format(_total(bundles)),
+            )
+            ready = pg.wait(timeout_seconds=max(timeout_s - _FIRST_PLACEMENT_CHECK_S, 0.0))
+    finally:
+        remove_placement_group(pg)
+    if ready:
+        return
+    need = _total(bundles)
+    have = ray.cluster_resources()
+    short = {k: v for k, v in need.items() if v > have.get(k, 0.0)}
+    offered = _format({k: have.get(k, 0.0) for k in (short or need)})
+    reason = f"the cluster offers only {offered}" if short else f"{offered} exist but are busy"
+    raise ParameterError(
+        f"env runners and learners need {_format(need)} in all, and after {timeout_s:g} s "
+        f"{reason}; start nodes that offer them or lower ppo.num_env_runners / "
+        "ppo.num_learners / ppo.custom_resources_per_env_runner / "
+        "ppo.custom_resources_per_learner"
+    )
+
+
+def _total(bundles: list[dict[str, float]]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for bundle in bundles:
+        for key, amount in bundle.items():
+            total[key] = total.get(key, 0.0) + amount
+    return total
+
+
+def _format(resources: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in sorted(resources.items()))
 
 
 def bc_config(

@@ -8,12 +8,15 @@ How to run::
 ``--data-dir`` holds ``input/``, ``desired_output/`` and the labels in ``truth/`` (or pass
 ``--labels``); or pass ``--bc-data`` (a folder from ``editorbot bc-data``) to skip the features.
 
-What to expect: ``SAVE_DIR/data/`` (tables and expert episodes, split train/validation),
+What to expect: ``SAVE_DIR/data/`` (tables and expert episodes of the training tracks; the
+tracks are split three ways: training, validation — which chooses the BC epoch and ``best/`` —
+and test, scored alongside but never used to choose anything),
 ``SAVE_DIR/bc/rl_module/`` (the BC policy), ``SAVE_DIR/checkpoints/iter_NNNN/`` (RLlib
 checkpoints, resumable with ``--resume``), ``SAVE_DIR/best/`` (what ``editorbot edit`` loads:
-chosen on the greedy policy's per-beat type agreement on the held-out tracks, the BC start
+chosen on the greedy policy's per-beat type agreement on the validation tracks, the BC start
 included), ``SAVE_DIR/progress.jsonl`` and TensorBoard scalars under ``SAVE_DIR/logs/``
-(validation agreement, largest action-type share, BC, auxiliary and PPO losses, entropy, KL).
+(validation and test agreement, largest action-type share, BC, auxiliary and PPO losses,
+entropy, KL) and ``SAVE_DIR/curves.png`` (the agreement curves).
 """
 
 from __future__ import annotations
@@ -85,33 +88,45 @@ def train_rl(
     checkpoint_freq: int = 1,
     resume: bool = False,
 ) -> dict[str, Any]:
-    """The whole run (see the module docstring); returns the best validation agreement."""
+    """The whole run (see the module docstring).
+
+    Returns:
+        ``best_agreement`` (validation, the BC start included), ``bc`` and ``best`` (the
+        validation and test agreement of the BC start and of the chosen ``best/``).
+    """
     import ray
     import torch
 
-    from editorbot.training.ppo import ppo_config
+    from editorbot.training.ppo import ppo_config, wait_for_resources
 
     torch.set_num_threads(1)  # RAY_NOTES: the driver hosts the local learner and env runner
     save_dir = Path(save_dir)
+    _RUN_START[save_dir] = time.perf_counter()
     logger.info("resolved config: %s", json.dumps(dataclasses.asdict(cfg), default=str))
-    train_dir, val_tables, normalizer = _split(Path(bc_dir), save_dir / "data", cfg)
+    split = _split(Path(bc_dir), save_dir / "data", cfg)
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)
-    env_config = {**cfg.env, "tables": str((train_dir / "tables").resolve()), "seed": cfg.seed}
+    env_config = {**split.env, "tables": str((split.train_dir / "tables").resolve()),
+                  "seed": cfg.seed}  # fmt: skip
     last = _last_checkpoint(save_dir) if resume else None
     start_module = None
     if last is None:
-        start_module = _pretrain_bc(cfg, train_dir, save_dir / "bc", val_tables, env_config)
-    best = _best_agreement(save_dir / "best") if last is not None else -1.0
+        start_module = _pretrain_bc(cfg, split, save_dir / "bc", env_config)
+    best = _Best.read(save_dir / "best") if last is not None else _Best()
     if start_module is not None:  # the BC policy competes for best/ too: PPO must beat it
-        best = _log_bc_agreement(start_module, val_tables, env_config, save_dir)
-    algo = ppo_config(
-        cfg.ppo,
+        best = _log_bc_agreement(start_module, split, env_config, save_dir)
+    # A resumed run has done its value warm-up already (the learner counts from its start).
+    warmup_left = max(0, cfg.ppo.vf_warmup_iters - _iteration_of(last))
+    ppo = dataclasses.replace(cfg.ppo, vf_warmup_iters=warmup_left)
+    algo_cfg = ppo_config(
+        ppo,
         env_config=env_config,
         module=cfg.module,
-        expert_episodes=(train_dir / "episodes").resolve(),
+        expert_episodes=(split.train_dir / "episodes").resolve(),
         seed=cfg.seed,
-    ).build_algo()
+    )
+    wait_for_resources(algo_cfg, cfg.ppo.placement_timeout_s)  # RLlib would wait forever
+    algo = algo_cfg.build_algo()
     try:
         if last is not None:
             algo.restore_from_path(str(last.resolve()))
@@ -119,45 +134,117 @@ def train_rl(
             # RAY_NOTES: restoring the learner's module also syncs the env runners.
             algo.restore_from_path(start_module, component=_BC_COMPONENT)
         if start_module is not None:
-            write_best(save_dir / "best", algo.get_module(), normalizer, cfg, env_config,
-                       val_tables, {"iteration": 0, "type_agreement": best})  # fmt: skip
-        return _ppo_loop(algo, cfg, env_config, val_tables, normalizer, save_dir, stop_iters,
-                         checkpoint_freq, best=best, start_iter=_iteration_of(last))  # fmt: skip
+            _write_best(save_dir, algo.get_module(), cfg, env_config, split, best)
+        best = _ppo_loop(algo, cfg, env_config, split, save_dir, stop_iters, checkpoint_freq,
+                         best=best, start_iter=_iteration_of(last))  # fmt: skip
     finally:
         algo.stop()
+    _plot_curves(save_dir)
+    bc = _row(save_dir, 0)
+    return {
+        "best_agreement": best.val,
+        "best": {"iteration": best.iteration, "val": best.val, "test": best.test},
+        "bc": {"val": bc.get("val_type_agreement"), "test": bc.get("test_type_agreement")},
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Split:
+    """The tracks of one run: training (folder), validation and test (tables in memory)."""
+
+    train_dir: Path
+    """``SAVE_DIR/data/train`` with ``tables/`` and ``episodes/`` of the training tracks."""
+    train: list[Any]
+    """Training tables."""
+    val: list[Any]
+    """Validation tables: choose the BC epoch and ``best/``."""
+    test: list[Any]
+    """Test tables: reported, never used to choose (may be empty)."""
+    normalizer: Any
+    """The feature normaliser of the tables."""
+    env: dict[str, Any]
+    """The run's env config (``cfg.env``, plus the shown target ratio when it is hidden)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Best:
+    """What ``best/`` holds: the iteration (0 = BC) and its validation / test agreement."""
+
+    iteration: int = -1
+    val: float = -1.0
+    test: float | None = None
+
+    @classmethod
+    def read(cls, best_dir: Path) -> _Best:
+        from editorbot.inference import CHECKPOINT_JSON
+
+        try:
+            v = json.loads((best_dir / CHECKPOINT_JSON).read_text())["validation"]
+            test = v.get("test_type_agreement")
+            return cls(int(v["iteration"]), float(v["type_agreement"]), test)
+        except (OSError, ValueError, KeyError):
+            return cls()
 
 
 def _ppo_loop(
     algo: Any,
     cfg: Any,
     env_config: dict[str, Any],
-    val_tables: list[Any],
-    normalizer: Any,
+    split: _Split,
     save_dir: Path,
     stop_iters: int,
     checkpoint_freq: int,
     *,
-    best: float = -1.0,
+    best: _Best,
     start_iter: int = 0,
-) -> dict[str, Any]:
+) -> _Best:
     """PPO iterations ``start_iter + 1 .. stop_iters`` (a resumed run continues its numbering;
-    ``best`` is the agreement ``best/`` already holds)."""
-    from editorbot.inference import validation_metrics
-
+    ``best`` is what ``best/`` already holds); returns what it holds at the end."""
     for it in range(start_iter + 1, stop_iters + 1):
         start = time.perf_counter()
         result = algo.train()
         module = algo.get_module()
-        metrics = validation_metrics(module, val_tables, env_config)
-        agreement = metrics["type_agreement"]
+        metrics = _agreements(module, split, env_config)
         _log_progress(save_dir, it, result, metrics, time.perf_counter() - start)
         if it % checkpoint_freq == 0 or it == stop_iters:
             _save_checkpoint(algo, save_dir / "checkpoints" / f"iter_{it:04d}")
-        if agreement > best:
-            best = agreement
-            write_best(save_dir / "best", module, normalizer, cfg, env_config, val_tables,
-                       {"iteration": it, "type_agreement": agreement})  # fmt: skip
-    return {"best_agreement": best}
+        if metrics["val_type_agreement"] > best.val:
+            best = _Best(it, metrics["val_type_agreement"], metrics.get("test_type_agreement"))
+            _write_best(save_dir, module, cfg, env_config, split, best)
+    return best
+
+
+def _agreements(module: Any, split: _Split, env_config: dict[str, Any]) -> dict[str, float]:
+    """Greedy-policy metrics on the validation and the test tracks, as ``edit`` would run:
+    every track shows the one target ratio ``best/`` stores (an edit knows no human edit)."""
+    from editorbot.inference import validation_metrics
+
+    ratio = _edit_target_ratio(split.train)
+    out: dict[str, float] = {}
+    for prefix, tables in (("val", split.val), ("test", split.test)):
+        if tables:
+            shown = [dataclasses.replace(t, target_ratio=ratio) for t in tables]
+            metrics = validation_metrics(module, shown, env_config)
+            out |= {f"{prefix}_{k}": v for k, v in metrics.items()}
+    return out
+
+
+def _edit_target_ratio(tables: list[Any]) -> float:
+    """[ratio] the edit/raw duration ratio ``best/`` stores for ``edit``: the training mean."""
+    return float(np.mean([t.target_ratio for t in tables])) if tables else 1.0
+
+
+def _write_best(
+    save_dir: Path, module: Any, cfg: Any, env_config: dict[str, Any], split: _Split, best: _Best
+) -> None:
+    validation = {"iteration": best.iteration, "type_agreement": best.val}
+    if best.test is not None:
+        validation["test_type_agreement"] = best.test
+    # write_best stores the tables' mean target ratio: the training tracks' (_edit_target_ratio),
+    # which `edit` shows unless the user gives a target duration (so that one still reaches it).
+    shown = {k: v for k, v in env_config.items() if k != "shown_target_ratio"}
+    write_best(save_dir / "best", module, split.normalizer, cfg, shown, split.train,
+               validation)  # fmt: skip
 
 
 def write_best(
@@ -202,21 +289,19 @@ def write_best(
 _BC_COMPONENT = "learner_group/learner/rl_module/default_policy"
 
 
-def _pretrain_bc(
-    cfg: Any, train_dir: Path, out: Path, val_tables: list[Any], env_config: dict[str, Any]
-) -> str | None:
-    """BC on the training episodes (see :class:`~editorbot.training.ppo.BCSettings`); returns
-    the saved module's path, which PPO restores as :data:`_BC_COMPONENT`."""
+def _pretrain_bc(cfg: Any, split: _Split, out: Path, env_config: dict[str, Any]) -> str | None:
+    """BC on the training episodes (see :class:`~editorbot.training.ppo.BCSettings`), the epoch
+    chosen on the validation tracks; returns the saved module's path, which PPO restores as
+    :data:`_BC_COMPONENT`."""
     from editorbot.envs.editing_env import EditingEnv
 
     if cfg.bc.epochs <= 0 and cfg.bc.iterations <= 0:
         return None
-    env = EditingEnv({**cfg.env, "tables": str(train_dir / "tables")})
+    env = EditingEnv({**cfg.env, "tables": str(split.train_dir / "tables")})
     if cfg.bc.epochs <= 0:
-        return _pretrain_rllib_bc(cfg, train_dir, out, env)
+        return _pretrain_rllib_bc(cfg, split.train_dir, out, env)
     import torch
 
-    from editorbot.inference import validation_metrics
     from editorbot.training.bc_data import load_expert_arrays
     from editorbot.training.bc_fit import BCFitSettings, build_module, fit_bc
 
@@ -226,13 +311,14 @@ def _pretrain_bc(
                              eval_every=b.eval_every)  # fmt: skip
     torch.manual_seed(cfg.seed)  # the initial weights: same seed, same BC start
     module = build_module(cfg.module, env.observation_space, env.action_space)
-    obs, actions = load_expert_arrays(train_dir / "episodes")
+    obs, actions = load_expert_arrays(split.train_dir / "episodes")
+    val_only = dataclasses.replace(split, test=[])  # the test tracks choose nothing
 
     def held_out(m: Any) -> float:
-        return float(validation_metrics(m, val_tables, env_config)["type_agreement"])
+        return float(_agreements(m, val_only, env_config)["val_type_agreement"])
 
     fit = fit_bc(module, obs, actions, settings, seed=cfg.seed, evaluate=held_out)
-    logger.info("BC: %d expert steps, best held-out type agreement %.3f at epoch %d",
+    logger.info("BC: %d expert steps, best validation type agreement %.3f at epoch %d",
                 len(actions), fit["best_score"], fit["best_epoch"])  # fmt: skip
     path = (out / "rl_module").resolve()
     module.save_to_path(str(path))
@@ -260,42 +346,47 @@ def _pretrain_rllib_bc(cfg: Any, train_dir: Path, out: Path, env: Any) -> str:
 
 
 def _log_bc_agreement(
-    module_path: str, val_tables: list[Any], env_config: dict[str, Any], save_dir: Path
-) -> float:
-    """Validation agreement of the BC policy alone (row 0 of ``progress.jsonl``); returns it."""
+    module_path: str, split: _Split, env_config: dict[str, Any], save_dir: Path
+) -> _Best:
+    """Validation and test agreement of the BC policy alone (row 0 of ``progress.jsonl``)."""
     from ray.rllib.core.rl_module.rl_module import RLModule
 
-    from editorbot.inference import validation_metrics
-
-    metrics = validation_metrics(RLModule.from_checkpoint(module_path), val_tables, env_config)
+    metrics = _agreements(RLModule.from_checkpoint(module_path), split, env_config)
     _log_progress(save_dir, 0, {}, metrics, 0.0)
-    return float(metrics["type_agreement"])
+    return _Best(0, metrics["val_type_agreement"], metrics.get("test_type_agreement"))
 
 
-def _split(bc_dir: Path, out: Path, cfg: Any) -> tuple[Path, list[Any], Any]:
-    """Copy the training tracks' tables and episodes to ``out/train``; load the held-out ones."""
+def _split(bc_dir: Path, out: Path, cfg: Any) -> _Split:
+    """Split the tracks into training, validation and test by a seeded permutation; copy the
+    training tracks' tables and episodes to ``out/train``.
+
+    At least one track validates (when there are 2+) and one trains; the test share is taken
+    only while a training track is left. One track alone trains and validates (smoke runs).
+    """
     from editorbot.envs.track_table import load_tables
-    from editorbot.training.bc_data import EPISODES_DIR, TABLES_DIR
+    from editorbot.training.bc_data import TABLES_DIR, write_bc_data
 
     tables, normalizer = load_tables(bc_dir / TABLES_DIR)
     if normalizer is None:
         raise DatasetError(f"{bc_dir / TABLES_DIR}: no normalizer.json; rebuild with bc-data")
-    names = [t.name for t in tables]
-    order = np.random.default_rng(cfg.seed).permutation(len(names))
-    n_val = max(1, round(cfg.validation_fraction * len(names))) if len(names) > 1 else 0
-    val = {names[i] for i in order[:n_val]}
-    train = out / "train"
-    shutil.rmtree(train, ignore_errors=True)
-    (train / TABLES_DIR).mkdir(parents=True)
-    (train / EPISODES_DIR).mkdir(parents=True)
-    shutil.copy(bc_dir / TABLES_DIR / "normalizer.json", train / TABLES_DIR)
-    for name in names:
-        if name not in val:
-            shutil.copy(bc_dir / TABLES_DIR / f"{name}.npz", train / TABLES_DIR)
-            shutil.copy(bc_dir / EPISODES_DIR / f"{name}.parquet", train / EPISODES_DIR)
-    val_tables = [t for t in tables if t.name in val] or tables  # one track: validate on it
-    logger.info("train on %d tracks, validate on %s", len(names) - n_val, sorted(val))
-    return train, val_tables, normalizer
+    n = len(tables)
+    order = np.random.default_rng(cfg.seed).permutation(n)
+    n_val = max(1, round(cfg.validation_fraction * n)) if n > 1 else 0
+    n_test = min(round(cfg.test_fraction * n), max(n - n_val - 1, 0))
+    val = [tables[i] for i in order[:n_val]]
+    test = [tables[i] for i in order[n_val : n_val + n_test]]
+    train = [tables[i] for i in order[n_val + n_test :]]
+    env = dict(cfg.env)
+    if cfg.hide_target_ratio:
+        env["shown_target_ratio"] = _edit_target_ratio(train)
+    # Re-replay the training experts with the run's env config, so the BC observations are the
+    # ones PPO's episodes show (window, shown target ratio).
+    train_dir = out / "train"
+    shutil.rmtree(train_dir, ignore_errors=True)
+    write_bc_data(train_dir, train, normalizer, env_config=env)
+    logger.info("train on %d tracks, validate on %s, test on %s", len(train),
+                sorted(t.name for t in val), sorted(t.name for t in test))  # fmt: skip
+    return _Split(train_dir, train, val or tables, test, normalizer, env)  # one track: validate
 
 
 def _build_bc_data(args: argparse.Namespace, env_cfg: dict[str, Any]) -> Path:
@@ -323,19 +414,29 @@ def _iteration_of(checkpoint: Path | None) -> int:
     return int(checkpoint.name.removeprefix("iter_")) if checkpoint is not None else 0
 
 
-def _best_agreement(best_dir: Path) -> float:
-    from editorbot.inference import CHECKPOINT_JSON
-
-    try:
-        meta = json.loads((best_dir / CHECKPOINT_JSON).read_text())
-        return float(meta["validation"]["type_agreement"])
-    except (OSError, ValueError, KeyError):
-        return -1.0
-
-
 def _last_checkpoint(save_dir: Path) -> Path | None:
     saved = sorted((save_dir / "checkpoints").glob("iter_*"))
     return saved[-1] if saved else None
+
+
+def _row(save_dir: Path, it: int) -> dict[str, Any]:
+    """Row ``it`` of ``progress.jsonl`` (the last one written for it; {} if none)."""
+    rows = _read_rows(save_dir)
+    return next((r for r in reversed(rows) if r.get("iteration") == it), {})
+
+
+def _read_rows(save_dir: Path) -> list[dict[str, Any]]:
+    path = save_dir / "progress.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _plot_curves(save_dir: Path) -> None:
+    """``SAVE_DIR/curves.png``: validation and test agreement, BC start at iteration 0."""
+    from editorbot.evaluation.plots import plot_curves
+
+    plot_curves(_read_rows(save_dir), path=save_dir / "curves.png")
 
 
 def _log_progress(
@@ -345,8 +446,9 @@ def _log_progress(
     runners = result.get("env_runners", {})
     row = {
         "iteration": it,
-        "wall_sec": wall_sec,
-        **{f"val_{k}": v for k, v in metrics.items()},
+        "wall_sec": wall_sec,  # this iteration: training + validation
+        "elapsed_sec": time.perf_counter() - _RUN_START.setdefault(save_dir, time.perf_counter()),
+        **metrics,
         "episode_return_mean": runners.get("episode_return_mean"),
         **{k: learner[k] for k in sorted(learner) if _is_loss_key(k)},
     }
@@ -359,11 +461,13 @@ def _log_progress(
             writer.add_scalar(key, value, it)
     writer.flush()
     logger.info("iter %d: %s", it, row)
-    if metrics.get("type_collapse"):
+    if metrics.get("val_type_collapse"):
         logger.warning("iter %d: action-type collapse (one type > 90%% of actions)", it)
 
 
 _WRITERS: dict[Path, Any] = {}
+_RUN_START: dict[Path, float] = {}
+"""[s] ``perf_counter`` at the start of each run in this process (``elapsed_sec`` of a row)."""
 
 
 def _tensorboard(path: Path) -> Any:
