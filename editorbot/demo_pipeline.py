@@ -96,19 +96,17 @@ def infer_labels(data_dir: Path, out: Path, *, truth_grid: bool = True) -> Path:
     the beats itself, as on a user's data — the grid the learners then see at edit time too.
     The decisions themselves always come from the audio.
     """
-    import ray
-
     from editorbot.datasets.pairs import discover_pairs
-    from editorbot.editing.align_labels import label_files
-
-    def one(raw: Path, edit: Path, name: str) -> dict[str, Any]:
-        grid = truth / f"{name}.json" if truth_grid else None
-        return label_files(raw, edit, out / f"{name}.json", grid_path=grid)
+    from editorbot.training.labels_job import label_pairs
 
     truth = data_dir / "truth"
-    task = ray.remote(num_cpus=1)(one)
-    refs = [task.remote(p.raw, p.edit, p.name) for p in discover_pairs(data_dir)]
-    ray.get(refs)
+    jobs = [
+        (p.raw, p.edit, out / f"{p.name}.json", truth / f"{p.name}.json" if truth_grid else None)
+        for p in discover_pairs(data_dir)
+    ]
+    for result in label_pairs(jobs):
+        if "error" in result:  # reported, the others go on (a user's long job would too)
+            logger.warning("labels: %s", result["error"])
     return out
 
 

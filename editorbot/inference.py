@@ -103,27 +103,10 @@ def load_policy(checkpoint: str | Path) -> tuple[EditPolicyNet, FeatureNormalize
         net = load_policy_net(folder)
     else:
         logger.warning("%s: no policy_net.pt (an older checkpoint); loading through RLlib", folder)
-        net = _policy_through_rllib(folder)
+        from editorbot.models.rl_module import policy_net_from_rllib
+
+        net = policy_net_from_rllib(folder)
     return net, FeatureNormalizer.load(checkpoint / NORMALIZER_FILE), meta
-
-
-def _policy_through_rllib(folder: Path) -> EditPolicyNet:
-    """The policy of an RLlib module folder (imports Ray; for checkpoints without policy_net.pt).
-
-    Raises:
-        CheckpointError: the folder does not hold an ``EditorRLModule``.
-    """
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    from editorbot.models.rl_module import EditorRLModule
-
-    try:
-        module = RLModule.from_checkpoint(str(folder.resolve()))
-    except Exception as e:  # RLlib raises many types for a bad folder
-        raise CheckpointError(f"{folder}: cannot load the RLModule ({e})") from e
-    if not isinstance(module, EditorRLModule):  # RLlib silently falls back to a base RLModule
-        raise CheckpointError(f"{folder}: loaded {type(module).__name__}, not EditorRLModule")
-    return module.policy_net.eval()
 
 
 def as_policy_net(policy: Any) -> EditPolicyNet:

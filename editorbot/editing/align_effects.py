@@ -64,6 +64,9 @@ class EffectGuess:
     """[dB] remaining difference, relative to the edit's level."""
     margin_db: float
     """[dB] how much worse the runner-up candidate of another type or amount explains it."""
+    edit_start: int = 0
+    """[samples] where the best candidate lines up with the edit (the given start unless a
+    search was asked for)."""
 
 
 def residual_db(x: np.ndarray, ref: np.ndarray, edge: int) -> float:
@@ -127,6 +130,7 @@ def best_effect(
     types: tuple[ActionType, ...],
     config: EffectConfig | None = None,
     keep: bool = True,
+    search: int = 0,
 ) -> EffectGuess:
     """The candidate whose rendering of raw ``[raw_start, raw_end)`` best matches the edit.
 
@@ -140,21 +144,38 @@ def best_effect(
         types: effect types to try (all their amounts).
         config: thresholds.
         keep: also try 'unchanged' (KEEP).
+        search: [samples] also try starts up to this far either side of ``edit_start``, each
+            candidate where it correlates best with the edit (0: exactly at ``edit_start``).
 
     Returns:
-        The best candidate, with its residual and its margin over the runner-up.
+        The best candidate, with its residual, its margin over the runner-up and its start.
     """
     config = config or EffectConfig()
     edge = int(config.edge_ms * sr / 1000)
     scored = []
     for t, a in candidates(types, keep=keep):
         body = render_like(y_raw, t, a, sr=sr, raw_start=raw_start, raw_end=raw_end)
-        target = dsp.slice_padded(y_edit, edit_start, edit_start + body.shape[1])
-        scored.append((residual_db(body, target, edge), t, a))
+        at = edit_start + (_best_shift(body, y_edit, edit_start, search) if search else 0)
+        target = dsp.slice_padded(y_edit, at, at + body.shape[1])
+        scored.append((residual_db(body, target, edge), t, a, at))
     scored.sort(key=lambda s: s[0])
     best = scored[0]
     margin = scored[1][0] - best[0] if len(scored) > 1 else 60.0
-    return EffectGuess(best[1], best[2], best[0], margin)
+    return EffectGuess(best[1], best[2], best[0], margin, best[3])
+
+
+def _best_shift(body: np.ndarray, y_edit: np.ndarray, start: int, search: int) -> int:
+    """[samples] shift in ``[-search, search]`` where ``body`` correlates best (normalised)
+    with the edit from ``start`` + shift (mono mixes)."""
+    from scipy.signal import correlate
+
+    n = body.shape[1]
+    ref = body.mean(axis=0).astype(np.float64)
+    seg = dsp.slice_padded(y_edit, start - search, start + n + search).mean(axis=0)
+    seg = seg.astype(np.float64)
+    xc = correlate(seg, ref, mode="valid", method="fft")
+    energy = np.maximum(correlate(seg**2, np.ones(n), mode="valid", method="fft"), 1e-12)
+    return int(np.argmax(xc / np.sqrt(energy))) - search
 
 
 def refine_start(

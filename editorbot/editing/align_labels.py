@@ -43,6 +43,7 @@ from editorbot.editing.align_effects import (
     exact_beats,
     refine_start,
 )
+from editorbot.editing.align_grid import refine_grid
 from editorbot.editing.align_parse import OutBeat, Parsed, parse_output
 from editorbot.editing.decisions import Decision, DecisionList
 
@@ -52,8 +53,9 @@ _T = ActionType
 _FAMILIES: dict[ActionType, tuple[ActionType, ...]] = {
     _T.SPEED_UP: (_T.SPEED_UP, _T.SPEED_DOWN),
     _T.SPEED_DOWN: (_T.SPEED_UP, _T.SPEED_DOWN),
-    _T.PITCH_UP: (_T.PITCH_UP,),
-    _T.PITCH_DOWN: (_T.PITCH_DOWN,),
+    # Chroma cannot tell -7 semitones from +5 (an octave apart): both directions are re-tried.
+    _T.PITCH_UP: (_T.PITCH_UP, _T.PITCH_DOWN),
+    _T.PITCH_DOWN: (_T.PITCH_UP, _T.PITCH_DOWN),
     _T.REVERSE: (_T.REVERSE,),
     **{t: LEVEL_EFFECTS for t in LEVEL_EFFECTS},
 }
@@ -81,6 +83,14 @@ class LabelConfig:
     -6 dB instead of -3 dB high shelf on dull music leaves only about -30 dB)."""
     split_gain_db: float = 3.0
     """[dB] how much better the parts must explain the segment for the split to stand."""
+    double_below_bpm: float = 80.0
+    """[BPM] a tracked tempo below this is also tried at twice the tempo (popular music lies
+    mostly at 80-160 BPM, so a slower tracked tempo is as likely half a fast one)."""
+    level_margin_db: float = 3.0
+    """[dB] how much more exactly the doubled grid's labels must re-render the edit to win."""
+    anchor_ms: float = 60.0
+    """[ms] how far an effect segment's start is looked for around where the walker puts it
+    (the tracked grid's error summed over a few unseen boundaries)."""
 
 
 def label_pair(
@@ -111,6 +121,10 @@ def label_pair(
     al = align(y_raw, y_edit, sr=sr_an, beat_times=beat_times, config=config.align, name=name)
     edit_y = _match_layout(edit, raw)
     mono_raw, mono_edit = raw.y.mean(axis=0, keepdims=True), edit_y.mean(axis=0, keepdims=True)
+    hop = round(config.align.hop_length * raw.sr / sr_an)  # [samples at sr] per frame
+    beat_times = refine_grid(
+        al, mono_raw[0], mono_edit[0], sr=raw.sr, hop=hop, beat_times=beat_times
+    )
     out = _out_beats(al, mono_raw, mono_edit, raw.sr, sr_an, beat_times, config)
     out = _forward_reversed_runs(out)
     parsed = parse_output(out, n_beats=len(beat_times), downbeat_phase=downbeat_phase)
@@ -216,6 +230,7 @@ def _resolve(
             decisions.append(Decision(p.beat, p.type, p.size, p.amount, float(round(c, 3))))
             continue
         args = (raw, edit_y, edges, config)
+        walker.pos = _anchor(p, _near_unit(al, p, walker.pos, raw.sr, config), *args)
         pieces = (
             _level_pieces(p.beat, p.size, walker.pos, *args)
             if p.type in LEVEL_EFFECTS
@@ -229,6 +244,38 @@ def _resolve(
     return decisions
 
 
+def _near_unit(al: Alignment, p: Parsed, pos: int, sr: int, config: LabelConfig) -> int:
+    """[edit samples] the walker's position, or where the alignment plays the decision's first
+    beat when the walker is further than ``anchor_ms`` from every such place (a misread
+    decision before it, such as a repeat read as a cut, shifted all that follows by beats)."""
+    first = p.beat + SIZE_BEATS[p.size] - 1 if p.type == _T.REVERSE else p.beat
+    hop = al.frame_sec * sr  # [samples at sr] per alignment frame
+    starts = [round(u.start_frame * hop) for u in al.units if u.beat == first]
+    if not starts:
+        return pos
+    near = min(starts, key=lambda t: abs(t - pos))
+    return pos if abs(near - pos) <= config.anchor_ms * 1e-3 * sr + hop else near
+
+
+def _anchor(
+    p: Parsed, pos: int, raw: Audio, edit_y: np.ndarray, edges: np.ndarray, config: LabelConfig
+) -> int:
+    """[edit samples] where effect decision ``p`` starts: where its first beat's (a reversed
+    segment's whole) best resynthesis lines up with the edit, within ``anchor_ms`` of the
+    walker's position (kept where no candidate explains that beat to ``effect_ok_db``).
+
+    The walker sums segment lengths from the grid; on a tracked grid a boundary no seam showed
+    (see :mod:`editorbot.editing.align_grid`) can be a few ms off, and a resynthesis laid 50
+    samples off explains nothing (0 dB instead of -120 dB at the right place).
+    """
+    reach = round(config.anchor_ms * 1e-3 * raw.sr)
+    # A reversed segment starts with its last beat: only the whole of it lines up.
+    size = p.size if p.type == _T.REVERSE else ActionSize.BEAT
+    g = _guess(p.beat, size, pos, _FAMILIES[p.type], raw, edit_y, edges, config, reach)
+    # Only a start some candidate explains is a landmark; elsewhere the correlation is noise.
+    return g.edit_start if g.residual_db <= config.effect_ok_db else pos
+
+
 def _guess(
     beat: int,
     size: ActionSize,
@@ -238,12 +285,14 @@ def _guess(
     edit_y: np.ndarray,
     edges: np.ndarray,
     config: LabelConfig,
+    search: int = 0,
 ) -> EffectGuess:
-    """The effect that best explains raw beats ``[beat, beat + size)`` laid at edit ``pos``."""
+    """The effect that best explains raw beats ``[beat, beat + size)`` laid at edit ``pos``
+    (or up to ``search`` samples either side)."""
     s, e = int(edges[beat]), int(edges[beat + SIZE_BEATS[size]])
     return best_effect(
         raw.y, edit_y, sr=raw.sr, raw_start=s, raw_end=e, edit_start=pos, types=types,
-        config=config.effects,
+        config=config.effects, search=search,
     )  # fmt: skip
 
 
@@ -350,6 +399,42 @@ def _meta(decisions: list[Decision], parsed: list[Parsed], config: LabelConfig) 
     }
 
 
+def _faster_level(
+    dl: DecisionList, raw: Audio, edit: Audio, config: LabelConfig, name: str
+) -> DecisionList:
+    """``dl``, or the labels on the grid at twice the tempo where those re-render the edit
+    more exactly (a tracked tempo below ``double_below_bpm`` may be half the editor's).
+
+    The edit decides the metrical level: on half the editor's tempo its one-beat cuts fall
+    inside the grid's beats, which no decision can express, and the re-rendered labels leave
+    whole beats unexplained; on the right level they re-render the edit to float rounding.
+    """
+    from editorbot.editing.align_grid import doubled_grid
+
+    times = np.asarray(dl.beat_times, dtype=float)
+    if len(times) < 2 or 60.0 / float(np.median(np.diff(times))) >= config.double_below_bpm:
+        return dl
+    fast = label_pair(
+        raw, edit, beat_times=doubled_grid(times, duration_sec=raw.duration_sec),
+        downbeat_phase=(2 * dl.downbeat_phase) % 4, config=config, name=name,
+    )  # fmt: skip
+    slow_db, fast_db = _rerender_db(dl, raw, edit), _rerender_db(fast, raw, edit)
+    logger.debug("%s: re-rendered to %.1f dB at the tracked tempo, %.1f at twice", name,
+                 slow_db, fast_db)  # fmt: skip
+    return fast if fast_db < slow_db - config.level_margin_db else dl
+
+
+def _rerender_db(dl: DecisionList, raw: Audio, edit: Audio) -> float:
+    """[dB] what the edit has that rendering ``dl`` on ``raw`` does not, relative to the edit."""
+    from editorbot.editing.align_effects import residual_db
+    from editorbot.editing.render import render_decision_list
+
+    y, target = render_decision_list(raw, dl).y, _match_layout(edit, raw)
+    n = max(y.shape[1], target.shape[1])  # a length mismatch counts as unexplained audio
+    y, target = (np.pad(x, ((0, 0), (0, n - x.shape[1]))) for x in (y, target))
+    return residual_db(y, target, 0)
+
+
 def label_files(
     raw_path: Path,
     edit_path: Path,
@@ -382,12 +467,15 @@ def label_files(
         beat_times, phase = np.asarray(grid.beat_times, dtype=float), grid.downbeat_phase
     else:
         from editorbot.audio.beats import track_beats
+        from editorbot.editing.align_grid import smoothed_grid
 
         bg = track_beats(analysis_signal(raw), sr=AudioConfig().analysis_sr, name=str(raw_path))
-        beat_times, phase = bg.beat_times, bg.downbeat_phase
+        beat_times, phase = smoothed_grid(bg.beat_times), bg.downbeat_phase
     dl = label_pair(
         raw, edit, beat_times=beat_times, downbeat_phase=phase, config=config, name=name
     )
+    if grid_path is None:
+        dl = _faster_level(dl, raw, edit, config or LabelConfig(), name)
     dl.save(out_path)
     return {
         "name": name,
