@@ -23,7 +23,7 @@ from editorbot.editing.actions import (
 )
 from editorbot.editing.align import Variant, unit_costs
 from editorbot.editing.align_dp import jump_dp
-from editorbot.editing.align_effects import best_effect
+from editorbot.editing.align_effects import EffectConfig, best_effect, exact_beats
 from editorbot.editing.align_parse import OutBeat, parse_output
 from editorbot.editing.decisions import Decision, DecisionList
 from editorbot.errors import DatasetError
@@ -136,6 +136,23 @@ def test_best_effect_finds_the_amount_by_resynthesis():
     # The filter restarts at the segment (no context), so the fit is not exact; -20 dB is ten
     # times below the edit's energy and far below a wrong candidate's (about -6 dB).
     assert guess.residual_db < -20.0
+
+
+def test_exact_beats_finds_a_cut_the_alignment_missed():
+    # Noise beats, so no two raw beats are alike; the edit plays 0..7, cuts a bar, plays 12..15.
+    sr, beat_len, n_beats = 8000, 2000, 40
+    rng = np.random.default_rng(5)
+    y_raw = (0.1 * rng.normal(size=(1, n_beats * beat_len))).astype(np.float32)
+    edges = np.arange(n_beats + 1) * beat_len
+    order = [*range(0, 8), *range(12, 16)]
+    y_edit = np.concatenate([y_raw[:, b * beat_len : (b + 1) * beat_len] for b in order], 1)
+    at = 8 * beat_len  # where raw beat 12 starts in the edit
+    # The alignment named beat 30 there (a similar-sounding bar far away) after raw beat 7.
+    found = exact_beats(y_raw, y_edit, edges, 30, at, 7, 256, sr, EffectConfig())
+    # Exact: the edit copies beat 12 sample for sample and no other beat resembles it.
+    assert found == [12]
+    # Beat 8 (the successor) is not what the edit plays there: nothing else may be claimed.
+    assert exact_beats(y_raw, y_edit, edges, 8, at, 7, 256, sr, EffectConfig()) == [12]
 
 
 def test_unrelated_and_impossible_edits_are_refused():

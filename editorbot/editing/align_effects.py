@@ -197,6 +197,10 @@ def refine_start(
     return lo + int(np.argmax(ncc))
 
 
+_BAR_STEPS = (4, 8, 16, 32)
+"""[beats] how far from a guess an exact copy is looked for: a bar, two, a phrase, two."""
+
+
 def exact_beats(
     y_raw: np.ndarray,
     y_edit: np.ndarray,
@@ -217,13 +221,18 @@ def exact_beats(
     Features cannot tell apart beats that sound alike (a chorus bar and its repeat, a beat and
     the next on the same chord), so the DP may name the wrong one; samples can. Tried in order:
     the beat after the previous one (the DP jumped where the edit did not), the unit's beat,
-    the previous beat again (a one-beat stutter costs the DP a jump), and the beats whole bars
-    to either side (the same place in a repeated bar, phrase or two). Songs repeat beats
-    exactly, so every match is returned and the parse takes whichever its reading needs.
+    the previous beat again (a one-beat stutter costs the DP a jump), the beats whole bars to
+    either side (the same place in a repeated bar, phrase or two), and whole bars on from or
+    back from the previous beat's successor (the edit cut or looped by bars while the DP read
+    a similar-sounding section elsewhere, and stays there for as long as it sounds alike).
+    Songs repeat beats exactly, so every match is returned and the parse takes whichever its
+    reading needs.
     """
     N = len(edges) - 1
     tries = [beat] if prev is None else [prev + 1, beat, prev]
-    tries += [beat + sign * k for k in (4, 8, 16, 32) for sign in (1, -1)]
+    tries += [beat + sign * k for k in _BAR_STEPS for sign in (1, -1)]
+    if prev is not None:
+        tries += [prev + 1 + sign * k for k in _BAR_STEPS for sign in (1, -1)]
     seen: set[int] = set()
     found = []
     for b in tries:

@@ -176,14 +176,31 @@ def _out_beats(
         if var.type != _T.KEEP:
             out.append(OutBeat(u.beat, _LEVEL_FAMILY.get(var.type, var.type)))
             continue
-        s, e = int(edges[u.beat]), int(edges[u.beat + 1])
-        start = refine_start(y_raw, y_edit, s, e, u.start_frame * hop, hop)
-        guess = best_effect(
-            y_raw, y_edit, sr=sr, raw_start=s, raw_end=e, edit_start=start,
-            types=LEVEL_EFFECTS, keep=False,
-        )  # fmt: skip
-        out.append(OutBeat(u.beat, _LEVEL_FAMILY.get(guess.type, guess.type)))
+        beat = u.beat
+        guess = _level_guess(y_raw, y_edit, edges, beat, u.start_frame * hop, hop, sr)
+        # A changed beat after an exact one: the edit most likely went on (an effect over a
+        # section that sounds like another, which the DP may have named instead).
+        nxt = None if prev is None else prev + 1
+        if nxt is not None and nxt != u.beat and nxt < len(edges) - 1:
+            on = _level_guess(y_raw, y_edit, edges, nxt, u.start_frame * hop, hop, sr)
+            if on.residual_db < guess.residual_db:
+                beat, guess = nxt, on
+        out.append(OutBeat(beat, _LEVEL_FAMILY.get(guess.type, guess.type)))
     return out
+
+
+def _level_guess(
+    y_raw: np.ndarray, y_edit: np.ndarray, edges: np.ndarray, beat: int, guess: int, hop: int,
+    sr: int,
+) -> EffectGuess:  # fmt: skip
+    """The level effect that best explains raw ``beat`` where the edit plays it near ``guess``
+    [samples] (within two ``hop`` [samples])."""
+    s, e = int(edges[beat]), int(edges[beat + 1])
+    start = refine_start(y_raw, y_edit, s, e, guess, hop)
+    return best_effect(
+        y_raw, y_edit, sr=sr, raw_start=s, raw_end=e, edit_start=start,
+        types=LEVEL_EFFECTS, keep=False,
+    )  # fmt: skip
 
 
 def _forward_reversed_runs(out: list[OutBeat]) -> list[OutBeat]:
