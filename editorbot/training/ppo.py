@@ -266,27 +266,13 @@ def wait_for_resources(config: PPOConfig, timeout_s: float) -> None:
     """
     import ray
     from ray.rllib.algorithms.ppo import PPO
-    from ray.util.placement_group import placement_group, remove_placement_group
 
     request = PPO.default_resource_request(config)  # a PlacementGroupFactory (new API stack)
     requested = getattr(request, "bundles", [])[1:]  # bundle 0 is the driver's own
     bundles = [b for b in ({k: v for k, v in b.items() if v} for b in requested) if b]
     if not bundles:
         return
-    pg = placement_group(bundles, strategy="PACK")
-    try:
-        ready = pg.wait(timeout_seconds=min(_FIRST_PLACEMENT_CHECK_S, timeout_s))
-        if not ready:
-            logger.warning(
-                "waiting up to %.0f s for the Ray cluster to offer %s (env runners and learners;"
-                " an autoscaler may be starting nodes)",
-                timeout_s,
-                _format(_total(bundles)),
-            )
-            ready = pg.wait(timeout_seconds=max(timeout_s - _FIRST_PLACEMENT_CHECK_S, 0.0))
-    finally:
-        remove_placement_group(pg)
-    if ready:
+    if reserve_within(bundles, "PACK", timeout_s, what="env runners and learners"):
         return
     need = _total(bundles)
     have = ray.cluster_resources()
@@ -299,6 +285,34 @@ def wait_for_resources(config: PPOConfig, timeout_s: float) -> None:
         "ppo.num_learners / ppo.custom_resources_per_env_runner / "
         "ppo.custom_resources_per_learner"
     )
+
+
+def reserve_within(
+    bundles: list[dict[str, float]], strategy: str, timeout_s: float, *, what: str
+) -> bool:
+    """Whether the Ray cluster can place ``bundles`` within ``timeout_s``.
+
+    The bundles are reserved as a placement group (which also shows an autoscaler the demand,
+    so it starts matching nodes) and released again at once. After a first short check it logs
+    one warning naming ``what`` waits, so a long wait for new nodes is visible.
+    """
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    pg = placement_group(bundles, strategy=strategy)
+    try:
+        ready = bool(pg.wait(timeout_seconds=min(_FIRST_PLACEMENT_CHECK_S, timeout_s)))
+        if not ready:
+            logger.warning(
+                "waiting up to %.0f s for the Ray cluster to offer %s (%s; an autoscaler may be"
+                " starting nodes)",
+                timeout_s,
+                _format(_total(bundles)),
+                what,
+            )
+            ready = bool(pg.wait(timeout_seconds=max(timeout_s - _FIRST_PLACEMENT_CHECK_S, 0.0)))
+    finally:
+        remove_placement_group(pg)
+    return ready
 
 
 def _total(bundles: list[dict[str, float]]) -> dict[str, float]:

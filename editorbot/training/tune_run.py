@@ -191,27 +191,19 @@ def _wait_until_fits(pgf: Any, timeout_s: float) -> None:
     """Give a growing cluster ``timeout_s`` to offer one trial's resources.
 
     A cluster from ``cluster.yaml`` starts with worker nodes at ``min_workers`` (0 by default),
-    so a trial rarely fits the nodes running when the sweep starts. Reserving one trial's
-    bundles as a placement group shows the autoscaler the demand; the reservation is released
-    at once. A local Ray that cannot grow wastes only the wait (the caller then fails with
-    :func:`check_fits`' message); ``ppo.placement_timeout_s`` bounds it.
+    so a trial rarely fits the nodes running when the sweep starts; the reservation
+    (:func:`~editorbot.training.ppo.reserve_within`) shows the autoscaler the demand. A local
+    Ray that cannot grow wastes only the wait (the caller then fails with :func:`check_fits`'
+    message); ``ppo.placement_timeout_s`` bounds it.
     """
     import ray
-    from ray.util.placement_group import placement_group, remove_placement_group
+
+    from editorbot.training.ppo import reserve_within
 
     cluster = ray.cluster_resources()
     if all(v <= cluster.get(k, 0.0) + 1e-9 for k, v in pgf.required_resources.items()):
         return
-    logger.warning(
-        "one trial needs %s; waiting up to %.0f s for the Ray cluster to offer it",
-        pgf.required_resources,
-        timeout_s,
-    )
-    pg = placement_group(pgf.bundles, strategy=pgf.strategy)
-    try:
-        pg.wait(timeout_seconds=timeout_s)
-    finally:
-        remove_placement_group(pg)
+    reserve_within(pgf.bundles, pgf.strategy, timeout_s, what="one Tune trial")
 
 
 def run_sweep(sweep: Sweep, *, data: str | Path, storage: str | Path, resume: bool = False) -> Any:
