@@ -182,3 +182,23 @@ def test_a_grid_at_half_the_tempo_is_relabelled_at_the_editors_tempo(short_pairs
     # Measured 1.00 (2026-11-23); on the half grid the same pair scores 0.23. The floor leaves
     # room for one wrong bar of its 48 beats.
     assert scores.summary()["type_accuracy"] >= 0.9
+
+
+def test_trimmed_tail_drops_the_release_and_keeps_quiet_bars():
+    from editorbot.editing.align_grid import trimmed_tail
+
+    rng = np.random.default_rng(3)
+    beat = int(BEAT_SEC * SR)
+    level_db = np.r_[np.zeros(10), np.full(4, -10.0), np.zeros(10), np.full(4, -30.0)]
+    y = np.concatenate([10 ** (g / 20) * rng.normal(size=beat) for g in level_db])
+    times = np.arange(len(level_db)) * BEAT_SEC
+    trimmed = trimmed_tail(times, y, sr=SR)
+    # Exact: the four -30 dB beats after the music are a release tail (15 dB below the median
+    # beat); the four -10 dB bars inside the song are music and stay.
+    assert np.array_equal(trimmed, times[:24])
+    # A grid without a tail is left as it is.
+    assert np.array_equal(trimmed_tail(times[:24], y[: 24 * beat], sr=SR), times[:24])
+    # Twelve quiet beats (6 s) at the end are a soft coda, not a 1.5-2 s release: kept.
+    coda = np.concatenate([y[: 24 * beat], *[10 ** (-1.5) * rng.normal(size=beat)] * 12])
+    long = np.arange(36) * BEAT_SEC
+    assert np.array_equal(trimmed_tail(long, coda, sr=SR), long)

@@ -30,6 +30,7 @@ Shape:
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 
@@ -237,6 +238,49 @@ def smoothed_grid(beat_times: np.ndarray, *, half_window: int = 4) -> np.ndarray
     slope = (s0 * sjy - s1 * sy) / np.maximum(s0 * s2 - s1 * s1, 1e-12)
     t[1:] = (sy - slope * s1) / s0 + slope * j
     return t
+
+
+def trimmed_tail(
+    beat_times: np.ndarray,
+    y: np.ndarray,
+    *,
+    sr: int,
+    tail_db: float = 15.0,
+    max_tail_sec: float = 4.0,
+) -> np.ndarray:
+    """[shape=(M,)] [s] the grid without its trailing beats in the track's release tail (each
+    more than ``tail_db`` below the median beat's level); the last beat left runs to the end.
+
+    A tracker extends the grid at the steady period to the end of the file, so the second or
+    two of decay after the last note becomes three or four beats of near silence. An editor's
+    last decision (a two-bar fade-out to the end) then covers a length no size of the edit
+    language has, and the parse splits the outro wrongly; without those beats it covers the
+    last musical beats and the tail, as the renderer plays it.
+
+    Args:
+        beat_times: [shape=(N,)] [s] the grid.
+        y: [shape=(L,)] mono audio at ``sr``.
+        sr: [Hz] its rate.
+        tail_db: [dB] how far below the median beat a tail beat is (demo songs' decay tails
+            are 20-25 dB below; the quiet bars of a song's body stay within about 10).
+        max_tail_sec: [s] longest release tail (demo songs': 1.5-2 s); a longer quiet end is
+            music (a real excerpt's soft last 13 s sat 20 dB below its median) and stays.
+    """
+    t = np.asarray(beat_times, dtype=np.float64)
+    edges = np.concatenate([np.round(t * sr).astype(np.int64), [len(y)]])
+    edges[0] = 0
+    power = np.array([np.mean(np.square(y[a:b], dtype=np.float64)) if b > a else 0.0
+                      for a, b in itertools.pairwise(edges)])  # fmt: skip
+    level = 10.0 * np.log10(power + 1e-12)  # [dB]
+    floor = float(np.median(level)) - tail_db
+    n = len(t)
+    while n > 1 and level[n - 1] < floor:
+        n -= 1
+    if n == len(t):
+        return t
+    tail = len(y) / sr - t[n]  # [s] from the first quiet beat to the end
+    # A longer quiet stretch is quiet music (a soft coda, a fade-out ending), not a release.
+    return t[:n] if tail <= max_tail_sec else t
 
 
 def doubled_grid(beat_times: np.ndarray, *, duration_sec: float) -> np.ndarray:

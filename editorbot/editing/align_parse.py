@@ -55,6 +55,15 @@ class OutBeat:
     """[type] the effect on it (KEEP for none)."""
     alts: tuple[int, ...] = ()
     """[beat indices] other raw beats whose samples it matches as exactly (repeated bars)."""
+    edit_start: int = -1
+    """[edit samples] where the alignment starts it (-1: unknown)."""
+    alt_effects: tuple[ActionType, ...] = ()
+    """[types] other effects it may carry (a changed beat no level effect explains, near a
+    stretched one), at a small price."""
+
+    def carries(self, effect: ActionType) -> bool:
+        """True if ``effect`` explains this beat (its own, or an alternative)."""
+        return effect == self.effect or effect in self.alt_effects
 
     def plays(self, beat: int) -> bool:
         """True if raw ``beat`` explains this output beat."""
@@ -259,22 +268,38 @@ class _Search:
     def _compare(
         self, produced: list[tuple[int, ActionType | None]], i: int
     ) -> tuple[int, ActionType, float]:
-        """Output beats produced wrongly, the effect a KEEP carries (its beats' majority), and
-        a soft cost for unchanged beats inside a level segment (the loud end of a fade)."""
+        """Output beats produced wrongly, the effect a KEEP carries, and a soft cost.
+
+        The effect is the one its beats (their own effects and alternatives) fit at the least
+        cost: ``mismatch`` per beat it does not explain, ``_ABSORB_COST`` per unchanged beat
+        inside a level segment (the loud end of a fade), ``_ALT_COST`` per beat explained by
+        an alternative; ties to the lower type.
+        """
         window = self.out[i : min(i + len(produced), self.main_end)]
         m = len(produced) - len(window)
         m += sum(1 for (b, _), o in zip(produced, window, strict=False) if not o.plays(b))
-        votes = [o.effect for (_, e), o in zip(produced, window, strict=False) if e is None]
-        changed: list[ActionType] = [v for v in votes if v != _T.KEEP]
-        effect = max(set(changed), key=changed.count) if changed else _T.KEEP
-        soft = 0.0
-        for (_, e), o in zip(produced, window, strict=False):
+        pairs = list(zip(produced, window, strict=False))
+        free = [o for (_, e), o in pairs if e is None]
+        options = {o.effect for o in free} | {a for o in free for a in o.alt_effects} or {_T.KEEP}
+        fits = {t: self._fit(pairs, t) for t in options}
+        effect = min(options, key=lambda t: (self.mismatch * fits[t][0] + fits[t][1], int(t)))
+        return m + fits[effect][0], effect, fits[effect][1]
+
+    @staticmethod
+    def _fit(
+        pairs: list[tuple[tuple[int, ActionType | None], OutBeat]], effect: ActionType
+    ) -> tuple[int, float]:
+        """(beats ``effect`` on the free beats leaves unexplained, soft cost) of one reading."""
+        m, soft = 0, 0.0
+        for (_, e), o in pairs:
             want = effect if e is None else e
             if e is None and want == _T.GAIN and o.effect == _T.KEEP:
                 soft += _ABSORB_COST
+            elif want != o.effect and o.carries(want):
+                soft += _ALT_COST
             else:
                 m += int(want != o.effect)
-        return m, effect, soft
+        return m, soft
 
     def _tail_effects(self, c: int, n: int) -> int:
         """Changed beats among the tail beats a REORDER at ``c`` would defer (it plays as is)."""
@@ -282,6 +307,8 @@ class _Search:
         return sum(1 for b in range(c, c + n) if b in pos and out[pos[b]].effect != _T.KEEP)
 
 
+_ALT_COST = 0.1
+"""[decisions] a beat read under its alternative effect (its own reading is preferred)."""
 _ABSORB_COST = 0.3
 """[decisions] an unchanged beat inside a GAIN-like segment (a fade's loud end is near 0 dB)."""
 _COST = {_T.KEEP: 0.5, _T.SKIP: 1.75, _T.JUMP_BACK: 2.0, _T.REORDER: 2.0, _T.SWAP_NEXT: 2.0}
