@@ -246,10 +246,9 @@ def test_labels_on_the_tracked_grid_meet_floors(demo_dir, tmp_path, capsys, ray_
     assert s["type_accuracy"] >= 0.95
     assert s["effect_macro_f1"] >= 0.90
     assert s["amount_accuracy"] >= 0.85
-    # Both grids were labelled and the one the labeller is more confident of was kept.
+    # A generated song's tracked beats only jitter (a few ms RMS): the grid was smoothed.
     meta = json.loads((out / "demo_s5_001.json").read_text())["meta"]
-    assert set(meta["grid_confidence"]) == {"smoothed", "tracked"}
-    assert meta["grid_confidence"][meta["grid"]] == max(meta["grid_confidence"].values())
+    assert meta["grid"] == "smoothed" and meta["grid_wobble_ms"] <= 8.0
 
 
 @pytest.mark.ray

@@ -283,6 +283,15 @@ def trimmed_tail(
     return t[:n] if tail <= max_tail_sec else t
 
 
+def wobble_ms(beat_times: np.ndarray) -> float:
+    """[ms] RMS distance of the beats (beat 0 aside) from :func:`smoothed_grid`'s local lines:
+    a few ms where a steady grid only jitters, tens where the tempo itself moves."""
+    t = np.asarray(beat_times, dtype=np.float64)
+    if len(t) < 2:
+        return 0.0
+    return 1e3 * float(np.sqrt(np.mean((t - smoothed_grid(t))[1:] ** 2)))
+
+
 def doubled_grid(beat_times: np.ndarray, *, duration_sec: float) -> np.ndarray:
     """[shape=(2N,) or (2N-1,)] [s] a beat between every two, and half a beat after the last
     one where the track goes on (the grid at twice the tempo)."""

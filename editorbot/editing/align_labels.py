@@ -3,9 +3,8 @@
 How it fits together:
 
 1. :func:`editorbot.editing.align.align` explains the edit as raw beats under variants, on the
-   beat grid (tracked, cut before the release tail, labelled as is and smoothed with the more
-   confident labels kept; :mod:`.align_grid`), which the edit's seams then correct to the
-   sample.
+   beat grid (tracked, smoothed where it only jitters, cut before the release tail;
+   :mod:`.align_grid`), which the edit's seams then correct to the sample.
 2. :func:`editorbot.editing.align_beats.out_beats` decides each edit beat on the samples: an
    exact copy of a raw beat, or a changed beat with an effect family (the variant's, or the
    level effect that best explains it), keeping the path on the copy of repeated music the
@@ -58,6 +57,12 @@ class LabelConfig:
     mostly at 80-160 BPM, so a slower tracked tempo is as likely half a fast one)."""
     level_margin_db: float = 3.0
     """[dB] how much more exactly the doubled grid's labels must re-render the edit to win."""
+    smooth_below_ms: float = 8.0
+    """[ms] a tracked grid whose beats sit at most this far (RMS) from the line through their
+    neighbours only jitters, and is smoothed; further, the tempo itself moves and the grid is
+    kept. Demo songs: 2.5-5.8 ms, uncorrelated from beat to beat; 19 of 20 real excerpts
+    (Wesnoth): 9-54 ms, correlated. Labelling on both grids and keeping the labels of higher
+    mean confidence scored about the same at twice the time (RESULTS.md)."""
 
 
 def label_pair(
@@ -189,36 +194,31 @@ def _rerender_db(dl: DecisionList, raw: Audio, edit: Audio) -> float:
 def _on_tracked_grid(
     raw: Audio, edit: Audio, config: LabelConfig, name: str, where: str
 ) -> DecisionList:
-    """Labels on the raw track's tracked beats: on the tracked grid as it is and smoothed, the
-    labels the labeller is more confident of (then tried at twice the tempo, see
-    :func:`_faster_level`).
+    """Labels on the raw track's tracked beats, smoothed where they only jitter (then tried at
+    twice the tempo, see :func:`_faster_level`).
 
-    Smoothing (:func:`editorbot.editing.align_grid.smoothed_grid`) takes the tracker's per-beat
-    jitter out of a steady grid, which keeps the alignment on the right one of two repeated
-    sections; on music whose tempo moves (real recordings) it moves beats off the music
-    instead. Which one the edit agrees with shows in how well each labelling explains it:
-    the higher mean confidence picked the grid with the higher type accuracy on 14 of 15 pairs
-    checked (6 demo songs, 9 real excerpts; the 15th 0.011 lower, see RESULTS.md).
+    Smoothing (:func:`editorbot.editing.align_grid.smoothed_grid`) takes a tracker's per-beat
+    attack jitter out of a steady grid, which keeps the alignment on the right one of two
+    repeated sections; on music whose tempo moves it moves beats off the music instead. The
+    two show apart in how far the tracked beats sit from their local line
+    (``LabelConfig.smooth_below_ms``).
     """
     from editorbot.audio.beats import track_beats
-    from editorbot.editing.align_grid import smoothed_grid, trimmed_tail
+    from editorbot.editing.align_grid import smoothed_grid, trimmed_tail, wobble_ms
 
     bg = track_beats(analysis_signal(raw), sr=AudioConfig().analysis_sr, name=where)
-    mono = raw.y.mean(axis=0)
     tracked = np.asarray(bg.beat_times, dtype=float)
-    labelled = {}
-    for kind, times in (("smoothed", smoothed_grid(tracked)), ("tracked", tracked)):
-        grid = trimmed_tail(times, mono, sr=raw.sr)
-        labelled[kind] = label_pair(
-            raw, edit, beat_times=grid, downbeat_phase=bg.downbeat_phase, config=config, name=name
-        )
-    kind = max(labelled, key=lambda k: labelled[k].meta["mean_confidence"])
-    confidence = {k: v.meta["mean_confidence"] for k, v in labelled.items()}
-    logger.debug("%s: labelled on the %s grid (mean confidence %s)", name, kind, confidence)
-    dl = _faster_level(labelled[kind], raw, edit, config, name)
-    doubled = dl is not labelled[kind]
-    meta = {**dl.meta, "grid": kind, "grid_confidence": confidence, "doubled_tempo": doubled}
-    return replace(dl, meta=meta)
+    wobble = wobble_ms(tracked)
+    kind = "smoothed" if wobble <= config.smooth_below_ms else "tracked"
+    grid = smoothed_grid(tracked) if kind == "smoothed" else tracked
+    grid = trimmed_tail(grid, raw.y.mean(axis=0), sr=raw.sr)
+    logger.debug("%s: %s grid (beats %.1f ms RMS off their local line)", name, kind, wobble)
+    dl = label_pair(
+        raw, edit, beat_times=grid, downbeat_phase=bg.downbeat_phase, config=config, name=name
+    )
+    best = _faster_level(dl, raw, edit, config, name)
+    meta = {**best.meta, "grid": kind, "grid_wobble_ms": wobble, "doubled_tempo": best is not dl}
+    return replace(best, meta=meta)
 
 
 def label_files(
