@@ -58,6 +58,8 @@ class ResolveConfig:
 
 @dataclass(frozen=True)
 class _Context:
+    """What every step of the walk reads."""
+
     raw: Audio
     edit_y: np.ndarray
     """[shape=(C, L_edit)] the edit at the raw's rate and channels."""
@@ -119,9 +121,10 @@ def resolve(
 
 
 def _near_start(out: list[OutBeat], p: Parsed, pos: int, ctx: _Context) -> int:
-    """[edit samples] the walker's position, or where the alignment plays the decision's first
-    beat when the walker is further than ``anchor_ms`` (plus a frame) from every such place (a
-    misread decision before it, such as a repeat read as a cut, shifted all that follows)."""
+    """[edit samples] the walker's position, or where the edit plays the decision's first beat
+    (as the per-beat pass placed it) when the walker is further than ``anchor_ms`` (plus a frame)
+    from every such place (a misread decision before it, such as a repeat read as a cut,
+    shifted all that follows)."""
     first = p.beat + SIZE_BEATS[p.size] - 1 if p.type == _T.REVERSE else p.beat
     starts = [o.edit_start for o in out if o.beat == first and o.edit_start >= 0]
     if not starts:
