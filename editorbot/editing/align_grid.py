@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from editorbot.editing.align import Alignment
+from editorbot.editing.align_beats import beat_edges
 from editorbot.editing.align_dp import Unit
 
 logger = logging.getLogger(__name__)
@@ -267,8 +268,7 @@ def trimmed_tail(
             music (a real excerpt's soft last 13 s sat 20 dB below its median) and stays.
     """
     t = np.asarray(beat_times, dtype=np.float64)
-    edges = np.concatenate([np.round(t * sr).astype(np.int64), [len(y)]])
-    edges[0] = 0
+    edges = beat_edges(t, sr, len(y))
     power = np.array([np.mean(np.square(y[a:b], dtype=np.float64)) if b > a else 0.0
                       for a, b in itertools.pairwise(edges)])  # fmt: skip
     level = 10.0 * np.log10(power + 1e-12)  # [dB]
