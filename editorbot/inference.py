@@ -30,7 +30,12 @@ import numpy as np
 from editorbot import __version__
 from editorbot.envs import spaces as sp
 from editorbot.envs.editing_env import N_GLOBALS, EditingEnv
-from editorbot.envs.track_table import NORMALIZER_FILE, FeatureNormalizer, TrackTable
+from editorbot.envs.track_table import (
+    NORMALIZER_FILE,
+    FeatureNormalizer,
+    TrackTable,
+    table_from_analysis,
+)
 from editorbot.errors import CheckpointError
 
 if TYPE_CHECKING:
@@ -202,7 +207,7 @@ def edit_track(
     ratio = meta.get("target_ratio", 1.0)
     if target_duration_sec is not None:
         ratio = target_duration_sec * grid.tempo_bpm / 60.0 / grid.n_beats  # [s] → grid beats
-    table = _table(Path(audio_path).stem, analysis, normalizer, ratio)
+    table = table_from_analysis(Path(audio_path).stem, analysis, normalizer, target_ratio=ratio)
     env = EditingEnv({**meta["env_config"], "tables": [table]})
     _check_fits(net, env, checkpoint)
     actions, _ = run_policy(net, env, 0, sample=sample, seed=seed)
@@ -236,22 +241,3 @@ def _check_fits(net: EditPolicyNet, env: EditingEnv, checkpoint: str | Path) -> 
             f"editorbot builds {ours}; retrain the model (or use the editorbot release that "
             "wrote it)"
         )
-
-
-def _table(name: str, analysis: Any, normalizer: FeatureNormalizer, ratio: float) -> TrackTable:
-    from editorbot.envs.track_table import build_table
-
-    grid = analysis.grid
-    phrase_start = np.zeros(grid.n_beats, np.float32)
-    phrase_start[grid.phrase_starts()] = 1.0
-    return build_table(
-        name,
-        features=normalizer.apply(analysis.features),
-        tempo_bpm=grid.tempo_bpm,
-        beat_sec=60.0 / grid.tempo_bpm,
-        energy=analysis.features[:, 1],  # column "rms"
-        phrase_start=phrase_start,
-        expert_actions=None,
-        downbeat_phase=grid.downbeat_phase,
-        target_ratio=ratio,
-    )

@@ -109,13 +109,43 @@ def analyze(
     elif demucs_dir is not None:
         stems = _stems_from_demucs(audio, demucs_dir, audio_config, stems_cache_dir, L=len(y))
     features = _beat_features(y, sr=sr, grid=grid, config=feature_config, stems=stems)
+    return _track_features(audio, grid, features, has_stems=stems is not None)
+
+
+def analyze_on_grid(
+    audio: Audio,
+    grid: BeatGrid,
+    *,
+    audio_config: AudioConfig | None = None,
+    feature_config: FeatureConfig | None = None,
+) -> TrackFeatures:
+    """Beat features of a loaded track on a given grid (a decision list's), without stems.
+
+    What training computes for a labelled track; on the grid :func:`analyze` tracks, it gives
+    :func:`analyze`'s features, so the policy sees the same inputs at ``edit``.
+
+    Raises:
+        ParameterError: ``feature_config.use_stems`` is on (stems need :func:`analyze`).
+    """
+    audio_config = audio_config or AudioConfig()
+    feature_config = feature_config or FeatureConfig()
+    _check_stem_source(audio, feature_config.use_stems, None, None)
+    y = analysis_signal(audio, config=audio_config)
+    sr = audio_config.analysis_sr
+    features = _beat_features(y, sr=sr, grid=grid, config=feature_config, stems=None)
+    return _track_features(audio, grid, features, has_stems=False)
+
+
+def _track_features(
+    audio: Audio, grid: BeatGrid, features: np.ndarray, *, has_stems: bool
+) -> TrackFeatures:
     meta = {
         "sample_rate": audio.sr,
         "n_channels": audio.n_channels,
         "duration_sec": audio.duration_sec,
         "tempo": grid.tempo_bpm,
         "downbeat_phase": grid.downbeat_phase,
-        "stems": stems is not None,
+        "stems": has_stems,
         "feature_version": FEATURE_VERSION,
         "source": audio.name(),
     }

@@ -35,12 +35,13 @@ from editorbot.errors import AudioLoadError, ParameterError
 
 logger = logging.getLogger(__name__)
 
-BEAT_VERSION = "3"
+BEAT_VERSION = "4"
 """Bumped whenever the tracker's output changes; part of the feature-cache key (2: metrical-level
 choice and beats snapped to the attack, no longer 20 ms late; 3: a pulse whose midpoints carry
-the kick and bass as hard as its beats is doubled, :func:`_bass_between`)."""
+the kick and bass as hard as its beats is doubled, :func:`_bass_between`; 4: the grid's tempo
+is the slope over its own beats, :func:`tempo_from_beats`, the same at training and ``edit``)."""
 BEATS_PER_BAR = 4
-"""[beats] the grid is 4/4 (DESIGN.md §3: bars of 4 beats)."""
+"""[beats] the grid is 4/4: bars of 4 beats."""
 BARS_PER_PHRASE = 4
 """[bars] a phrase is 4 bars = 16 beats."""
 
@@ -120,6 +121,14 @@ class BeatGrid:
         }
 
     @classmethod
+    def from_beat_times(
+        cls, beat_times: np.ndarray, *, downbeat_phase: int, duration_sec: float
+    ) -> BeatGrid:
+        """A grid from its beat starts [s], the tempo by :func:`tempo_from_beats`."""
+        beat_times = np.asarray(beat_times, dtype=np.float64)
+        return cls(beat_times, tempo_from_beats(beat_times), int(downbeat_phase), duration_sec)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BeatGrid:
         """Inverse of :meth:`to_dict`."""
         return cls(
@@ -160,7 +169,7 @@ def track_beats(
     tracked = _fix_octave(tracked, env.accent, config=config, frames_per_sec=env.frames_per_sec)
     tracked = _snap_to_rise(tracked, y, sr=sr, config=config)
     beat_times = _cover(tracked, duration_sec=duration_sec)
-    tempo_bpm = _tempo_bpm(tracked)
+    tempo_bpm = tempo_from_beats(beat_times)
     n_beats = len(beat_times)
     if n_beats < config.min_beats:
         raise AudioLoadError(
@@ -313,9 +322,10 @@ def _comb_score(acfs: list[np.ndarray], period_frames: float) -> float:
     return score / _COMB_BEATS
 
 
-def _tempo_bpm(beats: np.ndarray) -> float:
-    """Global tempo from the least-squares slope of beat time against beat index.
+def tempo_from_beats(beats: np.ndarray) -> float:
+    """[BPM] a grid's global tempo: the least-squares slope of beat time against beat index.
 
+    The one tempo definition (the tracker, the labels' grids, training and ``edit`` all use it).
     Finer than one frame: a median interval is quantised to the hop (±1.4 BPM at 124 BPM).
     """
     period = float(np.polyfit(np.arange(len(beats)), beats, 1)[0])  # [s/beat]

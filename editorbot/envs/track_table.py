@@ -18,12 +18,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from editorbot.atomic import atomic_path, write_text_atomic
 from editorbot.editing import actions as sm
 from editorbot.errors import DatasetError
+
+if TYPE_CHECKING:
+    from editorbot.audio.analysis import TrackFeatures
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +175,44 @@ class TrackTable:
             downbeat_phase=int(phase),
             **arrays,
         )
+
+
+def table_from_analysis(
+    name: str,
+    analysis: TrackFeatures,
+    normalizer: FeatureNormalizer,
+    *,
+    expert_actions: np.ndarray | None = None,
+    target_ratio: float | None = None,
+) -> TrackTable:
+    """The policy's table of one analysed track: what training and ``edit`` both build.
+
+    Columns are looked up by name and the phrases and tempo come from the grid, so the table
+    depends only on (grid, raw features, normaliser) wherever it is built.
+
+    Args:
+        name: track name.
+        analysis: the track's grid and raw beat features (``audio.analysis``).
+        normalizer: the training set's feature statistics.
+        expert_actions: [shape=(k, 3)] the expert's list, or None (no human edit).
+        target_ratio: [ratio] edit/raw duration; defaults to the replayed output's.
+    """
+    from editorbot.audio.features import feature_index
+
+    grid = analysis.grid
+    phrase_start = np.zeros(grid.n_beats, np.float32)
+    phrase_start[grid.phrase_starts()] = 1.0
+    return build_table(
+        name,
+        features=normalizer.apply(analysis.features),
+        tempo_bpm=grid.tempo_bpm,
+        beat_sec=60.0 / grid.tempo_bpm,  # [s/min] / [beats/min]
+        energy=analysis.features[:, feature_index("rms")].astype(np.float32),
+        phrase_start=phrase_start,
+        expert_actions=expert_actions,
+        downbeat_phase=grid.downbeat_phase,
+        target_ratio=target_ratio,
+    )
 
 
 def build_table(

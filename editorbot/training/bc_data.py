@@ -1,4 +1,4 @@
-"""Expert replay → offline behavioural-cloning data in RLlib's offline format (DESIGN.md §4).
+"""Expert replay → offline behavioural-cloning data in RLlib's offline format.
 
 For every labelled track: compute its beat features on the decision list's beat grid, fit the
 normaliser on all of them, build the :class:`~editorbot.envs.track_table.TrackTable`, and replay
@@ -23,7 +23,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,8 +32,16 @@ from editorbot.editing import actions as sm
 from editorbot.editing.actions import ActionAmount, ActionSize, ActionType
 from editorbot.editing.decisions import DecisionList
 from editorbot.envs.editing_env import EditingEnv
-from editorbot.envs.track_table import FeatureNormalizer, TrackTable, build_table, save_tables
+from editorbot.envs.track_table import (
+    FeatureNormalizer,
+    TrackTable,
+    save_tables,
+    table_from_analysis,
+)
 from editorbot.errors import DatasetError
+
+if TYPE_CHECKING:
+    from editorbot.audio.analysis import TrackFeatures
 
 logger = logging.getLogger(__name__)
 
@@ -48,19 +56,18 @@ class RawTrack:
     """A labelled track before normalisation."""
 
     name: str
-    features: np.ndarray
-    """[shape=(n, 121)] raw beat features on the decision list's grid."""
-    tempo_bpm: float
-    """[BPM] tempo of the grid."""
-    beat_sec: float
-    """[s] mean beat duration."""
-    downbeat_phase: int
-    """[beats] first downbeat index."""
+    analysis: TrackFeatures
+    """The decision list's grid and the raw beat features on it."""
     target_ratio: float | None
     """[ratio] edit duration / (n_beats × beat_sec) when the edit audio exists, else None (then
     the replayed output's)."""
     actions: np.ndarray
     """[shape=(k, 3)] expert (type, size, amount) list covering the track."""
+
+    @property
+    def features(self) -> np.ndarray:
+        """[shape=(n, 121)] raw beat features on the decision list's grid."""
+        return self.analysis.features
 
 
 def expert_actions(dl: DecisionList, n_beats: int, *, name: str = "<labels>") -> np.ndarray:
@@ -88,8 +95,9 @@ def expert_actions(dl: DecisionList, n_beats: int, *, name: str = "<labels>") ->
 def load_raw_track(label_path: Path, data_dir: Path) -> RawTrack:
     """Features and expert actions of one labelled track (``LABELS/NAME.json`` ↔
     ``DATA/input/NAME_raw.*``, ``DATA/desired_output/NAME_edit.*``)."""
-    from editorbot.audio.features import beat_features
-    from editorbot.audio.io import AudioConfig, analysis_signal, load_audio
+    from editorbot.audio.analysis import analyze_on_grid
+    from editorbot.audio.beats import BeatGrid
+    from editorbot.audio.io import load_audio
 
     name = label_path.stem
     dl = DecisionList.load(label_path)
@@ -98,15 +106,8 @@ def load_raw_track(label_path: Path, data_dir: Path) -> RawTrack:
     audio = load_audio(raw_path)
     if dl.beat_times is None:
         raise DatasetError(f"{label_path}: no beat_times; re-export the labels with their grid")
-    beat_times = np.asarray(dl.beat_times, np.float64)
-    tempo_bpm = 60.0 / float(np.median(np.diff(beat_times)))  # [s/min] / [s/beat]
-    sr = AudioConfig().analysis_sr
-    features = beat_features(
-        analysis_signal(audio),
-        sr=sr,
-        beat_times=beat_times,
-        tempo_bpm=tempo_bpm,
-        downbeat_phase=dl.downbeat_phase,
+    grid = BeatGrid.from_beat_times(
+        dl.beat_times, downbeat_phase=dl.downbeat_phase, duration_sec=audio.duration_sec
     )
     edit = _find_audio(data_dir / "desired_output", f"{name}_edit", None)
     ratio = None
@@ -115,15 +116,12 @@ def load_raw_track(label_path: Path, data_dir: Path) -> RawTrack:
 
         # In beats of the grid, as the reward counts the output: a raw track's tail after its
         # last full beat must not count as material the edit dropped.
-        ratio = float(sf.info(str(edit)).duration * tempo_bpm / 60.0 / len(beat_times))
+        ratio = float(sf.info(str(edit)).duration * grid.tempo_bpm / 60.0 / grid.n_beats)
     return RawTrack(
         name=name,
-        features=features,
-        tempo_bpm=tempo_bpm,
-        beat_sec=60.0 / tempo_bpm,
-        downbeat_phase=dl.downbeat_phase,
+        analysis=analyze_on_grid(audio, grid),
         target_ratio=ratio,
-        actions=expert_actions(dl, len(beat_times), name=str(label_path)),
+        actions=expert_actions(dl, grid.n_beats, name=str(label_path)),
     )
 
 
@@ -132,24 +130,16 @@ def build_tables(
 ) -> tuple[list[TrackTable], FeatureNormalizer]:
     """Fit the normaliser on ``raws`` (unless given) and build their tables."""
     normalizer = normalizer or FeatureNormalizer.fit([r.features for r in raws])
-    tables = []
-    for r in raws:
-        rms = r.features[:, 1].astype(np.float32)  # column "rms" (FEATURE_NAMES[1])
-        phrase_start = np.zeros(len(rms), np.float32)
-        phrase_start[r.downbeat_phase :: 16] = 1.0  # 4 bars of 4 beats
-        tables.append(
-            build_table(
-                r.name,
-                features=normalizer.apply(r.features),
-                tempo_bpm=r.tempo_bpm,
-                beat_sec=r.beat_sec,
-                energy=rms,
-                phrase_start=phrase_start,
-                expert_actions=r.actions,
-                downbeat_phase=r.downbeat_phase,
-                target_ratio=r.target_ratio,
-            )
+    tables = [
+        table_from_analysis(
+            r.name,
+            r.analysis,
+            normalizer,
+            expert_actions=r.actions,
+            target_ratio=r.target_ratio,
         )
+        for r in raws
+    ]
     return tables, normalizer
 
 
