@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-# One torch thread: CI has 2 cores and Ray workers need the other one (RAY_NOTES.md, "Threads").
+# One torch thread: CI has 2 cores and Ray workers need the other one (2 torch threads beside
+# a busy worker ran PPO 2-10x slower).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 

@@ -47,7 +47,7 @@ def test_killed_env_runner_is_restarted_and_training_goes_on(
         (pid,) = group.foreach_env_runner(lambda r: os.getpid(), local_env_runner=False)
         algo.train()
         os.kill(pid, signal.SIGKILL)  # the runner's process dies between two iterations
-        # Iterations go on while RLlib recreates the runner (about 3 s per actor, RAY_NOTES);
+        # Iterations go on while RLlib recreates the runner (about 3 s per actor);
         # 20 iterations of this tiny config are far more than a restart needs.
         for _ in range(20):
             result = algo.train()  # never raises: a lost runner is taken out of service

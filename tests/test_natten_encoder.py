@@ -153,7 +153,7 @@ def test_bad_configs_name_the_problem() -> None:
 
 
 def test_encoder_and_spaces_import_without_ray() -> None:
-    # The encoder and the observation contract are plain PyTorch / gymnasium (DESIGN.md §2).
+    # The encoder and the observation contract are plain PyTorch / gymnasium (no Ray needed).
     code = (
         "import sys, editorbot.models.natten_encoder, editorbot.envs.spaces; "
         "sys.exit('ray' in sys.modules)"

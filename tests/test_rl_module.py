@@ -78,7 +78,7 @@ def test_forward_passes_and_shapes() -> None:
     with torch.no_grad():
         for out in (module.forward_inference(batch), module.forward_exploration(batch)):
             assert out[Columns.ACTION_DIST_INPUTS].shape == (B, N_INPUTS)
-            assert Columns.EMBEDDINGS not in out  # not stored per step (RAY_NOTES)
+            assert Columns.EMBEDDINGS not in out  # not stored per step
         train = module.forward_train(batch)
         values = module.compute_values(batch)
     assert train[Columns.ACTION_DIST_INPUTS].shape == (B, N_INPUTS)

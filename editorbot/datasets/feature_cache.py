@@ -7,7 +7,7 @@ samples and rate, the audio/beat/feature configs and the code versions — never
 mtime, so a renamed or touched file is still a hit and an edited one never is.
 
 One file runs in-process here; many files run as Ray tasks in
-:mod:`editorbot.training.features_job` (DESIGN.md §5: "feature extraction as Ray tasks").
+:mod:`editorbot.training.features_job` (feature extraction as Ray tasks).
 """
 
 from __future__ import annotations

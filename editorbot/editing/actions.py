@@ -1,4 +1,4 @@
-"""The edit language's action table: 20 types × 5 sizes × 5 amounts (DESIGN.md §3).
+"""The edit language's action table: 20 types × 5 sizes × 5 amounts.
 
 This module is the only place the numbers of the edit language appear. The renderer, the
 environment, the alignment, the reward and the tests read it.

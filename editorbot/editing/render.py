@@ -1,7 +1,7 @@
 """The renderer: raw audio + beat grid + decision list -> edited audio + output map.
 
 One renderer serves the environment's final reward, inference, the demo-data generator and the
-evaluation (DESIGN.md §1). The decisions run through the one edit state machine
+evaluation (ARCHITECTURE.md). The decisions run through the one edit state machine
 (:func:`editorbot.editing.decisions.plan_segments`); each planned segment becomes a chunk of
 samples, and chunks are laid end to end, sample-accurate on the beat grid:
 

@@ -1,6 +1,6 @@
 """The editing environment: one episode walks a cursor over one raw track's beat grid.
 
-Each step takes a factored action (type, size, amount) (DESIGN.md §3), advances the edit state
+Each step takes a factored action (type, size, amount), advances the edit state
 machine of :mod:`editorbot.editing.actions` (the same one the renderer and the alignment use),
 and pays the reward of :mod:`editorbot.envs.reward` for the raw beats the action consumed; the
 terminal step adds the output-similarity and duration terms. ``step()`` does no file I/O, no

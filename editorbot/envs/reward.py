@@ -1,4 +1,4 @@
-"""The editing environment's reward (DESIGN.md §4): earned per raw beat consumed, never per step.
+"""The editing environment's reward: earned per raw beat consumed, never per step.
 
 Two parts:
 

@@ -99,7 +99,7 @@ def train_rl(
 
     from editorbot.training.ppo import ppo_config, wait_for_resources
 
-    torch.set_num_threads(1)  # RAY_NOTES: the driver hosts the local learner and env runner
+    torch.set_num_threads(1)  # the driver hosts the local learner and env runner
     save_dir = Path(save_dir)
     _RUN_START[save_dir] = time.perf_counter()
     logger.info("resolved config: %s", json.dumps(dataclasses.asdict(cfg), default=str))
@@ -131,7 +131,7 @@ def train_rl(
         if last is not None:
             algo.restore_from_path(str(last.resolve()))
         elif start_module is not None:
-            # RAY_NOTES: restoring the learner's module also syncs the env runners.
+            # Restoring the learner's module also syncs the env runners.
             algo.restore_from_path(start_module, component=_BC_COMPONENT)
         if start_module is not None:
             _write_best(save_dir, algo.get_module(), cfg, env_config, split, best)

@@ -2,7 +2,7 @@
 
 One Tune trial is a function trainable that builds and fits a ``TorchTrainer`` and forwards its
 reports with ``TuneReportCallback`` (Ray 2.60 runs Train V2, where ``tune.Tuner(TorchTrainer)``
-is rejected; see shared/RAY_NOTES.md). The trial asks for almost no CPU; the Train workers hold
+is rejected). The trial asks for almost no CPU; the Train workers hold
 the real resources, so the same code runs on one CPU worker or on N GPU workers.
 
 Each epoch: random crops of the training tracks, a validation pass on fixed crops of held-out

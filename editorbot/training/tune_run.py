@@ -18,7 +18,7 @@ from ``tune.get_checkpoint()`` when Tune retries it (``FailureConfig(max_failure
 exploits it, or when the sweep is resumed with ``Tuner.restore(..., resume_errored=True)``. The
 trial asks for the algorithm's own resource request (RLlib's ``default_resource_request``: 1 CPU
 for the driver + 1 per env runner + the learners), and a sweep that cannot fit the cluster
-fails before it starts (RAY_NOTES.md: an infeasible trial stays PENDING forever).
+fails before it starts (an infeasible trial would stay PENDING forever).
 
 Method: ASHA, https://arxiv.org/abs/1810.05934; PBT, https://arxiv.org/abs/1711.09846.
 """
@@ -260,7 +260,7 @@ def _rl_trainable(sweep: Sweep, bc_dir: Path, exp_dir: Path) -> Any:
     from editorbot.training.tune_trial import rl_trial
 
     env_config = {**sweep.run.env, "tables": str(bc_dir / "tables"), "seed": sweep.run.seed}
-    register()  # Tuner.restore needs the env registered again (RAY_NOTES.md)
+    register()  # Tuner.restore needs the env registered again
     pgf = resources(sweep.run, env_config)
     _wait_until_fits(pgf, sweep.run.ppo.placement_timeout_s)
     check_fits(pgf, ray.cluster_resources(), sweep.source)

@@ -63,7 +63,7 @@ def rl_trial(
 
     from editorbot.training.ppo import ppo_config
 
-    torch.set_num_threads(1)  # RAY_NOTES: the trial process hosts the local learner and runner
+    torch.set_num_threads(1)  # the trial process hosts the local learner and runner
     run = trial_run_config(base, config)
     algo = ppo_config(
         run.ppo, env_config=env_config, module=run.module, expert_episodes=episodes, seed=run.seed
@@ -187,7 +187,7 @@ def _maybe_fail(sweep: Any, it: int, marker_dir: str) -> None:
 def supervised_trainable(run: SupervisedRun, data_dir: Path, source: str) -> Any:
     """The supervised trial: a ``TorchTrainer`` per trial, its best model in the trial folder.
 
-    The trial itself asks for almost nothing; its Train workers hold the CPUs (RAY_NOTES.md).
+    The trial itself asks for almost nothing; its Train workers hold the CPUs.
 
     Raises:
         ParameterError: one trial's Train workers need more than the cluster has.
