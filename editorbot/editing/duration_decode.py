@@ -1,0 +1,374 @@
+"""Target duration as a constraint: the most likely edit whose rendered length fits a target.
+
+A learner scores every action at every raw beat (the RL policy's three heads, or the supervised
+label head); left alone it decodes greedily, in its own style and at its own length. Given a
+target, :func:`constrained_actions` finds the decision list of highest summed log-probability
+whose output, measured with the renderer's own arithmetic (:func:`editorbot.editing.render.
+planned_length`), is within ``tolerance`` samples of the target:
+
+- a dynamic program over (cursor beat, last action was a jump, output length bucket), forward
+  along the cursor. Each cell keeps its best-scoring path and that path's exact length in
+  samples, so merging two paths in one bucket costs optimality at most, never correctness;
+- every move's length is exact: raw beat edges, the vocoder's rounding for SPEED_*, repeats for
+  LOOP, the replayed range for JUMP_BACK (the cursor stays; two jumps in a row are masked);
+- cells that cannot reach the target any more are pruned: longer than target + tolerance (the
+  output only grows), or shorter than target - tolerance minus the most the rest of the track can
+  still add (a backward pass over the same moves);
+- REPEAT_PREV is left out of the search: its length is that of output beats already written,
+  which a cell does not know. A greedy list that uses it is still returned as is when it fits.
+
+The constraint costs nothing when it is free: when the unconstrained (greedy) list is already
+within the tolerance, it is returned unchanged.
+
+Shape:
+    type_lp: (N, N_TYPES); size_lp: (N, N_TYPES, N_SIZES); amount_lp: (N, N_TYPES, N_SIZES,
+    N_AMOUNTS) log-probabilities at each raw beat as the cursor; edges: (N + 1,) int64 samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from editorbot.editing.actions import (
+    AMOUNT_VALID,
+    AMOUNT_VALUES,
+    N_AMOUNTS,
+    N_SIZES,
+    N_TYPES,
+    SIZE_BEATS,
+    ActionSize,
+    ActionType,
+)
+from editorbot.editing.render import body_samples
+from editorbot.errors import ParameterError
+
+LOG_PROB_FLOOR = -30.0
+"""[log-prob] floor of a learner's log-probabilities: an action its mask ruled out where the
+scores were taken may be valid at another beat, and stays possible (if very unlikely) there."""
+_T = ActionType
+_PLAIN = (_T.KEEP, _T.REORDER, _T.FADE_IN, _T.FADE_OUT, _T.GAIN, _T.REVERSE, _T.PITCH_UP,
+          _T.PITCH_DOWN, _T.EQ_LOW, _T.EQ_HIGH, _T.DISTORTION, _T.REVERB)  # fmt: skip
+"""Types whose output is the segment's own length and whose cursor moves by the size."""
+_SIZES = np.array([SIZE_BEATS[s] for s in ActionSize], np.int64)
+_NONE = -(2**62)  # [samples] "no path" in the reachable-length tables
+
+
+@dataclass(frozen=True, eq=False)
+class BeatLogProbs:
+    """A learner's log-probabilities of every action with the cursor at each raw beat."""
+
+    type_lp: np.ndarray
+    """[shape=(N, N_TYPES)] log P(type)."""
+    size_lp: np.ndarray
+    """[shape=(N, N_TYPES, N_SIZES)] log P(size | type)."""
+    amount_lp: np.ndarray
+    """[shape=(N, N_TYPES, N_SIZES, N_AMOUNTS)] log P(amount | type, size)."""
+
+    def joint(self) -> np.ndarray:
+        """[shape=(N, N_TYPES, N_SIZES, N_AMOUNTS)] log P(type, size, amount), floored."""
+        lp = [np.maximum(np.asarray(x, np.float64), LOG_PROB_FLOOR) for x in self]
+        return lp[0][:, :, None, None] + lp[1][:, :, :, None] + lp[2]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter((self.type_lp, self.size_lp, self.amount_lp))
+
+
+@dataclass(frozen=True, eq=False)
+class _Moves:
+    """Every move the search may take from each cursor, one slot per distinct length rule.
+
+    Shape: (N, M) each; ``action`` (N, M, 3).
+    """
+
+    score: np.ndarray  # best log-prob of the slot's actions at the cursor; -inf = invalid
+    action: np.ndarray  # the (type, size, amount) achieving it
+    new_cursor: np.ndarray  # [beats]
+    delta: np.ndarray  # [samples] output the move adds
+    jump: np.ndarray  # (M,) bool: a JUMP_BACK slot (cursor stays, next may not jump)
+
+
+def constrained_actions(
+    lp: BeatLogProbs,
+    *,
+    edges: np.ndarray,
+    downbeat_phase: int,
+    target_samples: int,
+    tolerance_samples: int,
+) -> np.ndarray:
+    """The most likely actions under ``lp`` whose output is within the tolerance of the target.
+
+    Args:
+        lp: the learner's per-beat log-probabilities.
+        edges: [shape=(N + 1,)] int64 beat segment boundaries (``render.segment_edges``).
+        downbeat_phase: [beats] first downbeat (SKIP boundaries).
+        target_samples: [samples] wanted output length.
+        tolerance_samples: [samples] allowed distance from the target.
+
+    Returns:
+        [shape=(k, 3)] int64 (type, size, amount) per step, valid under the action masks.
+
+    Raises:
+        ParameterError: the target is outside what the edit language can reach on this grid.
+    """
+    moves = _moves(lp, np.asarray(edges, np.int64), downbeat_phase)
+    lo, hi = target_samples - tolerance_samples, target_samples + tolerance_samples
+    longest = _max_remaining(moves)
+    if longest[0, 0] < lo:
+        raise ParameterError(f"at most {longest[0, 0]} samples are reachable")
+    width = max(1, tolerance_samples)
+    ref = _lagrangian_reference(moves, target_samples)
+    for band in (4 * tolerance_samples, None):  # the full search only if the band found nothing
+        path = _search(moves, longest, lo=lo, hi=hi, width=width, ref=ref, band=band)
+        if path is None:  # a finer grid of buckets keeps more distinct lengths alive
+            path = _search(moves, longest, lo=lo, hi=hi, width=max(1, width // 8), ref=ref,
+                           band=band)  # fmt: skip
+        if path is not None:
+            return path
+    raise ParameterError(f"no edit within {tolerance_samples} samples of {target_samples}")
+
+
+def max_output_samples(edges: np.ndarray, downbeat_phase: int) -> int:
+    """[samples] the longest output the searched moves can make on this grid (every LOOP and
+    JUMP_BACK at its longest)."""
+    N = len(edges) - 1
+    zeros = BeatLogProbs(
+        np.zeros((N, N_TYPES)), np.zeros((N, N_TYPES, N_SIZES)),
+        np.zeros((N, N_TYPES, N_SIZES, N_AMOUNTS)),
+    )  # fmt: skip
+    return int(_max_remaining(_moves(zeros, np.asarray(edges, np.int64), downbeat_phase))[0, 0])
+
+
+def _moves(lp: BeatLogProbs, edges: np.ndarray, downbeat_phase: int) -> _Moves:
+    N = len(edges) - 1
+    joint = lp.joint()
+    assert joint.shape == (N, N_TYPES, N_SIZES, N_AMOUNTS)
+    joint = np.where(AMOUNT_VALID[None, :, None, :], joint, -np.inf)
+    c = np.arange(N)[:, None]
+    n = _SIZES[None, :]  # (1, N_SIZES)
+    left = N - c
+    slots: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]] = []
+
+    def add(score, types, s, a, new_c, delta, jump=False):  # type: ignore[no-untyped-def]
+        action = np.stack(np.broadcast_arrays(types, s, a), axis=-1)
+        slots.append((score, action, np.minimum(new_c, N), delta, jump))
+
+    def seg(a, b):  # type: ignore[no-untyped-def]
+        return edges[np.clip(b, 0, N)] - edges[np.clip(a, 0, N)]
+
+    fits, sz = n <= left, np.arange(N_SIZES)
+    plain = joint[:, list(_PLAIN)]  # (N, P, S, A)
+    flat = plain.transpose(0, 2, 1, 3).reshape(N, N_SIZES, -1)
+    best = flat.argmax(-1)
+    for s in range(N_SIZES):
+        k = best[:, s]
+        score = np.where(fits[:, s], flat[np.arange(N), s, k], -np.inf)
+        types = np.array(_PLAIN)[k // N_AMOUNTS]
+        add(score, types, s, k % N_AMOUNTS, c[:, 0] + n[0, s], seg(c[:, 0], c[:, 0] + n[0, s]))
+    neutral = 2
+    for t, valid, new_c in (
+        (_T.CUT, fits, c + n),
+        (_T.SKIP, np.broadcast_to(left > 0, fits.shape), _skip_end(c, n, downbeat_phase, N)),
+        (_T.SWAP_NEXT, 2 * n <= left, c + 2 * n),
+    ):
+        delta = np.zeros_like(new_c) if t != _T.SWAP_NEXT else seg(c, c + 2 * n)
+        for s in range(N_SIZES):
+            score = np.where(valid[:, s], joint[:, t, s, neutral], -np.inf)
+            add(score, t, s, neutral, new_c[:, s], delta[:, s])
+    for t in (_T.SPEED_UP, _T.SPEED_DOWN, _T.LOOP):
+        for s in range(N_SIZES):
+            raw = seg(c[:, 0], c[:, 0] + n[0, s])
+            for a in np.flatnonzero(AMOUNT_VALID[t]):
+                value = float(AMOUNT_VALUES[t, a])
+                if t == _T.LOOP:
+                    delta = raw * int(value)
+                else:
+                    delta = np.array([body_samples(int(x), value) for x in raw], np.int64)
+                score = np.where(fits[:, s], joint[:, t, s, a], -np.inf)
+                add(score, t, s, a, c[:, 0] + n[0, s], delta)
+    for a in range(N_AMOUNTS):
+        k = int(AMOUNT_VALUES[_T.JUMP_BACK, a])
+        for s in range(N_SIZES):
+            start = c[:, 0] - k
+            valid = (start >= 0) & (left[:, 0] > 0)
+            score = np.where(valid, joint[:, _T.JUMP_BACK, s, a], -np.inf)
+            add(score, _T.JUMP_BACK, s, a, c[:, 0], seg(start, start + n[0, s]), True)
+    del sz
+    return _Moves(
+        score=np.stack([x[0] for x in slots], 1),
+        action=np.stack([np.broadcast_to(x[1], (N, 3)) for x in slots], 1).astype(np.int64),
+        new_cursor=np.stack([np.broadcast_to(x[2], (N,)) for x in slots], 1).astype(np.int64),
+        delta=np.stack([np.broadcast_to(x[3], (N,)) for x in slots], 1).astype(np.int64),
+        jump=np.array([x[4] for x in slots]),
+    )
+
+
+def _skip_end(c: np.ndarray, n: np.ndarray, phase: int, N: int) -> np.ndarray:
+    """[beats] where SKIP lands (``actions.skip_end``, over arrays)."""
+    return np.minimum(c + n - (c - phase) % n, N)
+
+
+def _max_remaining(m: _Moves) -> np.ndarray:
+    """[samples] (N + 1, 2): the most output reachable from (cursor, last was jump)."""
+    N = m.score.shape[0]
+    best = np.full((N + 1, 2), _NONE, np.int64)
+    best[N] = 0
+    for c in range(N - 1, -1, -1):
+        ok = np.isfinite(m.score[c])
+        step = ~m.jump & ok
+        tails = m.delta[c, step] + best[m.new_cursor[c, step], 0]
+        best[c, 1] = tails.max(initial=_NONE)
+        jumps = m.jump & ok
+        via_jump = (m.delta[c, jumps] + best[c, 1]).max(initial=_NONE)
+        best[c, 0] = max(best[c, 1], via_jump)
+    return best
+
+
+def _lagrangian_reference(m: _Moves, target: int, n_iter: int = 24) -> np.ndarray:
+    """[samples] (2, N + 1) the output length before each cursor along two paths of the relaxed
+    problem max sum(log-prob) + lam * length, one ending shorter than ``target`` and one longer
+    (lam bisected), as (elementwise min, elementwise max).
+
+    The relaxed problem has no length dimension (one backward pass per lam), and its paths are
+    the most likely ones for their own length; the exact search then looks only at lengths near
+    the corridor between the two (``band``), which keeps it a few buckets wide.
+    """
+    lo_lam, hi_lam = -1e3, 1e3  # [log-prob per longest move]
+    scale = 1.0 / max(float(m.delta.max()), 1.0)
+    short = _relaxed_path(m, lo_lam * scale)[1]
+    long = _relaxed_path(m, hi_lam * scale)[1]
+    for _ in range(n_iter):
+        lam = 0.5 * (lo_lam + hi_lam)
+        length, prefix = _relaxed_path(m, lam * scale)
+        if length == target:
+            short = long = prefix
+            break
+        if length < target:
+            lo_lam, short = lam, prefix
+        else:
+            hi_lam, long = lam, prefix
+    return np.stack([np.minimum(short, long), np.maximum(short, long)])
+
+
+def _relaxed_path(m: _Moves, lam: float) -> tuple[int, np.ndarray]:
+    """Length and prefix lengths of the best path for score + ``lam`` * delta."""
+    N = m.score.shape[0]
+    gain = m.score + lam * m.delta
+    V = np.full((N + 1, 2), -np.inf)
+    V[N] = 0.0
+    choice = np.zeros((N, 2), np.int64)
+    for c in range(N - 1, -1, -1):
+        tail = gain[c] + np.where(m.jump, 0.0, V[m.new_cursor[c], 0])
+        step = np.where(m.jump, -np.inf, tail)
+        choice[c, 1] = int(np.argmax(step))
+        V[c, 1] = step[choice[c, 1]]
+        jumps = np.where(m.jump, gain[c] + V[c, 1], -np.inf)
+        k = int(np.argmax(jumps))
+        choice[c, 0] = k if jumps[k] > V[c, 1] else choice[c, 1]
+        V[c, 0] = max(V[c, 1], jumps[k])
+    prefix = np.zeros(N + 1, np.int64)
+    c, j, length = 0, 0, 0
+    while c < N:
+        k = choice[c, j]
+        length += int(m.delta[c, k])
+        if m.jump[k]:
+            j = 1
+            continue
+        nc = int(m.new_cursor[c, k])
+        prefix[c + 1 : nc + 1] = length
+        c, j = nc, 0
+    return length, prefix
+
+
+def _search(
+    m: _Moves,
+    longest: np.ndarray,
+    *,
+    lo: int,
+    hi: int,
+    width: int,
+    ref: np.ndarray,
+    band: int | None,
+) -> np.ndarray | None:
+    """Forward DP; the path of the best final cell within [lo, hi], or None.
+
+    With ``band``, a cell at cursor c keeps only lengths within ``band`` of the corridor
+    ``ref[:, c]``."""
+    N, _ = m.score.shape
+    pending: dict[int, list[tuple[np.ndarray, ...]]] = {}
+    cells: dict[int, tuple[np.ndarray, ...]] = {}
+    zero = np.zeros(1, np.int64)
+    pending[0] = [(zero, np.zeros(1), np.full(1, -1), zero, np.full(1, -1))]
+    for cell in range(2 * N + 1):
+        c, j = divmod(cell, 2)
+        if cell not in pending:
+            continue
+        L, S, parent, pos, slot = _resolve(pending.pop(cell), width)
+        cells[cell] = (L, S, parent, pos, slot)
+        if c < N:
+            _expand(m, longest, cell, L, S, pending, lo=lo, hi=hi, ref=ref, band=band)
+    final = cells.get(2 * N)
+    if final is None:
+        return None
+    L, S = final[0], final[1]
+    ok = (L >= lo) & (L <= hi)
+    if not ok.any():
+        return None
+    return _backtrack(m, cells, 2 * N, int(np.flatnonzero(ok)[np.argmax(S[ok])]))
+
+
+def _resolve(parts: list[tuple[np.ndarray, ...]], width: int) -> tuple[np.ndarray, ...]:
+    """Keep the best-scoring path per length bucket of the candidates reaching one cell."""
+    L, S, parent, pos, slot = (np.concatenate(x) for x in zip(*parts, strict=True))
+    bucket = L // width
+    order = np.lexsort((-S, bucket))
+    b = bucket[order]
+    first = order[np.r_[True, b[1:] != b[:-1]]]
+    return L[first], S[first], parent[first], pos[first], slot[first]
+
+
+def _expand(
+    m: _Moves,
+    longest: np.ndarray,
+    cell: int,
+    L: np.ndarray,
+    S: np.ndarray,
+    pending: dict[int, list[tuple[np.ndarray, ...]]],
+    *,
+    lo: int,
+    hi: int,
+    ref: np.ndarray,
+    band: int | None,
+) -> None:
+    c, j = divmod(cell, 2)
+    ok = np.isfinite(m.score[c]) & ~(m.jump & (j == 1))
+    slots = np.flatnonzero(ok)
+    dest = 2 * m.new_cursor[c, slots] + m.jump[slots]
+    for d in np.unique(dest):
+        ss = slots[dest == d]
+        newL = (L[:, None] + m.delta[c, ss][None, :]).ravel()
+        newS = (S[:, None] + m.score[c, ss][None, :]).ravel()
+        keep = (newL <= hi) & (newL + longest[d // 2, d % 2] >= lo)
+        if band is not None:
+            keep &= (newL >= ref[0, d // 2] - band) & (newL <= ref[1, d // 2] + band)
+        if not keep.any():
+            continue
+        pos = np.repeat(np.arange(len(L)), len(ss))[keep]
+        slot = np.tile(ss, len(L))[keep]
+        part = (newL[keep], newS[keep], np.full(len(pos), cell), pos, slot)
+        pending.setdefault(int(d), []).append(part)
+
+
+def _backtrack(
+    m: _Moves, cells: dict[int, tuple[np.ndarray, ...]], cell: int, i: int
+) -> np.ndarray:
+    actions = []
+    while True:
+        _, _, parent, pos, slot = cells[cell]
+        if parent[i] < 0:
+            break
+        c = int(parent[i]) // 2
+        actions.append(m.action[c, slot[i]])
+        cell, i = int(parent[i]), int(pos[i])
+    return np.array(actions[::-1], np.int64).reshape(-1, 3)
