@@ -13,7 +13,8 @@ greedy episode here is exactly the unconstrained edit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from editorbot.editing.render import planned_length, segment_edges
 from editorbot.errors import ParameterError
 
 if TYPE_CHECKING:
+    from editorbot.editing.decisions import DecisionList
     from editorbot.envs.editing_env import EditingEnv
     from editorbot.models.policy_net import EditPolicyNet
 
@@ -71,7 +73,7 @@ class Grid:
 
     def bar_samples(self) -> int:
         """[samples] one bar: four times the median beat."""
-        return int(round(4 * float(np.median(np.diff(self.edges)))))
+        return round(4 * float(np.median(np.diff(self.edges))))
 
 
 def target_from_args(
@@ -101,7 +103,7 @@ def fit_actions(
     Raises:
         ParameterError: the target is outside the track's reachable range (one line, naming it).
     """
-    target = int(round(spec.target_sec * grid.sr))
+    target = round(spec.target_sec * grid.sr)
     tol = _tolerance(spec, grid, target)
     _check_reachable(spec.target_sec, grid, name)
     free = output_samples(greedy, grid)
@@ -123,6 +125,48 @@ def fit_actions(
     }
 
 
+def fit_policy(
+    net: EditPolicyNet, env: EditingEnv, grid: Grid, spec: TargetSpec, *, name: str = "track"
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The RL policy's edit of the env's track 0 fitted to ``spec`` (see :func:`fit_actions`)."""
+    greedy, lp = policy_log_probs(net, env, 0)
+    return fit_actions(greedy, lp, grid, spec, name=name)
+
+
+def fit_supervised(
+    checkpoint: str | Path, audio_path: str | Path, spec: TargetSpec | None, *, n_samples: int
+) -> DecisionList:
+    """The supervised label head's decision list for a track, fitted to ``spec`` if given."""
+    from editorbot.editing.decisions import DecisionList
+    from editorbot.training.supervised_infer import greedy_decisions, predict_beat_log_probs
+
+    lp, beat_times, phase, sr, meta = predict_beat_log_probs(checkpoint, audio_path)
+    decisions = greedy_decisions(lp, n_beats=len(beat_times), downbeat_phase=phase)
+    dl = DecisionList(sr, beat_times, tuple(decisions), downbeat_phase=phase,
+                      meta={"source": "supervised", "checkpoint": str(checkpoint)})  # fmt: skip
+    if spec is None:
+        return dl
+    grid = Grid.of(beat_times, sr=sr, n_samples=n_samples, phase=phase)
+    greedy = dl.to_action_array()
+    actions, fit = fit_actions(greedy, supervised_log_probs(lp), grid, spec, name=str(audio_path))
+    if not fit["constrained"]:
+        return replace(dl, meta={**dl.meta, **fit})
+    return decisions_from_actions(
+        actions, n_beats=grid.n_beats, sample_rate=sr, beat_times=beat_times,
+        downbeat_phase=phase, meta={**dl.meta, **fit},
+    )  # fmt: skip
+
+
+def finish_render(y: np.ndarray, sr: int, fit: dict[str, Any]) -> np.ndarray:
+    """The rendered edit, stretched to the exact target when ``fit["exact"]``; records the
+    achieved length in ``fit`` (the decision list's meta)."""
+    if fit.get("exact"):
+        y = stretch_to(y, round(fit["target_duration_sec"] * sr))
+    if fit:
+        fit["achieved_duration_sec"] = y.shape[1] / sr
+    return y
+
+
 def output_samples(actions: np.ndarray, grid: Grid) -> int:
     """[samples] the rendered length of ``actions`` on ``grid`` (the renderer's arithmetic)."""
     dl = decisions_from_actions(
@@ -134,7 +178,9 @@ def output_samples(actions: np.ndarray, grid: Grid) -> int:
 def reachable_range_sec(grid: Grid) -> tuple[float, float]:
     """[s] the shortest target accepted (one bar) and the longest output the edit language
     makes on this grid (every LOOP and JUMP_BACK at its longest)."""
-    return grid.bar_samples() / grid.sr, max_output_samples(grid.edges, grid.downbeat_phase) / grid.sr
+    return grid.bar_samples() / grid.sr, max_output_samples(
+        grid.edges, grid.downbeat_phase
+    ) / grid.sr
 
 
 def stretch_to(y: np.ndarray, n_samples: int) -> np.ndarray:
@@ -145,11 +191,11 @@ def stretch_to(y: np.ndarray, n_samples: int) -> np.ndarray:
     """
     from editorbot.editing import dsp
 
-    C, L = y.shape
-    rate = L / n_samples
+    C, n_in = y.shape
+    rate = n_in / n_samples
     if abs(rate - 1.0) > MAX_STRETCH + 1e-9:
         raise ParameterError(f"stretch {rate:.4f} exceeds ±{MAX_STRETCH:.0%}")
-    if L == n_samples:
+    if n_in == n_samples:
         return y
     out = dsp.time_stretch(y, rate=rate)
     return dsp.slice_padded(out, 0, n_samples)  # the vocoder rounds; one sample either way

@@ -27,7 +27,9 @@ Shape:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +73,7 @@ class BeatLogProbs:
         lp = [np.maximum(np.asarray(x, np.float64), LOG_PROB_FLOOR) for x in self]
         return lp[0][:, :, None, None] + lp[1][:, :, :, None] + lp[2]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[np.ndarray]:
         return iter((self.type_lp, self.size_lp, self.amount_lp))
 
 
@@ -141,72 +143,98 @@ def max_output_samples(edges: np.ndarray, downbeat_phase: int) -> int:
 
 
 def _moves(lp: BeatLogProbs, edges: np.ndarray, downbeat_phase: int) -> _Moves:
+    """Every searched move from every cursor: its best action, score and exact length."""
     N = len(edges) - 1
     joint = lp.joint()
     assert joint.shape == (N, N_TYPES, N_SIZES, N_AMOUNTS)
-    joint = np.where(AMOUNT_VALID[None, :, None, :], joint, -np.inf)
-    c = np.arange(N)[:, None]
-    n = _SIZES[None, :]  # (1, N_SIZES)
-    left = N - c
-    slots: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]] = []
-
-    def add(score, types, s, a, new_c, delta, jump=False):  # type: ignore[no-untyped-def]
-        action = np.stack(np.broadcast_arrays(types, s, a), axis=-1)
-        slots.append((score, action, np.minimum(new_c, N), delta, jump))
-
-    def seg(a, b):  # type: ignore[no-untyped-def]
-        return edges[np.clip(b, 0, N)] - edges[np.clip(a, 0, N)]
-
-    fits, sz = n <= left, np.arange(N_SIZES)
-    plain = joint[:, list(_PLAIN)]  # (N, P, S, A)
-    flat = plain.transpose(0, 2, 1, 3).reshape(N, N_SIZES, -1)
-    best = flat.argmax(-1)
-    for s in range(N_SIZES):
-        k = best[:, s]
-        score = np.where(fits[:, s], flat[np.arange(N), s, k], -np.inf)
-        types = np.array(_PLAIN)[k // N_AMOUNTS]
-        add(score, types, s, k % N_AMOUNTS, c[:, 0] + n[0, s], seg(c[:, 0], c[:, 0] + n[0, s]))
-    neutral = 2
-    for t, valid, new_c in (
-        (_T.CUT, fits, c + n),
-        (_T.SKIP, np.broadcast_to(left > 0, fits.shape), _skip_end(c, n, downbeat_phase, N)),
-        (_T.SWAP_NEXT, 2 * n <= left, c + 2 * n),
-    ):
-        delta = np.zeros_like(new_c) if t != _T.SWAP_NEXT else seg(c, c + 2 * n)
-        for s in range(N_SIZES):
-            score = np.where(valid[:, s], joint[:, t, s, neutral], -np.inf)
-            add(score, t, s, neutral, new_c[:, s], delta[:, s])
-    for t in (_T.SPEED_UP, _T.SPEED_DOWN, _T.LOOP):
-        for s in range(N_SIZES):
-            raw = seg(c[:, 0], c[:, 0] + n[0, s])
-            for a in np.flatnonzero(AMOUNT_VALID[t]):
-                value = float(AMOUNT_VALUES[t, a])
-                if t == _T.LOOP:
-                    delta = raw * int(value)
-                else:
-                    delta = np.array([body_samples(int(x), value) for x in raw], np.int64)
-                score = np.where(fits[:, s], joint[:, t, s, a], -np.inf)
-                add(score, t, s, a, c[:, 0] + n[0, s], delta)
-    for a in range(N_AMOUNTS):
-        k = int(AMOUNT_VALUES[_T.JUMP_BACK, a])
-        for s in range(N_SIZES):
-            start = c[:, 0] - k
-            valid = (start >= 0) & (left[:, 0] > 0)
-            score = np.where(valid, joint[:, _T.JUMP_BACK, s, a], -np.inf)
-            add(score, _T.JUMP_BACK, s, a, c[:, 0], seg(start, start + n[0, s]), True)
-    del sz
-    return _Moves(
-        score=np.stack([x[0] for x in slots], 1),
-        action=np.stack([np.broadcast_to(x[1], (N, 3)) for x in slots], 1).astype(np.int64),
-        new_cursor=np.stack([np.broadcast_to(x[2], (N,)) for x in slots], 1).astype(np.int64),
-        delta=np.stack([np.broadcast_to(x[3], (N,)) for x in slots], 1).astype(np.int64),
-        jump=np.array([x[4] for x in slots]),
-    )
+    b = _SlotBuilder(np.where(AMOUNT_VALID[None, :, None, :], joint, -np.inf), edges)
+    b.plain()
+    b.zero_length(downbeat_phase)
+    b.rescaled()
+    b.jumps()
+    return b.build()
 
 
-def _skip_end(c: np.ndarray, n: np.ndarray, phase: int, N: int) -> np.ndarray:
-    """[beats] where SKIP lands (``actions.skip_end``, over arrays)."""
-    return np.minimum(c + n - (c - phase) % n, N)
+class _SlotBuilder:
+    """Collects move slots, each an (N,) array of score, action, new cursor and length."""
+
+    def __init__(self, joint: np.ndarray, edges: np.ndarray) -> None:
+        self.joint, self.edges = joint, edges
+        self.N = N = len(edges) - 1
+        self.c = np.arange(N)
+        self.left = N - self.c
+        self.slots: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]] = []
+
+    def add(
+        self, score: np.ndarray, action: tuple[Any, Any, Any], new_c: np.ndarray,
+        delta: np.ndarray, jump: bool = False,
+    ) -> None:  # fmt: skip
+        a = np.stack(np.broadcast_arrays(*(np.asarray(x) for x in action), self.c), -1)[:, :3]
+        N = self.N
+        self.slots.append((score, a, np.minimum(new_c, N), np.broadcast_to(delta, (N,)), jump))
+
+    def seg(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """[samples] raw length of beats [a, b), clipped to the track."""
+        return self.edges[np.clip(b, 0, self.N)] - self.edges[np.clip(a, 0, self.N)]
+
+    def plain(self) -> None:
+        """Types whose output is the segment as long as it is: the best of them per size."""
+        N, c = self.N, self.c
+        flat = self.joint[:, list(_PLAIN)].transpose(0, 2, 1, 3).reshape(N, N_SIZES, -1)
+        best = flat.argmax(-1)
+        for s, n in enumerate(_SIZES.tolist()):
+            k = best[:, s]
+            score = np.where(n <= self.left, flat[c, s, k], -np.inf)
+            types = np.array(_PLAIN)[k // N_AMOUNTS]
+            self.add(score, (types, s, k % N_AMOUNTS), c + n, self.seg(c, c + n))
+
+    def zero_length(self, phase: int) -> None:
+        """CUT and SKIP (nothing plays), and SWAP_NEXT (two segments, their own length)."""
+        c, neutral = self.c, 2
+        for s, n in enumerate(_SIZES.tolist()):
+            skip_end = np.minimum(c + n - (c - phase) % n, self.N)  # actions.skip_end
+            for t, valid, new_c, delta in (
+                (_T.CUT, n <= self.left, c + n, np.zeros(1, np.int64)),
+                (_T.SKIP, self.left > 0, skip_end, np.zeros(1, np.int64)),
+                (_T.SWAP_NEXT, 2 * n <= self.left, c + 2 * n, self.seg(c, c + 2 * n)),
+            ):
+                score = np.where(valid, self.joint[:, t, s, neutral], -np.inf)
+                self.add(score, (t, s, neutral), new_c, delta)
+
+    def rescaled(self) -> None:
+        """SPEED_UP / SPEED_DOWN (the vocoder's rounding) and LOOP (repeats)."""
+        c = self.c
+        for t in (_T.SPEED_UP, _T.SPEED_DOWN, _T.LOOP):
+            for s, n in enumerate(_SIZES.tolist()):
+                raw = self.seg(c, c + n)
+                for a in np.flatnonzero(AMOUNT_VALID[t]).tolist():
+                    value = float(AMOUNT_VALUES[t, a])
+                    if t == _T.LOOP:
+                        delta = raw * int(value)
+                    else:
+                        delta = np.array([body_samples(x, value) for x in raw.tolist()], np.int64)
+                    score = np.where(n <= self.left, self.joint[:, t, s, a], -np.inf)
+                    self.add(score, (t, s, a), c + n, delta)
+
+    def jumps(self) -> None:
+        """JUMP_BACK: replays ``size`` beats from k behind; the cursor stays."""
+        c = self.c
+        for a in range(N_AMOUNTS):
+            start = c - int(AMOUNT_VALUES[_T.JUMP_BACK, a])
+            valid = (start >= 0) & (self.left > 0)
+            for s, n in enumerate(_SIZES.tolist()):
+                score = np.where(valid, self.joint[:, _T.JUMP_BACK, s, a], -np.inf)
+                self.add(score, (_T.JUMP_BACK, s, a), c, self.seg(start, start + n), True)
+
+    def build(self) -> _Moves:
+        def stack(i: int) -> np.ndarray:
+            return np.stack([x[i] for x in self.slots], 1).astype(np.int64)
+
+        return _Moves(
+            score=np.stack([x[0] for x in self.slots], 1),
+            action=stack(1), new_cursor=stack(2), delta=stack(3),
+            jump=np.array([x[4] for x in self.slots]),
+        )  # fmt: skip
 
 
 def _max_remaining(m: _Moves) -> np.ndarray:
@@ -311,8 +339,8 @@ def _search(
     final = cells.get(2 * N)
     if final is None:
         return None
-    L, S = final[0], final[1]
-    ok = (L >= lo) & (L <= hi)
+    length, S = final[0], final[1]
+    ok = (length >= lo) & (length <= hi)
     if not ok.any():
         return None
     return _backtrack(m, cells, 2 * N, int(np.flatnonzero(ok)[np.argmax(S[ok])]))
