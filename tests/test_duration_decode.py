@@ -77,7 +77,9 @@ def test_every_target_from_40_to_150_percent_fits_within_one_bar() -> None:
     for ratio in RATIOS:
         spec = TargetSpec(ratio * L / sr)
         actions, meta = fit_actions(greedy, lp, grid, spec)
-        assert abs(output_samples(actions, grid) - round(spec.target_sec * sr)) <= grid.bar_samples()
+        assert (
+            abs(output_samples(actions, grid) - round(spec.target_sec * sr)) <= grid.bar_samples()
+        )
         assert meta["planned_duration_sec"] == pytest.approx(output_samples(actions, grid) / sr)
 
 
@@ -142,8 +144,11 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     cfg = RLRunConfig(module=ModuleConfig.tiny())
     env = EditingEnv({"tables": [make_table(0)]})
-    module = EditorRLModule(observation_space=env.observation_space,
-                            action_space=env.action_space, model_config=cfg.module.__dict__)
+    module = EditorRLModule(
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        model_config=cfg.module.__dict__,
+    )
     normalizer = FeatureNormalizer(np.zeros(N_FEATURES, np.float32),
                                    np.ones(N_FEATURES, np.float32))  # fmt: skip
     path = tmp_path_factory.mktemp("ckpt") / "best"
@@ -222,3 +227,22 @@ def test_cli_impossible_target_names_the_reachable_range(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "out of reach" in err[0] and "can last" in err[0]
     assert not out.exists()
+
+
+def test_evaluate_reports_type_accuracy_at_imposed_lengths(
+    songs: list[Path], checkpoint: Path, tmp_path: Path
+) -> None:
+    """evaluate's target sweep: 0.8x/1.0x/1.2x the human edit's length, each scored and each
+    planned within one bar (a relative error below one bar over the shortest edit's length)."""
+    from editorbot.evaluation.report import evaluate
+    from editorbot.evaluation.target_sweep import FACTORS
+
+    result = evaluate(songs[0].parent.parent, [checkpoint], out_dir=tmp_path)
+    (name,) = result["checkpoints"]
+    sweep = result["target_sweep"][name]
+    assert list(sweep) == [f"{f:g}x" for f in FACTORS]
+    for row in sweep.values():
+        assert row["n_tracks"] + row["n_unreachable"] == len(songs)
+        assert 0.0 <= row["type_accuracy"] <= 1.0
+        assert row["duration_error"] < 0.25  # a bar (~2 s) over edits of >= 10 s
+    assert "## Target duration" in (tmp_path / "report.md").read_text()
