@@ -253,7 +253,7 @@ def _max_remaining(m: _Moves) -> np.ndarray:
     return best
 
 
-def _lagrangian_reference(m: _Moves, target: int, n_iter: int = 24) -> np.ndarray:
+def _lagrangian_reference(m: _Moves, target: int, n_iter: int = 16) -> np.ndarray:
     """[samples] (2, N + 1) the output length before each cursor along two paths of the relaxed
     problem max sum(log-prob) + lam * length, one ending shorter than ``target`` and one longer
     (lam bisected), as (elementwise min, elementwise max).
