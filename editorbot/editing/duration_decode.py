@@ -121,7 +121,7 @@ def constrained_actions(
         raise ParameterError(f"at most {longest[0, 0]} samples are reachable")
     width = max(1, tolerance_samples)
     ref = _lagrangian_reference(moves, target_samples)
-    for band in (4 * tolerance_samples, None):  # the full search only if the band found nothing
+    for band in (2 * tolerance_samples, None):  # the full search only if the band found nothing
         path = _search(moves, longest, lo=lo, hi=hi, width=width, ref=ref, band=band)
         if path is None:  # a finer grid of buckets keeps more distinct lengths alive
             path = _search(moves, longest, lo=lo, hi=hi, width=max(1, width // 8), ref=ref,
@@ -370,22 +370,26 @@ def _expand(
     band: int | None,
 ) -> None:
     c, j = divmod(cell, 2)
-    ok = np.isfinite(m.score[c]) & ~(m.jump & (j == 1))
-    slots = np.flatnonzero(ok)
+    slots = np.flatnonzero(np.isfinite(m.score[c]) & ~(m.jump & (j == 1)))
     dest = 2 * m.new_cursor[c, slots] + m.jump[slots]
-    for d in np.unique(dest):
-        ss = slots[dest == d]
-        newL = (L[:, None] + m.delta[c, ss][None, :]).ravel()
-        newS = (S[:, None] + m.score[c, ss][None, :]).ravel()
-        keep = (newL <= hi) & (newL + longest[d // 2, d % 2] >= lo)
-        if band is not None:
-            keep &= (newL >= ref[0, d // 2] - band) & (newL <= ref[1, d // 2] + band)
-        if not keep.any():
-            continue
-        pos = np.repeat(np.arange(len(L)), len(ss))[keep]
-        slot = np.tile(ss, len(L))[keep]
-        part = (newL[keep], newS[keep], np.full(len(pos), cell), pos, slot)
-        pending.setdefault(int(d), []).append(part)
+    dc, dj = dest // 2, dest % 2
+    lower, upper = lo - longest[dc, dj], np.full(len(slots), hi)
+    if band is not None:
+        lower = np.maximum(lower, ref[0, dc] - band)
+        upper = np.minimum(upper, ref[1, dc] + band)
+    newL = L[:, None] + m.delta[c, slots][None, :]  # [K, slots]
+    rows, cols = np.nonzero((newL >= lower) & (newL <= upper))
+    if not len(rows):
+        return
+    order = np.argsort(dest[cols], kind="stable")
+    rows, cols = rows[order], cols[order]
+    d = dest[cols]
+    newS = S[rows] + m.score[c, slots[cols]]
+    lengths, parent = newL[rows, cols], np.full(len(rows), cell)
+    starts = np.flatnonzero(np.r_[True, d[1:] != d[:-1]]).tolist()
+    for a, b in zip(starts, [*starts[1:], len(d)], strict=True):
+        part = (lengths[a:b], newS[a:b], parent[a:b], rows[a:b], slots[cols[a:b]])
+        pending.setdefault(int(d[a]), []).append(part)
 
 
 def _backtrack(
