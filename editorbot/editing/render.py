@@ -213,20 +213,14 @@ class _Assembler:
 
     def run(self, plan: list[tuple[int, PlannedSegment]]) -> RenderResult:
         C, _ = self.y.shape
-        self.out = np.empty((C, self._out_length(plan)), dtype=np.float32)  # every sample set
+        L_out = planned_length(self.edges, plan)  # the same layout the chunks use
+        self.out = np.empty((C, L_out), dtype=np.float32)  # every sample set
         for idx, seg in plan:
             chunk = self._chunk(seg)
             for r in range(seg.repeats):
                 self._place(chunk, seg, idx, r)
         assert self.pos == self.out.shape[1]
         return RenderResult(self.out, self.sr, self.segments, np.array(self.out_beats, np.int64))
-
-    def _out_length(self, plan: list[tuple[int, PlannedSegment]]) -> int:
-        """[samples] output length, from the same layout the chunks use (no audio touched)."""
-        return planned_length(self.edges, plan)
-
-    def _layout(self, seg: PlannedSegment) -> tuple[np.ndarray, int]:
-        return _layout(self.edges, seg)
 
     # -- chunks ---------------------------------------------------------------------------
 
@@ -239,7 +233,7 @@ class _Assembler:
             return self._output_chunk(seg)
         H, t = self.H, seg.type
         s, e = int(self.edges[seg.start_beat]), int(self.edges[seg.end_beat])
-        offsets, M = self._layout(seg)
+        offsets, M = _layout(self.edges, seg)
         if t in _IDENTITY or t == ActionType.REVERSE:
             x = self._raw(s - H, e + H)
             x = x[:, ::-1] if t == ActionType.REVERSE else x
