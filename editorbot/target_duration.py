@@ -204,8 +204,8 @@ def stretch_to(y: np.ndarray, n_samples: int) -> np.ndarray:
 def policy_log_probs(
     net: EditPolicyNet, env: EditingEnv, track_index: int
 ) -> tuple[np.ndarray, BeatLogProbs]:
-    """The greedy episode of ``net`` (the same actions as ``inference.run_policy``) and its
-    heads' log-probabilities at every raw beat.
+    """The greedy episode of ``net`` (in eval mode: the same actions as
+    ``inference.run_policy``) and its heads' log-probabilities at every raw beat.
 
     A beat the episode's cursor visited gets the log-probabilities of that step (the first one
     there, before any JUMP_BACK); a beat inside a longer action gets those of the step that

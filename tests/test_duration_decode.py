@@ -246,3 +246,32 @@ def test_evaluate_reports_type_accuracy_at_imposed_lengths(
         assert 0.0 <= row["type_accuracy"] <= 1.0
         assert row["duration_error"] < 0.25  # a bar (~2 s) over edits of >= 10 s
     assert "## Target duration" in (tmp_path / "report.md").read_text()
+
+
+def test_cli_supervised_target_fits_and_free_target_keeps_the_list(
+    songs: list[Path], tmp_path: Path
+) -> None:
+    """The label head's edit (an untrained tiny model, saved by the real save path) obeys the
+    same constraint: within one bar, and unchanged when its own length is asked for."""
+    import torch
+
+    from editorbot.models.supervised import SupervisedConfig, SupervisedEditModel, save_checkpoint
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "sup", SupervisedEditModel(SupervisedConfig.tiny()))
+    args = ["edit", str(songs[2]), "--checkpoint", str(ckpt)]
+    assert cli([*args, "--output", str(tmp_path / "free.wav")]) == 0
+    free_sec = sf.info(str(tmp_path / "free.wav")).duration
+    free = json.loads((tmp_path / "free.decisions.json").read_text())
+    assert cli([*args, "--output", str(tmp_path / "same.wav"), "--target-duration",
+                str(free_sec)]) == 0  # fmt: skip
+    same = json.loads((tmp_path / "same.decisions.json").read_text())
+    assert same["decisions"] == free["decisions"] and not same["meta"]["constrained"]
+    raw_sec = sf.info(str(songs[2])).duration
+    assert cli([*args, "--output", str(tmp_path / "half.wav"), "--target-ratio", "0.5"]) == 0
+    half = json.loads((tmp_path / "half.decisions.json").read_text())["meta"]
+    bar_sec = 4 * float(np.median(np.diff(free["beat_times"])))
+    assert abs(sf.info(str(tmp_path / "half.wav")).duration - 0.5 * raw_sec) <= bar_sec
+    assert half["achieved_duration_sec"] == pytest.approx(
+        sf.info(str(tmp_path / "half.wav")).duration
+    )
