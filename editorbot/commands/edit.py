@@ -4,7 +4,10 @@ How to run: ``editorbot edit input.wav --checkpoint models/rl_model/best --outpu
 
 What to expect: ``edited.wav`` and ``edited.decisions.json`` beside it. The checkpoint's
 ``editorbot_checkpoint.json`` says which learner made it: ``rl`` (the PPO agent, deterministic
-unless ``--sample``) or ``supervised`` (the mel-reconstruction baseline).
+unless ``--sample``) or ``supervised`` (the mel-reconstruction baseline). With
+``--target-duration S`` / ``--target-ratio R`` the decoded edit is the learner's most likely one
+within ``--tolerance`` (default one bar) of the target; ``--exact`` stretches it (<= 3 %) to the
+sample. A target out of the track's reach is one error line naming the reachable range.
 """
 
 from __future__ import annotations

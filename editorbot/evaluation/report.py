@@ -5,7 +5,9 @@ never saw), the reference decisions are, in this order of preference: ``--labels
 (inferred by ``editorbot labels``), ``DATA_DIR/truth/X.json`` (the demo generator's true edit),
 or labels inferred here by the alignment. Every system — each checkpoint and each baseline of
 :mod:`editorbot.evaluation.baselines` — gives a decision list, which the one renderer turns into
-audio; :mod:`editorbot.evaluation.metrics` compares both with the human edit.
+audio; :mod:`editorbot.evaluation.metrics` compares both with the human edit. Each learner is
+also decoded with its length imposed (0.8x, 1.0x, 1.2x the human edit's,
+:mod:`editorbot.evaluation.target_sweep`) and scored there too.
 
 Writes ``OUT/metrics.json``, ``OUT/report.md``, its PNGs, and ``OUT/edits/X_SYSTEM.wav`` (the
 learners' edits).
