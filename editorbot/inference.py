@@ -189,8 +189,14 @@ def edit_track(
     sample: bool = False,
     seed: int = 0,
     target_duration_sec: float | None = None,
+    tolerance_sec: float | None = None,
+    exact: bool = False,
 ) -> dict[str, Path]:
     """Edit one track with an RL checkpoint: writes ``output`` and its decision list beside it.
+
+    With ``target_duration_sec`` [s], the most likely edit whose output is within
+    ``tolerance_sec`` (default one bar) of it; ``exact`` then stretches it (<= 3 %) to the
+    sample. The decision list's meta records the target and the achieved length.
 
     Returns:
         ``{"audio": output, "decisions": OUTPUT_STEM.decisions.json}``.
@@ -204,26 +210,58 @@ def edit_track(
     audio = load_audio(audio_path)
     analysis = analyze(audio)
     grid = analysis.grid
+    # The target is a constraint on the decoding (target_duration), not an observation: the
+    # policy sees what it sees without one, so a free constraint gives the unconstrained edit.
     ratio = meta.get("target_ratio", 1.0)
-    if target_duration_sec is not None:
-        ratio = target_duration_sec * grid.tempo_bpm / 60.0 / grid.n_beats  # [s] → grid beats
     table = table_from_analysis(Path(audio_path).stem, analysis, normalizer, target_ratio=ratio)
     env = EditingEnv({**meta["env_config"], "tables": [table]})
     _check_fits(net, env, checkpoint)
-    actions, _ = run_policy(net, env, 0, sample=sample, seed=seed)
+    fit: dict[str, Any] = {}
+    if target_duration_sec is None:
+        actions, _ = run_policy(net, env, 0, sample=sample, seed=seed)
+    else:
+        actions, fit = _fit(net, env, grid, audio, target_duration_sec, tolerance_sec, exact,
+                            sample)  # fmt: skip
     dl = decisions_from_actions(
         actions,
         n_beats=grid.n_beats,
         sample_rate=audio.sr,
         beat_times=grid.beat_times,
         downbeat_phase=grid.downbeat_phase,
-        meta={"checkpoint": str(checkpoint), "editorbot": __version__, "sample": sample},
+        meta={"checkpoint": str(checkpoint), "editorbot": __version__, "sample": sample, **fit},
     )
     result = render_decision_list(audio, dl)
+    y = result.y
+    if fit:
+        from editorbot.target_duration import finish_render
+
+        y = finish_render(y, result.sr, dl.meta)
     output = Path(output)
-    write_audio(output, result.y, sr=result.sr, protect=(audio_path,))
+    write_audio(output, y, sr=result.sr, protect=(audio_path,))
     decisions = dl.save(output.with_suffix(".decisions.json"))
     return {"audio": output, "decisions": decisions}
+
+
+def _fit(
+    net: EditPolicyNet,
+    env: EditingEnv,
+    grid: Any,
+    audio: Any,
+    target_sec: float,
+    tolerance_sec: float | None,
+    exact: bool,
+    sample: bool,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The greedy edit fitted to the target (:mod:`editorbot.target_duration`)."""
+    from editorbot.errors import ParameterError
+    from editorbot.target_duration import Grid, TargetSpec, fit_policy
+
+    if sample:
+        raise ParameterError("--sample does not combine with a target duration (greedy only)")
+    g = Grid.of(grid.beat_times, sr=audio.sr, n_samples=audio.n_samples,
+                phase=grid.downbeat_phase)  # fmt: skip
+    spec = TargetSpec(target_sec, tolerance_sec, exact)
+    return fit_policy(net, env, g, spec, name=str(audio.name()))
 
 
 def _check_fits(net: EditPolicyNet, env: EditingEnv, checkpoint: str | Path) -> None:

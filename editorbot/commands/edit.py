@@ -4,7 +4,10 @@ How to run: ``editorbot edit input.wav --checkpoint models/rl_model/best --outpu
 
 What to expect: ``edited.wav`` and ``edited.decisions.json`` beside it. The checkpoint's
 ``editorbot_checkpoint.json`` says which learner made it: ``rl`` (the PPO agent, deterministic
-unless ``--sample``) or ``supervised`` (the mel-reconstruction baseline).
+unless ``--sample``) or ``supervised`` (the mel-reconstruction baseline). With
+``--target-duration S`` / ``--target-ratio R`` the decoded edit is the learner's most likely one
+within ``--tolerance`` (default one bar) of the target; ``--exact`` stretches it (<= 3 %) to the
+sample. A target out of the track's reach is one error line naming the reachable range.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, required=True, help="edited audio (.wav/.flac)")
     parser.add_argument("--sample", action="store_true", help="sample actions (rl only)")
     parser.add_argument("--seed", type=int, default=0, help="seed for --sample")
-    parser.add_argument("--target-duration", type=float, help="[s] wanted output duration (rl)")
+    target = parser.add_argument_group("target duration (a constraint on the decoded edit)")
+    target.add_argument("--target-duration", type=float, help="[s] wanted output duration")
+    target.add_argument("--target-ratio", type=float, help="wanted duration / the raw track's")
+    target.add_argument("--tolerance", type=float, help="[s] allowed distance (default: one bar)")
+    target.add_argument(
+        "--exact", action="store_true", help="then time-stretch (<= 3 %%) to the exact length"
+    )
     parser.add_argument(
         "--mel-output",
         type=Path,
@@ -38,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from editorbot.inference import read_checkpoint_meta
 
     kind = read_checkpoint_meta(args.checkpoint).get("kind")
+    target_sec = _target_sec(args)
     if args.mel_output is not None and kind != "supervised":
         raise ParameterError(
             f"{args.checkpoint}: --mel-output needs a supervised checkpoint (this one is {kind!r})"
@@ -51,24 +61,46 @@ def run(args: argparse.Namespace) -> int:
             output=args.output,
             sample=args.sample,
             seed=args.seed,
-            target_duration_sec=args.target_duration,
+            target_duration_sec=target_sec,
+            tolerance_sec=args.tolerance,
+            exact=args.exact,
         )
     elif kind == "supervised":
-        paths = _edit_supervised(args)
+        paths = _edit_supervised(args, target_sec)
     else:
         raise CheckpointError(f"{args.checkpoint}: unknown checkpoint kind {kind!r}")
     print(f"{paths['audio']} (decisions: {paths['decisions']})")
     return 0
 
 
-def _edit_supervised(args: argparse.Namespace) -> dict[str, Path]:
+def _target_sec(args: argparse.Namespace) -> float | None:
+    """[s] the target of --target-duration / --target-ratio (None: the editor's own length)."""
+    from editorbot.target_duration import target_from_args
+
+    if args.target_ratio is None and args.target_duration is None:
+        if args.exact or args.tolerance is not None:
+            raise ParameterError("--exact and --tolerance need --target-duration or --target-ratio")
+        return None
+    raw_sec = 0.0
+    if args.target_ratio is not None:
+        from editorbot.audio.io import load_audio
+
+        audio = load_audio(args.input)
+        raw_sec = audio.n_samples / audio.sr
+    return target_from_args(args.target_duration, args.target_ratio, raw_sec=raw_sec)
+
+
+def _edit_supervised(args: argparse.Namespace, target_sec: float | None) -> dict[str, Path]:
     from editorbot.audio.io import load_audio, write_audio
     from editorbot.editing.render import render_decision_list
-    from editorbot.training.supervised_infer import predict_decisions
+    from editorbot.target_duration import TargetSpec, finish_render, fit_supervised
 
-    dl = predict_decisions(args.checkpoint, args.input)
-    result = render_decision_list(load_audio(args.input), dl)
-    write_audio(args.output, result.y, sr=result.sr, protect=(args.input,))
+    audio = load_audio(args.input)
+    spec = None if target_sec is None else TargetSpec(target_sec, args.tolerance, args.exact)
+    dl = fit_supervised(args.checkpoint, args.input, spec, n_samples=audio.n_samples)
+    result = render_decision_list(audio, dl)
+    y = finish_render(result.y, result.sr, dl.meta) if spec is not None else result.y
+    write_audio(args.output, y, sr=result.sr, protect=(args.input,))
     if args.mel_output is not None:
         from editorbot.training.supervised_infer import resynthesise
 

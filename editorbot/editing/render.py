@@ -213,40 +213,14 @@ class _Assembler:
 
     def run(self, plan: list[tuple[int, PlannedSegment]]) -> RenderResult:
         C, _ = self.y.shape
-        self.out = np.empty((C, self._out_length(plan)), dtype=np.float32)  # every sample set
+        L_out = planned_length(self.edges, plan)  # the same layout the chunks use
+        self.out = np.empty((C, L_out), dtype=np.float32)  # every sample set
         for idx, seg in plan:
             chunk = self._chunk(seg)
             for r in range(seg.repeats):
                 self._place(chunk, seg, idx, r)
         assert self.pos == self.out.shape[1]
         return RenderResult(self.out, self.sr, self.segments, np.array(self.out_beats, np.int64))
-
-    def _out_length(self, plan: list[tuple[int, PlannedSegment]]) -> int:
-        """[samples] output length, from the same layout the chunks use (no audio touched)."""
-        out_beats: list[int] = []
-        pos = 0
-        for _, seg in plan:
-            if seg.from_output:
-                ob = [*out_beats, pos]
-                offsets = np.array(ob[seg.start_beat : seg.end_beat]) - ob[seg.start_beat]
-                M = ob[seg.end_beat] - ob[seg.start_beat]
-            else:
-                offsets, M = self._layout(seg)
-            for _ in range(seg.repeats):
-                out_beats += (pos + offsets).tolist()
-                pos += M
-        return pos
-
-    def _layout(self, seg: PlannedSegment) -> tuple[np.ndarray, int]:
-        """Output-beat starts within a raw segment's body, and the body's length [samples]."""
-        a, b = seg.start_beat, seg.end_beat
-        s, e = int(self.edges[a]), int(self.edges[b])
-        if seg.type == ActionType.REVERSE:
-            return e - self.edges[a + 1 : b + 1][::-1], e - s
-        rate = _rate(seg)
-        if rate == 1.0:
-            return self.edges[a:b] - s, e - s
-        return np.round((self.edges[a:b] - s) / rate).astype(np.int64), round((e - s) / rate)
 
     # -- chunks ---------------------------------------------------------------------------
 
@@ -259,7 +233,7 @@ class _Assembler:
             return self._output_chunk(seg)
         H, t = self.H, seg.type
         s, e = int(self.edges[seg.start_beat]), int(self.edges[seg.end_beat])
-        offsets, M = self._layout(seg)
+        offsets, M = _layout(self.edges, seg)
         if t in _IDENTITY or t == ActionType.REVERSE:
             x = self._raw(s - H, e + H)
             x = x[:, ::-1] if t == ActionType.REVERSE else x
@@ -316,6 +290,55 @@ class _Assembler:
         h = self.hr if correlated else self.hx
         h = min(h, prev.body.shape[1] // 2, cur.body.shape[1] // 2)
         return h, not correlated
+
+
+def planned_length(edges: np.ndarray, plan: Sequence[tuple[int, PlannedSegment]]) -> int:
+    """[samples] length of the output a plan renders to, without touching audio.
+
+    Args:
+        edges: [shape=(n_beats + 1,)] int64 segment boundaries (beat ``i`` is
+            ``[edges[i], edges[i + 1])``; 0 first, the track's length last).
+        plan: :func:`editorbot.editing.decisions.plan_segments` of a decision list.
+    """
+    out_beats: list[int] = []
+    pos = 0
+    for _, seg in plan:
+        if seg.from_output:
+            ob = [*out_beats, pos]
+            offsets = np.array(ob[seg.start_beat : seg.end_beat]) - ob[seg.start_beat]
+            M = ob[seg.end_beat] - ob[seg.start_beat]
+        else:
+            offsets, M = _layout(edges, seg)
+        for _ in range(seg.repeats):
+            out_beats += (pos + offsets).tolist()
+            pos += M
+    return pos
+
+
+def body_samples(n_samples: int, rate: float) -> int:
+    """[samples] length of ``n_samples`` raw samples played at ``rate`` (the vocoder's rounding)."""
+    return n_samples if rate == 1.0 else round(n_samples / rate)
+
+
+def segment_edges(beat_samples: np.ndarray, n_samples: int) -> np.ndarray:
+    """[shape=(n_beats + 1,)] int64 beat segment boundaries of a grid on ``n_samples`` of audio.
+
+    Raises:
+        ParameterError: the grid does not fit the audio.
+    """
+    return _edges(beat_samples, n_samples)
+
+
+def _layout(edges: np.ndarray, seg: PlannedSegment) -> tuple[np.ndarray, int]:
+    """Output-beat starts within a raw segment's body, and the body's length [samples]."""
+    a, b = seg.start_beat, seg.end_beat
+    s, e = int(edges[a]), int(edges[b])
+    if seg.type == ActionType.REVERSE:
+        return e - edges[a + 1 : b + 1][::-1], e - s
+    rate = _rate(seg)
+    if rate == 1.0:
+        return edges[a:b] - s, e - s
+    return np.round((edges[a:b] - s) / rate).astype(np.int64), body_samples(e - s, rate)
 
 
 def _segment(

@@ -5,7 +5,9 @@ never saw), the reference decisions are, in this order of preference: ``--labels
 (inferred by ``editorbot labels``), ``DATA_DIR/truth/X.json`` (the demo generator's true edit),
 or labels inferred here by the alignment. Every system — each checkpoint and each baseline of
 :mod:`editorbot.evaluation.baselines` — gives a decision list, which the one renderer turns into
-audio; :mod:`editorbot.evaluation.metrics` compares both with the human edit.
+audio; :mod:`editorbot.evaluation.metrics` compares both with the human edit. Each learner is
+also decoded with its length imposed (0.8x, 1.0x, 1.2x the human edit's,
+:mod:`editorbot.evaluation.target_sweep`) and scored there too.
 
 Writes ``OUT/metrics.json``, ``OUT/report.md``, its PNGs, and ``OUT/edits/X_SYSTEM.wav`` (the
 learners' edits).
@@ -33,7 +35,7 @@ from editorbot.datasets.pairs import Pair, discover_pairs
 from editorbot.editing.decisions import DecisionList
 from editorbot.editing.render import render_decision_list
 from editorbot.errors import DatasetError
-from editorbot.evaluation import baselines, metrics
+from editorbot.evaluation import baselines, metrics, target_sweep
 from editorbot.evaluation.label_metrics import LabelScores
 
 logger = logging.getLogger(__name__)
@@ -109,6 +111,7 @@ def evaluate(
         "checkpoints": {n: {"kind": k, "path": str(c)} for n, (k, c) in models.items()},
         "majority_action": _action_names(majority),
         "systems": {name: _summary(s) for name, s in systems.items()},
+        "target_sweep": target_sweep.sweep(models, pairs, refs),
     }
     _confusions(result, models, out_dir)
     _curves(models, out_dir, result)
@@ -316,6 +319,7 @@ def render_markdown(result: dict[str, Any], *, first: list[str]) -> str:
     for name, s in systems.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(s.get(k)) for k in HEADLINE) + " |")
     lines += ["", *_comparison(systems, result["checkpoints"]), "", _METRIC_NOTES, ""]
+    lines += target_sweep.markdown(result.get("target_sweep", {}))
     lines += [
         f"## First pair ({result['pairs'][0]})",
         "",

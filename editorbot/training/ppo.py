@@ -155,10 +155,9 @@ class RLRunConfig:
     reported agreement is not the one that picked the checkpoint; taken while a track trains."""
     hide_target_ratio: bool = False
     """[flag] every training episode shows the training tracks' mean edit/raw ratio instead of
-    the track's own (``EnvConfig.shown_target_ratio``). ``edit`` without ``--target-duration``
-    shows that mean, so a policy that learned to cut to each track's known target cuts wrongly
-    there; but a policy trained hidden ignores ``--target-duration``. Validation always runs as
-    ``edit`` does without one."""
+    the track's own (``EnvConfig.shown_target_ratio``). ``edit`` always shows that mean (a
+    ``--target-duration`` constrains the decoding instead), so a policy that learned to cut to
+    each track's known target cuts wrongly there. Validation always runs as ``edit`` does."""
     seed: int = 0
     """[seed] env track order and held-out split."""
 

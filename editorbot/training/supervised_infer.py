@@ -56,9 +56,32 @@ def predict_decisions(
     Raises:
         CheckpointError: the checkpoint does not load. AudioLoadError: the audio cannot be used.
     """
+    from editorbot.editing.decisions import DecisionList
+
+    lp, beat_times, phase, sr, meta = predict_beat_log_probs(
+        checkpoint_dir, audio_path, beat_times=beat_times
+    )
+    decisions = greedy_decisions(lp, n_beats=len(beat_times), downbeat_phase=phase)
+    return DecisionList(
+        sample_rate=sr,
+        beat_times=np.asarray(beat_times, dtype=np.float64),
+        decisions=tuple(decisions),
+        meta={"source": "supervised", "checkpoint": str(checkpoint_dir), **_epoch(meta)},
+        downbeat_phase=phase,
+    )
+
+
+def predict_beat_log_probs(
+    checkpoint_dir: str | Path, audio_path: str | Path, *, beat_times: np.ndarray | None = None
+) -> tuple[list[np.ndarray], np.ndarray, int, int, dict[str, Any]]:
+    """The label head's per-beat log-probabilities on a track (what ``predict_decisions`` walks).
+
+    Returns:
+        (:func:`beat_log_probs`, beat_times [s], downbeat phase, the audio's rate [Hz], the
+        checkpoint's meta).
+    """
     from editorbot.audio.beats import track_beats
     from editorbot.audio.io import AudioConfig, analysis_signal, load_audio
-    from editorbot.editing.decisions import DecisionList
 
     model, meta = load_checkpoint(checkpoint_dir)
     cfg = model.config
@@ -70,14 +93,7 @@ def predict_decisions(
         beat_times, phase = grid.beat_times, grid.downbeat_phase
     beat_frame = np.round(np.asarray(beat_times) * cfg.sr / cfg.hop_length).astype(np.int64)
     lp = beat_log_probs(model, _log_mel(y, cfg), beat_frame)
-    decisions = _walk(lp, n_beats=len(beat_frame), downbeat_phase=phase)
-    return DecisionList(
-        sample_rate=audio.sr,
-        beat_times=np.asarray(beat_times, dtype=np.float64),
-        decisions=tuple(decisions),
-        meta={"source": "supervised", "checkpoint": str(checkpoint_dir), **_epoch(meta)},
-        downbeat_phase=phase,
-    )
+    return lp, np.asarray(beat_times, np.float64), phase, audio.sr, meta
 
 
 def _epoch(meta: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +156,7 @@ def beat_log_probs(
     return out
 
 
-def _walk(lp: list[np.ndarray], *, n_beats: int, downbeat_phase: int) -> list[Decision]:
+def greedy_decisions(lp: list[np.ndarray], *, n_beats: int, downbeat_phase: int) -> list[Decision]:
     """Greedy masked decoding along the cursor: type, then size and amount given the type."""
     from editorbot.editing.actions import action_masks, initial_state, step
     from editorbot.editing.decisions import Decision
