@@ -299,7 +299,7 @@ def _pretrain_bc(cfg: Any, split: _Split, out: Path, env_config: dict[str, Any])
         return None
     env = EditingEnv({**cfg.env, "tables": str(split.train_dir / "tables")})
     if cfg.bc.epochs <= 0:
-        return _pretrain_rllib_bc(cfg, split.train_dir, out, env)
+        return _pretrain_rllib_bc(cfg, split, out, env)
     import torch
 
     from editorbot.training.bc_data import load_expert_arrays
@@ -325,13 +325,17 @@ def _pretrain_bc(cfg: Any, split: _Split, out: Path, env_config: dict[str, Any])
     return str(path)
 
 
-def _pretrain_rllib_bc(cfg: Any, train_dir: Path, out: Path, env: Any) -> str:
-    """RLlib's BC algorithm on the offline episodes (Ray Data)."""
+def _pretrain_rllib_bc(cfg: Any, split: _Split, out: Path, env: Any) -> str:
+    """RLlib's BC algorithm on the run's own packed copy of its training episodes (Ray Data)."""
+    from editorbot.envs.editing_env import EditingEnv
+    from editorbot.training.bc_data import RLLIB_EPISODES_DIR, write_rllib_episodes
     from editorbot.training.ppo import bc_config
 
+    replay_env = EditingEnv({**split.env, "tables": split.train})
+    episodes = write_rllib_episodes(split.train_dir / RLLIB_EPISODES_DIR, replay_env)
     algo = bc_config(
         cfg.bc,
-        episodes=train_dir / "episodes",
+        episodes=episodes,
         module=cfg.module,
         observation_space=env.observation_space,
         action_space=env.action_space,
