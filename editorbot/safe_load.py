@@ -91,7 +91,8 @@ def inside(folder: str | Path, name: Any, *, source: str) -> Path:
         CheckpointError: ``name`` is not a plain relative name, or resolves outside ``folder``.
     """
     folder = Path(folder)
-    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+    plain = isinstance(name, str) and name and not Path(name).is_absolute()
+    if not plain or ".." in Path(name).parts:
         raise CheckpointError(f"{source}: weights {name!r} must name a file inside {folder}")
     path = folder / name
     if not path.resolve().is_relative_to(folder.resolve()):
@@ -111,7 +112,7 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         # weights_only: only tensors and plain containers are rebuilt; anything else is refused
         # before it runs. mmap: a large file is paged in, not copied.
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as e:  # noqa: BLE001 - any failure of a foreign file is one line
+    except Exception as e:
         raise CheckpointError(f"{path}: cannot read the weights ({type(e).__name__}: {e})") from e
     if not isinstance(state, Mapping) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -273,7 +272,7 @@ def test_checkpoint_without_policy_files_is_refused_unpickled(
     for pkl in (best / MODULE_DIR).rglob("*.pkl"):  # class_and_ctor_args.pkl, module_state.pkl
         pkl.write_bytes(pickle.dumps(payload))
     assert list((best / MODULE_DIR).rglob("*.pkl")), "RLlib's module files are pickles"
-    with pytest.raises(CheckpointError, match="no policy_net.json . policy_net.pt"):
+    with pytest.raises(CheckpointError, match=r"no policy_net\.json \+ policy_net\.pt"):
         load_policy(best)
     assert not (tmp_path / "ran").exists()
 

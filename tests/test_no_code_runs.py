@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from env_tables import make_table
 
 from editorbot.envs.editing_env import EditingEnv
 from editorbot.envs.track_table import FeatureNormalizer
@@ -24,7 +25,6 @@ from editorbot.models.supervised import (
     save_checkpoint,
 )
 from editorbot.training import bc_data
-from env_tables import make_table
 
 
 class Payload:

@@ -117,7 +117,7 @@ def _load_package(path: Path) -> Any:
     try:
         with torch.serialization.safe_globals(_demucs_classes()):
             package = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure of a foreign file is one line
+    except Exception as e:
         raise CheckpointError(
             f"{path}: not a plain demucs weights file ({type(e).__name__}: {e}); {_HOW_TO_GET}"
         ) from e
@@ -144,7 +144,7 @@ def _safe_local_repo() -> type:
     return SafeLocalRepo
 
 
-def _SafeLocalRepo(root: Path) -> Any:  # noqa: N802 - built lazily: demucs is imported late
+def _SafeLocalRepo(root: Path) -> Any:
     return _safe_local_repo()(root)
 
 

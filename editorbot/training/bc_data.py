@@ -290,7 +290,7 @@ def load_expert_arrays(episodes: str | Path) -> tuple[dict[str, np.ndarray], np.
     paths = sorted(Path(episodes).glob("*.parquet"))
     if not paths:
         raise DatasetError(f"{episodes}: no expert episodes (*.parquet); run `editorbot bc-data`")
-    parts = [_read_episode(p) for p in paths]
+    parts = [read_episode(p) for p in paths]
     keys = sorted(parts[0][0])
     for path, (obs, _) in zip(paths, parts, strict=True):
         if sorted(obs) != keys or any(obs[k].shape[1:] != parts[0][0][k].shape[1:] for k in keys):
@@ -299,12 +299,12 @@ def load_expert_arrays(episodes: str | Path) -> tuple[dict[str, np.ndarray], np.
     return stacked, np.concatenate([a for _, a in parts])
 
 
-def _read_episode(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def read_episode(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
     import pyarrow.parquet as pq
 
     try:
         schema = pq.read_schema(path)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is one line
+    except Exception as e:
         raise DatasetError(f"{path}: not a readable Parquet file ({e})") from e
     raw = (schema.metadata or {}).get(FORMAT_KEY)
     if raw is None:
@@ -323,7 +323,7 @@ def _read_episode(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
         actions = _flat(table, "actions", np.int64).reshape(n, 3)
         obs = {k: _flat(table, f"obs.{k}", np.float32).reshape(n, *s) for k, s in shapes.items()}
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise DatasetError(f"{path}: malformed BC episode file ({e}); regenerate with bc-data") from e
+        raise DatasetError(f"{path}: malformed BC episodes ({e}); regenerate with bc-data") from e
     return obs, actions
 
 

@@ -226,7 +226,9 @@ def run_sweep(sweep: Sweep, *, data: str | Path, storage: str | Path, resume: bo
     s = sweep.sweep
     exp_dir = Path(storage).resolve() / s.name
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+        from editorbot.training.local_ray import init_local
+
+        init_local()
     if s.trainable == "rl":
         trainable = _rl_trainable(sweep, Path(data).resolve(), exp_dir)
     else:
