@@ -322,8 +322,9 @@ def load_checkpoint(directory: str | Path) -> tuple[SupervisedEditModel, dict[st
     meta_path = directory / CHECKPOINT_JSON
     if not meta_path.is_file():
         raise CheckpointError(
-            f"{meta_path}: no checkpoint description; point --checkpoint at a folder written "
-            "by `editorbot train supervised` (e.g. models/supervised/best)"
+            f"{meta_path}: cannot read checkpoint description (no such file); point "
+            "--checkpoint at a folder written by `editorbot train supervised` (e.g. "
+            "models/supervised/best)"
         )
     meta = read_json_object(meta_path)
     if meta.get("kind") != CHECKPOINT_KIND:

@@ -269,9 +269,7 @@ def write_rllib_episodes(out: str | Path, env: EditingEnv) -> Path:
 
     out = Path(out)
     for i, table in enumerate(env.tables):
-        rows = [
-            {**s, "obs": pack(s["obs"]), "new_obs": pack(s["new_obs"])} for s in replay(env, i)
-        ]
+        rows = [{**s, "obs": pack(s["obs"]), "new_obs": pack(s["new_obs"])} for s in replay(env, i)]
         with atomic_path(out / f"{table.name}.parquet") as tmp:
             pq.write_table(pa.Table.from_pylist(rows), tmp)
     return out
