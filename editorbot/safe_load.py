@@ -56,16 +56,16 @@ def read_json_object(
         raise error(f"{path}: missing or not JSON ({type(e).__name__}: {e})") from e
     if not isinstance(data, dict):
         raise error(f"{path}: expected a JSON object, got {type(data).__name__}")
-    if _depth(data) > MAX_JSON_DEPTH:
+    if nesting_depth(data) > MAX_JSON_DEPTH:
         raise error(f"{path}: nested deeper than {MAX_JSON_DEPTH} levels")
     return data
 
 
-def _depth(x: Any, level: int = 0) -> int:
+def nesting_depth(x: Any, level: int = 0) -> int:
     if level > MAX_JSON_DEPTH:
         return level
     children = x.values() if isinstance(x, dict) else x if isinstance(x, list) else ()
-    return max((_depth(c, level + 1) for c in children), default=level)
+    return max((nesting_depth(c, level + 1) for c in children), default=level)
 
 
 def finite_floats(values: Any, *, where: str, error: type[EditorbotError]) -> list[float]:
