@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for --sample")
     parser.add_argument("--target-duration", type=float, help="[s] wanted output duration (rl)")
     parser.add_argument(
+        "--max-input-sec",
+        type=float,
+        default=None,
+        help="[s] refuse a longer input before decoding it (default 1800)",
+    )
+    parser.add_argument(
         "--mel-output",
         type=Path,
         help="supervised only: also write the decoder's edited mel, resynthesised, for listening",
@@ -37,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from editorbot.inference import read_checkpoint_meta
 
+    _check_input(args)
     kind = read_checkpoint_meta(args.checkpoint).get("kind")
     if args.mel_output is not None and kind != "supervised":
         raise ParameterError(
@@ -59,6 +66,33 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError(f"{args.checkpoint}: unknown checkpoint kind {kind!r}")
     print(f"{paths['audio']} (decisions: {paths['decisions']})")
     return 0
+
+
+def _check_input(args: argparse.Namespace) -> None:
+    """Size and argument checks before anything is decoded or loaded.
+
+    Raises:
+        AudioLoadError: the input is too long or too large (from its header).
+        ParameterError: --max-input-sec or --target-duration not finite and positive, or the
+            target more than the renderer's default bound (4x the input).
+    """
+    import math
+
+    from editorbot.audio.io import MAX_INPUT_SEC, check_input_size
+
+    max_sec = MAX_INPUT_SEC if args.max_input_sec is None else args.max_input_sec
+    if not (math.isfinite(max_sec) and max_sec > 0):
+        raise ParameterError(f"--max-input-sec {max_sec}: must be a positive number of seconds")
+    duration = check_input_size(args.input, max_sec=max_sec)
+    target = args.target_duration
+    if target is None:
+        return
+    if not (math.isfinite(target) and target > 0):
+        raise ParameterError(f"--target-duration {target}: must be a positive number of seconds")
+    if duration > 0 and target > 4 * duration:
+        raise ParameterError(
+            f"--target-duration {target:g} s: more than 4x the input's {duration:.1f} s"
+        )
 
 
 def _edit_supervised(args: argparse.Namespace) -> dict[str, Path]:
