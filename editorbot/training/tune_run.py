@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,13 @@ class SweepConfig:
     """Trial scheduler."""
     inject_failure_at_iter: int = 0
     """[iteration] fault injection: each trial raises once after this iteration (0 = off)."""
+
+    def __post_init__(self) -> None:
+        # A folder under --storage: a path here (../../x, /tmp/x) would write anywhere.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", self.name) or ".." in self.name:
+            raise ParameterError(
+                f"tune.name {self.name!r}: must be a plain folder name (letters, digits, _ . -)"
+            )
 
 
 @dataclass(frozen=True)
