@@ -129,7 +129,8 @@ class _NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise yaml.YAMLError(f"alias *{event.anchor} at {event.start_mark}: not accepted")
+            line = event.start_mark.line + 1
+            raise yaml.YAMLError(f"alias *{event.anchor} on line {line}: aliases are not accepted")
         return super().compose_node(parent, index)
 
 
@@ -147,7 +148,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.load(text, Loader=_NoAliasLoader)
     except (yaml.YAMLError, RecursionError) as e:
-        raise ParameterError(f"{path}: not valid YAML ({type(e).__name__}: {e})") from e
+        detail = " ".join(str(e).split())  # one line: YAML's marks span several
+        raise ParameterError(f"{path}: not valid YAML ({type(e).__name__}: {detail})") from e
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -59,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     config = RenderConfig(crossfade_ms=args.crossfade_ms, max_output_sec=args.max_output_sec)
     dl = DecisionList.load(args.decisions)
     audio = load_audio(args.raw, check_duration=False)
-    result = render_decision_list(audio, dl, config=config)
+    try:
+        result = render_decision_list(audio, dl, config=config)
+    except ParameterError as e:  # the output bound: name the decision list that asked for it
+        raise ParameterError(f"{args.decisions}: {e}") from e
     write_audio(args.out, result.y, sr=result.sr, subtype=args.subtype, protect=(args.raw,))
     print(
         f"{args.out}: {result.y.shape[1] / result.sr:.2f} s from {audio.duration_sec:.2f} s, "
