@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_edit  # noqa: E402 - the song and checkpoint builders
+import bench_edit
 
 SONG_SECONDS = 600.0
 """[s] the 10-minute track."""
@@ -100,9 +100,14 @@ def _peak(command: list[str], *, expect_fail: bool = False) -> dict[str, Any]:
 def _sparse_wav(path: Path, seconds: float, sr: int = 44100, channels: int = 2) -> Path:
     """A 16-bit PCM WAV of ``seconds`` whose samples are a hole in the file (no disk used)."""
     data = int(seconds * sr) * channels * 2
-    header = b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " + struct.pack(
-        "<IHHIIHH", 16, 1, channels, sr, sr * channels * 2, channels * 2, 16
-    ) + b"data" + struct.pack("<I", data)
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + data)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, channels, sr, sr * channels * 2, channels * 2, 16)
+        + b"data"
+        + struct.pack("<I", data)
+    )
     with open(path, "wb") as f:
         f.write(header)
         f.truncate(len(header) + data)

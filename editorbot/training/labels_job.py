@@ -30,7 +30,7 @@ def label_one(raw: Path, edit: Path, out: Path, grid: Path | None) -> dict[str, 
         return label_files(raw, edit, out, grid_path=grid)
     except EditorbotError as e:
         return {"name": name, "error": str(e)}
-    except Exception as e:  # noqa: BLE001 - one odd pair must not abort the batch
+    except Exception as e:
         logger.warning("%s: unexpected failure", name, exc_info=True)
         return {"name": name, "error": f"unexpected {type(e).__name__}: {e}"}
 
