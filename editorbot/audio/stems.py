@@ -129,7 +129,7 @@ def _load_package(path: Path) -> Any:
 def _safe_local_repo() -> type:
     from demucs.repo import LocalRepo, check_checksum
 
-    class SafeLocalRepo(LocalRepo):  # type: ignore[misc]
+    class SafeLocalRepo(LocalRepo):
         """demucs's folder repo, reading each ``.th`` with :func:`_load_package`."""
 
         def get_model(self, sig: str) -> Any:

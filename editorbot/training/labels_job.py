@@ -56,8 +56,8 @@ def label_pairs(
         init_local(num_cpus)
     task = ray.remote(num_cpus=1, max_retries=0)(label_one)
     names = {}
-    for raw, *rest in jobs:
-        names[task.remote(raw, *rest)] = raw.stem.removesuffix("_raw")
+    for raw, edit, out, grid in jobs:
+        names[task.remote(raw, edit, out, grid)] = raw.stem.removesuffix("_raw")
     pending = list(names)
     results = []
     while pending:
