@@ -297,6 +297,35 @@ def load_expert_arrays(episodes: str | Path) -> tuple[dict[str, np.ndarray], np.
     return stacked, np.concatenate([a for _, a in parts])
 
 
+def check_episodes(episodes: str | Path) -> None:
+    """Check, from the schemas alone, that every episode file is in this format.
+
+    Raises:
+        DatasetError: as :func:`load_expert_arrays` would.
+    """
+    paths = sorted(Path(episodes).glob("*.parquet"))
+    if not paths:
+        raise DatasetError(f"{episodes}: no expert episodes (*.parquet); run `editorbot bc-data`")
+    for path in paths:
+        _format_meta(path)
+
+
+def _format_meta(path: Path) -> bytes:
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as e:
+        raise DatasetError(f"{path}: not a readable Parquet file ({e})") from e
+    raw = (schema.metadata or {}).get(FORMAT_KEY)
+    if raw is None:
+        raise DatasetError(
+            f"{path}: BC episodes in the older packed (pickle) format, which is not read because "
+            "unpickling can run code; regenerate them with `editorbot bc-data`"
+        )
+    return bytes(raw)
+
+
 def read_episode(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
     import pyarrow.parquet as pq
 

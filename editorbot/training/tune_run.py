@@ -267,8 +267,11 @@ def _rl_trainable(sweep: Sweep, bc_dir: Path, exp_dir: Path) -> Any:
     from ray import tune
 
     from editorbot.envs.registration import register
+    from editorbot.training.bc_data import check_episodes
     from editorbot.training.tune_trial import rl_trial
 
+    if sweep.run.ppo.bc_weight > 0:  # fail here in one line, not in every trial's learner
+        check_episodes(bc_dir / "episodes")
     env_config = {**sweep.run.env, "tables": str(bc_dir / "tables"), "seed": sweep.run.seed}
     register()  # Tuner.restore needs the env registered again (RAY_NOTES.md)
     pgf = resources(sweep.run, env_config)
