@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    ray.init(include_dashboard=False, log_to_driver=False, num_cpus=2)
+    from editorbot.training.local_ray import init_local
+
+    init_local(2)
     module = ModuleConfig() if args.module == "default" else getattr(ModuleConfig, args.module)()
     with tempfile.TemporaryDirectory() as tmp:
         save_tables(tmp, [make_table(i, n_phrases=16) for i in range(4)], None)

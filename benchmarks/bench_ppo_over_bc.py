@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from editorbot.training.local_ray import init_local
+
+    init_local(2)
     try:
         summary = [_one(args, seed) for seed in args.seeds]
     finally:

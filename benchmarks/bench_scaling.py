@@ -205,7 +205,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         bc_dir = make_bc_data(tmp)
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        from editorbot.training.local_ray import init_local
+
+        init_local(2)
         try:
             rates = {n: sampling_rate(bc_dir, n, args.steps)[0] for n in RUNNER_COUNTS}
         finally:

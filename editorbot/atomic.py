@@ -48,3 +48,37 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h: swap two paths in one step
+
+
+def replace_dir(new: str | Path, path: str | Path) -> None:
+    """Make the complete folder ``new`` appear at ``path`` in one atomic step.
+
+    A folder cannot be renamed over a non-empty one, and two renames (old away, new in) leave
+    nothing at ``path`` if the process dies between them. On Linux ``renameat2`` with
+    ``RENAME_EXCHANGE`` swaps the two folders in one system call; the old contents, now at
+    ``new``, are then deleted. When ``path`` does not exist yet, one plain rename suffices.
+
+    Raises:
+        OSError: the swap is not supported here (another OS or file system) or failed; then
+            ``path`` still holds the old folder and ``new`` the new one.
+    """
+    import ctypes
+    import shutil
+
+    new, path = Path(new), Path(path)
+    if not path.exists():
+        os.rename(new, path)
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        raise OSError(f"{path}: no atomic folder swap (renameat2) on this system")
+    at_fdcwd = -100
+    rc = renameat2(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(path), _RENAME_EXCHANGE)
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"cannot swap {new} and {path}: {os.strerror(err)}")
+    shutil.rmtree(new, ignore_errors=True)

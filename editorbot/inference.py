@@ -9,8 +9,8 @@ The checkpoint folder (``SAVE_DIR/best/``) describes itself::
                                 policy_net.pt: the policy network alone, which is what is loaded
                                 here (plain PyTorch, ``torch.load(weights_only=True)``; no Ray)
 
-A checkpoint from before ``policy_net.pt`` existed still loads, through RLlib (importing Ray,
-several seconds slower).
+A checkpoint without ``policy_net.pt`` is refused: RLlib's own module files are pickles, and
+unpickling a supplied file can run arbitrary code.
 
 How to run: ``editorbot edit input.wav --checkpoint models/rl_model/best --output edited.wav``.
 
@@ -20,7 +20,6 @@ likely action at each step) unless ``sample=True``.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,14 +53,18 @@ def read_checkpoint_meta(checkpoint: str | Path) -> dict[str, Any]:
     Raises:
         CheckpointError: missing or unreadable.
     """
+    from editorbot.safe_load import read_json_object
+
     path = Path(checkpoint) / CHECKPOINT_JSON
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError) as e:
+    if not path.is_file():
         raise CheckpointError(
-            f"{path}: missing or unreadable checkpoint description ({e}); pass a folder "
-            "written by `editorbot train` (e.g. SAVE_DIR/best)"
-        ) from e
+            f"{path}: missing checkpoint description; pass a folder written by `editorbot "
+            "train` (e.g. SAVE_DIR/best)"
+        )
+    meta = read_json_object(path)
+    if not isinstance(meta.get("env_config", {}), dict):
+        raise CheckpointError(f"{path}: field 'env_config' is not an object")
+    return meta
 
 
 def check_compatible(checkpoint: Path, meta: dict[str, Any]) -> None:
@@ -104,13 +107,14 @@ def load_policy(checkpoint: str | Path) -> tuple[EditPolicyNet, FeatureNormalize
         raise CheckpointError(f"{checkpoint}: kind {meta.get('kind')!r}, expected {KIND!r}")
     check_compatible(checkpoint, meta)
     folder = checkpoint / MODULE_DIR
-    if has_policy_net(folder):
-        net = load_policy_net(folder)
-    else:
-        logger.warning("%s: no policy_net.pt (an older checkpoint); loading through RLlib", folder)
-        from editorbot.models.rl_module import policy_net_from_rllib
-
-        net = policy_net_from_rllib(folder)
+    if not has_policy_net(folder):
+        # No fallback to RLlib's RLModule.from_checkpoint: it unpickles (cloudpickle) files a
+        # supplied checkpoint controls, which runs whatever code they hold.
+        raise CheckpointError(
+            f"{folder}: no policy_net.json + policy_net.pt (an older checkpoint, readable only "
+            "through pickle, which can run code); retrain it with this editorbot"
+        )
+    net = load_policy_net(folder)
     return net, FeatureNormalizer.load(checkpoint / NORMALIZER_FILE), meta
 
 

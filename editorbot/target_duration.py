@@ -176,11 +176,15 @@ def output_samples(actions: np.ndarray, grid: Grid) -> int:
 
 
 def reachable_range_sec(grid: Grid) -> tuple[float, float]:
-    """[s] the shortest target accepted (one bar) and the longest output the edit language
-    makes on this grid (every LOOP and JUMP_BACK at its longest)."""
-    return grid.bar_samples() / grid.sr, max_output_samples(
-        grid.edges, grid.downbeat_phase
-    ) / grid.sr
+    """[s] the shortest target accepted (one bar) and the longest output: what the edit
+    language makes on this grid (every LOOP and JUMP_BACK at its longest), capped at the
+    renderer's default output bound."""
+    from editorbot.editing.render import RenderConfig
+
+    n_raw = int(grid.edges[-1])
+    bound = RenderConfig().max_output_samples(sr=grid.sr, n_raw=n_raw)
+    longest = min(max_output_samples(grid.edges, grid.downbeat_phase), bound)
+    return grid.bar_samples() / grid.sr, longest / grid.sr
 
 
 def stretch_to(y: np.ndarray, n_samples: int) -> np.ndarray:
@@ -262,5 +266,6 @@ def _check_reachable(target_sec: float, grid: Grid, name: str) -> None:
     if not lo <= target_sec <= hi:
         raise ParameterError(
             f"{name}: target {target_sec:.2f} s is out of reach; this track's edits can last "
-            f"{lo:.2f}-{hi:.2f} s (one bar up to every LOOP and JUMP_BACK at its longest)"
+            f"{lo:.2f}-{hi:.2f} s (one bar up to the edit language's longest, within the "
+            "renderer's output bound)"
         )

@@ -18,7 +18,9 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        from editorbot.training.local_ray import init_local
+
+        init_local(2)
     yield ray
     ray.shutdown()
 

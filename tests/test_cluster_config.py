@@ -68,3 +68,18 @@ def test_ppo_cluster_pins_runners_and_learners_to_node_types_cluster_yaml_define
     rollout = types["rollout_cpu"]["resources"]
     # One runner per CPU: the custom resource never lets more runners onto a node than CPUs.
     assert rollout["rollout"] / runner_res["rollout"] <= rollout["CPU"]
+
+
+def test_every_node_has_a_scoped_instance_profile_and_requires_imdsv2() -> None:
+    """No node falls back to the launcher's broad default role; workers get the S3-only
+    profile, the head its own (autoscaler rights); metadata needs a session token (IMDSv2)."""
+    text = (ROOT / "cluster.yaml").read_text()
+    for placeholder in ("ACCOUNT_ID_PLACEHOLDER", "RUN_BUCKET_PLACEHOLDER"):
+        assert placeholder in text  # named so nobody mistakes them for real values
+    for name, node_type in _load()["available_node_types"].items():
+        node = node_type["node_config"]
+        arn = node["IamInstanceProfile"]["Arn"]
+        expected = "editorbot-head" if name == "head" else "editorbot-worker"
+        assert arn == f"arn:aws:iam::ACCOUNT_ID_PLACEHOLDER:instance-profile/{expected}", name
+        assert node["MetadataOptions"]["HttpTokens"] == "required", name
+        assert node["MetadataOptions"]["HttpPutResponseHopLimit"] == 1, name

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
+import pathlib
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +211,7 @@ def _copy(saved: Path, tmp_path: Path) -> Path:
 def test_bad_policy_files_are_refused(saved: Path, tmp_path: Path) -> None:
     folder = _copy(saved, tmp_path)
     (folder / POLICY_WEIGHTS).unlink()
-    with pytest.raises(CheckpointError, match="cannot read the policy"):
+    with pytest.raises(CheckpointError, match="cannot read the weights"):
         load_policy_net(folder)
 
     folder = _copy(saved, tmp_path / "a")
@@ -234,14 +234,26 @@ class _NotATensor:
 def test_pickled_objects_are_refused(saved: Path, tmp_path: Path) -> None:
     folder = _copy(saved, tmp_path)
     torch.save({"_encoder.x": _NotATensor()}, folder / POLICY_WEIGHTS)
-    with pytest.raises(CheckpointError, match="cannot read the policy"):
+    with pytest.raises(CheckpointError, match="cannot read the weights"):
         load_policy_net(folder)
 
 
-def test_checkpoint_without_policy_files_loads_through_rllib(
-    module: EditorRLModule, tmp_path: Path, caplog: pytest.LogCaptureFixture
+class _Payload:
+    """Unpickling this creates ``MARKER``: proof that a file's code ran."""
+
+    marker = ""
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_checkpoint_without_policy_files_is_refused_unpickled(
+    module: EditorRLModule, tmp_path: Path
 ) -> None:
-    """``best/`` folders written before ``policy_net.pt`` existed still load (via RLlib)."""
+    """No policy_net.pt: refused with one line, and RLlib's pickles in the folder never load
+    (the old fallback, ``RLModule.from_checkpoint``, would have run the payload)."""
+    import pickle
+
     from editorbot.audio.features import N_FEATURES
     from editorbot.envs.track_table import FeatureNormalizer
     from editorbot.inference import MODULE_DIR, load_policy
@@ -252,14 +264,27 @@ def test_checkpoint_without_policy_files_loads_through_rllib(
                                    np.ones(N_FEATURES, np.float32))  # fmt: skip
     best = tmp_path / "best"
     write_best(best, module, normalizer, RLRunConfig(module=CFG), {}, [make_table(0)], {})
-    new, _, _ = load_policy(best)
+    load_policy(best)  # the intact checkpoint loads
     for name in (POLICY_JSON, POLICY_WEIGHTS):
         (best / MODULE_DIR / name).unlink()
-    with caplog.at_level(logging.WARNING, logger="editorbot.inference"):
-        old, _, _ = load_policy(best)
-    assert "loading through RLlib" in caplog.text
-    for (k, a), (_, b) in zip(new.state_dict().items(), old.state_dict().items(), strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)  # same weights either way
+    payload = _Payload()
+    payload.marker = str(tmp_path / "ran")
+    for pkl in (best / MODULE_DIR).rglob("*.pkl"):  # class_and_ctor_args.pkl, module_state.pkl
+        pkl.write_bytes(pickle.dumps(payload))
+    assert list((best / MODULE_DIR).rglob("*.pkl")), "RLlib's module files are pickles"
+    with pytest.raises(CheckpointError, match=r"no policy_net\.json \+ policy_net\.pt"):
+        load_policy(best)
+    assert not (tmp_path / "ran").exists()
+
+
+def test_pickle_payload_in_the_weights_does_not_run(saved: Path, tmp_path: Path) -> None:
+    folder = _copy(saved, tmp_path)
+    payload = _Payload()
+    payload.marker = str(tmp_path / "ran")
+    torch.save({"_encoder.x": payload}, folder / POLICY_WEIGHTS)
+    with pytest.raises(CheckpointError, match="cannot read the weights"):
+        load_policy_net(folder)
+    assert not (tmp_path / "ran").exists()
 
 
 def test_run_policy_restores_each_parts_mode(module: EditorRLModule, env: EditingEnv) -> None:

@@ -123,5 +123,5 @@ def test_bad_checkpoints(tmp_path) -> None:
     (tmp_path / CHECKPOINT_JSON).write_text(
         json.dumps({**meta, "config": {**meta["config"], "n_layers": 2}})
     )
-    with pytest.raises(CheckpointError, match="weights do not load"):
+    with pytest.raises(CheckpointError, match="weights do not fit the config"):
         load_checkpoint(tmp_path)

@@ -231,3 +231,39 @@ def write_audio(
     with atomic_path(path) as tmp:
         sf.write(str(tmp), np.ascontiguousarray(y.T), sr, subtype=subtype, format=file_format)
     return path
+
+
+MAX_INPUT_SEC = 30 * 60.0
+"""[s] longest track ``edit`` takes by default (memory grows with the decoded length)."""
+MAX_INPUT_BYTES = 2**30
+"""[bytes] largest decoded float32 signal (frames x channels x 4) ``edit`` takes by default."""
+
+
+def check_input_size(
+    path: str | Path, *, max_sec: float = MAX_INPUT_SEC, max_bytes: int = MAX_INPUT_BYTES
+) -> float:
+    """Refuse, from the header alone (``soundfile.info``, nothing decoded), a track too long or
+    too large to decode in memory.
+
+    Returns:
+        [s] its duration (0.0 when the header cannot be read: :func:`load_audio` then reports
+        the file).
+
+    Raises:
+        AudioLoadError: longer than ``max_sec`` or more than ``max_bytes`` decoded, naming the
+            limit.
+    """
+    path = Path(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        return 0.0
+    decoded = int(info.frames) * int(info.channels) * 4  # float32
+    if info.duration > max_sec or decoded > max_bytes:
+        raise AudioLoadError(
+            f"{path}: {info.duration / 60:.1f} min, {info.channels} channels at "
+            f"{info.samplerate} Hz ({decoded / 2**30:.2f} GiB decoded); edit takes at most "
+            f"{max_sec / 60:.0f} min and {max_bytes / 2**30:.1f} GiB (--max-input-sec); split "
+            "the track first"
+        )
+    return float(info.duration)

@@ -66,13 +66,19 @@ def load_separator(weights: str | Path | None = None, *, name: str = DEFAULT_MOD
     Raises:
         CheckpointError: no folder given, the folder or model is missing, or it lacks a stem.
     """
-    from demucs.pretrained import ModelLoadingError, get_model
-    from demucs.states import load_model
+    from demucs.pretrained import ModelLoadingError
+    from demucs.repo import AnyModelRepo, BagOnlyRepo
 
     path = _weights_path(weights)
-    try:  # with a local repo demucs looks only there: nothing is ever downloaded
-        model = load_model(path) if path.is_file() else get_model(name, repo=path)
-    except (ModelLoadingError, OSError, KeyError, RuntimeError) as e:
+    try:  # a local repo only: nothing is ever downloaded
+        if path.is_file():
+            model = _load_package(path)
+        else:
+            models = _SafeLocalRepo(path)
+            model = AnyModelRepo(models, BagOnlyRepo(path, models)).get_model(name)
+    except CheckpointError:
+        raise
+    except (ModelLoadingError, OSError, KeyError, RuntimeError, TypeError, ValueError) as e:
         raise CheckpointError(
             f"{path}: cannot load demucs model {name!r} ({e}); {_HOW_TO_GET}"
         ) from e
@@ -83,6 +89,63 @@ def load_separator(weights: str | Path | None = None, *, name: str = DEFAULT_MOD
             "use a 4-stem model such as htdemucs"
         )
     return model.eval()
+
+
+def _demucs_classes() -> list[Any]:
+    """What a demucs model package may name besides tensors and plain containers: the model
+    classes (building one runs no code of the file's choosing) and ``Fraction`` (segments)."""
+    import fractions
+
+    from demucs.demucs import Demucs
+    from demucs.hdemucs import HDemucs
+    from demucs.htdemucs import HTDemucs
+
+    return [Demucs, HDemucs, HTDemucs, fractions.Fraction]
+
+
+def _load_package(path: Path) -> Any:
+    """A demucs ``.th`` package read with ``torch.load(weights_only=True)``.
+
+    demucs's own loader unpickles with ``weights_only=False``, so a planted ``.th`` file could
+    run code; here only tensors, plain containers and the allow-listed model classes load.
+
+    Raises:
+        CheckpointError: the file holds anything else, or is not a demucs package.
+    """
+    from demucs.states import load_model
+
+    try:
+        with torch.serialization.safe_globals(_demucs_classes()):
+            package = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(
+            f"{path}: not a plain demucs weights file ({type(e).__name__}: {e}); {_HOW_TO_GET}"
+        ) from e
+    if not isinstance(package, dict) or package.get("klass") not in _demucs_classes()[:3]:
+        raise CheckpointError(f"{path}: not a demucs model package; {_HOW_TO_GET}")
+    return load_model(package)
+
+
+def _safe_local_repo() -> type:
+    from demucs.repo import LocalRepo, check_checksum
+
+    class SafeLocalRepo(LocalRepo):
+        """demucs's folder repo, reading each ``.th`` with :func:`_load_package`."""
+
+        def get_model(self, sig: str) -> Any:
+            from demucs.pretrained import ModelLoadingError
+
+            if sig not in self._models:
+                raise ModelLoadingError(f"no model with signature {sig} in {self.root}")
+            if sig in self._checksums:  # the sha256 prefix in NAME-CHECKSUM.th
+                check_checksum(self._models[sig], self._checksums[sig])
+            return _load_package(self._models[sig])
+
+    return SafeLocalRepo
+
+
+def _SafeLocalRepo(root: Path) -> Any:
+    return _safe_local_repo()(root)
 
 
 def _weights_path(weights: str | Path | None) -> Path:

@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--exact", action="store_true", help="then time-stretch (<= 3 %%) to the exact length"
     )
     parser.add_argument(
+        "--max-input-sec",
+        type=float,
+        default=None,
+        help="[s] refuse a longer input before decoding it (default 1800)",
+    )
+    parser.add_argument(
         "--mel-output",
         type=Path,
         help="supervised only: also write the decoder's edited mel, resynthesised, for listening",
@@ -46,8 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from editorbot.inference import read_checkpoint_meta
 
+    raw_sec = _check_input(args)
     kind = read_checkpoint_meta(args.checkpoint).get("kind")
-    target_sec = _target_sec(args)
+    target_sec = _target_sec(args, raw_sec=raw_sec)
     if args.mel_output is not None and kind != "supervised":
         raise ParameterError(
             f"{args.checkpoint}: --mel-output needs a supervised checkpoint (this one is {kind!r})"
@@ -73,21 +80,40 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _target_sec(args: argparse.Namespace) -> float | None:
-    """[s] the target of --target-duration / --target-ratio (None: the editor's own length)."""
+def _target_sec(args: argparse.Namespace, *, raw_sec: float) -> float | None:
+    """[s] the target of --target-duration / --target-ratio (None: the editor's own length).
+
+    Raises:
+        ParameterError: not finite and positive, both given, or --exact/--tolerance without
+            a target (a target out of the track's reach is refused by the decoder).
+    """
     from editorbot.target_duration import target_from_args
 
     if args.target_ratio is None and args.target_duration is None:
         if args.exact or args.tolerance is not None:
             raise ParameterError("--exact and --tolerance need --target-duration or --target-ratio")
         return None
-    raw_sec = 0.0
-    if args.target_ratio is not None:
-        from editorbot.audio.io import load_audio
-
-        audio = load_audio(args.input)
-        raw_sec = audio.n_samples / audio.sr
     return target_from_args(args.target_duration, args.target_ratio, raw_sec=raw_sec)
+
+
+def _check_input(args: argparse.Namespace) -> float:
+    """Size checks before anything is decoded or loaded.
+
+    Returns:
+        [s] the input's duration from its header.
+
+    Raises:
+        AudioLoadError: the input is too long or too large (from its header).
+        ParameterError: --max-input-sec not finite and positive.
+    """
+    import math
+
+    from editorbot.audio.io import MAX_INPUT_SEC, check_input_size
+
+    max_sec = MAX_INPUT_SEC if args.max_input_sec is None else args.max_input_sec
+    if not (math.isfinite(max_sec) and max_sec > 0):
+        raise ParameterError(f"--max-input-sec {max_sec}: must be a positive number of seconds")
+    return check_input_size(args.input, max_sec=max_sec)
 
 
 def _edit_supervised(args: argparse.Namespace, target_sec: float | None) -> dict[str, Path]:

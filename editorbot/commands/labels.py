@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--num-cpus", type=int, default=None, help="CPUs for Ray (default: all on this machine)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="allow --out to be a data folder's truth/ (replaces its ground-truth lists)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from editorbot.errors import DatasetError
     from editorbot.training.labels_job import label_pairs
 
+    _refuse_truth(args.out, args.data_dir, force=args.force)
     pairs = discover_pairs(args.data_dir)
     jobs = [
         (p.raw, p.edit, args.out / f"{p.name}.json", _grid(args.grid_from, p.name)) for p in pairs
@@ -59,6 +65,26 @@ def run(args: argparse.Namespace) -> int:
         task = bar.add_task("aligning pairs", total=len(jobs))
         results = label_pairs(jobs, num_cpus=args.num_cpus, on_done=lambda _: bar.advance(task))
     return _report(results, args.out, DatasetError)
+
+
+def _refuse_truth(out: Path, data_dir: Path, *, force: bool) -> None:
+    """Refuse to write inferred lists over a data folder's ground truth (``DATA/truth``).
+
+    Raises:
+        ParameterError: ``out`` is ``data_dir/truth``, or a ``truth`` folder beside an
+            ``input`` folder (another data folder's), and ``force`` is off.
+    """
+    from editorbot.errors import ParameterError
+
+    out_abs = out.resolve()
+    is_truth = out_abs == (data_dir / "truth").resolve() or (
+        out_abs.name == "truth" and (out_abs.parent / "input").is_dir()
+    )
+    if is_truth and not force:
+        raise ParameterError(
+            f"--out {out}: that is a data folder's truth/ (its ground-truth decision lists); "
+            "write the inferred labels elsewhere, or pass --force to replace them"
+        )
 
 
 def _grid(folder: Path | None, name: str) -> Path | None:

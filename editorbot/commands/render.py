@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--crossfade-ms", type=float, default=10.0, help="[ms] crossfade at jumps (default 10)"
     )
     parser.add_argument(
+        "--max-output-sec",
+        type=float,
+        default=None,
+        help="[s] refuse an edit longer than this (default: 4x the raw track's length)",
+    )
+    parser.add_argument(
         "--subtype",
         default="FLOAT",
         choices=("FLOAT", "PCM_16", "PCM_24"),
@@ -50,9 +56,13 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(
             f"{args.out}: refusing to overwrite the raw track; choose another --out"
         )
-    audio = load_audio(args.raw, check_duration=False)
+    config = RenderConfig(crossfade_ms=args.crossfade_ms, max_output_sec=args.max_output_sec)
     dl = DecisionList.load(args.decisions)
-    result = render_decision_list(audio, dl, config=RenderConfig(crossfade_ms=args.crossfade_ms))
+    audio = load_audio(args.raw, check_duration=False)
+    try:
+        result = render_decision_list(audio, dl, config=config)
+    except ParameterError as e:  # the output bound: name the decision list that asked for it
+        raise ParameterError(f"{args.decisions}: {e}") from e
     write_audio(args.out, result.y, sr=result.sr, subtype=args.subtype, protect=(args.raw,))
     print(
         f"{args.out}: {result.y.shape[1] / result.sr:.2f} s from {audio.duration_sec:.2f} s, "

@@ -44,6 +44,12 @@ from editorbot.errors import DatasetError
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+MAX_FILE_BYTES = 16 * 2**20
+"""[bytes] largest decision list read (a 10-hour track at 200 BPM needs about 10 MB)."""
+MAX_BEATS = 2**20
+"""[beats] largest beat index or grid (about 87 hours at 200 BPM)."""
+MAX_SAMPLE_RATE = 768_000
+"""[Hz] highest sample rate a decision list may name."""
 """The decision-list format this code writes and reads."""
 
 GAP_DECISION = -1
@@ -114,12 +120,20 @@ class DecisionList:
         Raises:
             DatasetError: not JSON, missing keys, unknown names, unsupported version.
         """
+        from editorbot.safe_load import MAX_JSON_DEPTH, nesting_depth
+
+        if len(text) > MAX_FILE_BYTES:
+            raise DatasetError(f"{name}: more than {MAX_FILE_BYTES} characters of decision list")
         try:
             obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DatasetError(f"{name}: not valid JSON ({e}); re-export the decision list") from e
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, huge ints, deep nesting
+            raise DatasetError(
+                f"{name}: not valid JSON ({type(e).__name__}: {e}); re-export the decision list"
+            ) from e
         if not isinstance(obj, dict):
             raise DatasetError(f"{name}: expected a JSON object with 'decisions'")
+        if nesting_depth(obj) > MAX_JSON_DEPTH:
+            raise DatasetError(f"{name}: nested deeper than {MAX_JSON_DEPTH} levels")
         return _parse(obj, name)
 
     def save(self, path: str | Path) -> Path:
@@ -133,7 +147,16 @@ class DecisionList:
         path = Path(path)
         if not path.is_file():
             raise DatasetError(f"{path}: no such decision list; check the path")
-        return cls.from_json(path.read_text(), name=str(path))
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DatasetError(
+                f"{path}: {size} bytes, more than a decision list may hold ({MAX_FILE_BYTES})"
+            )
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise DatasetError(f"{path}: unreadable decision list ({e})") from e
+        return cls.from_json(text, name=str(path))
 
     def beat_samples(self) -> np.ndarray | None:
         """[shape=(n_beats,)] int64 beat positions in samples (None if ``beat_times`` is)."""
@@ -172,14 +195,44 @@ def _parse(obj: dict[str, Any], name: str) -> DecisionList:
     if not isinstance(raw, list):
         raise DatasetError(f"{name}: 'decisions' must be a list")
     bt = obj.get("beat_times")
+    meta = obj.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{name}: 'meta' must be an object, got {type(meta).__name__}")
     return DecisionList(
-        sample_rate=int(obj["sample_rate"]),
-        beat_times=None if bt is None else np.asarray(bt, dtype=np.float64),
+        sample_rate=_int(obj["sample_rate"], f"{name}: sample_rate", lo=1, hi=MAX_SAMPLE_RATE),
+        beat_times=None if bt is None else _beat_times(bt, name),
         decisions=tuple(_parse_decision(d, i, name) for i, d in enumerate(raw)),
         version=FORMAT_VERSION,
-        meta=dict(obj.get("meta") or {}),
-        downbeat_phase=int(obj.get("downbeat_phase", 0)),
+        meta=dict(meta),
+        downbeat_phase=_int(obj.get("downbeat_phase", 0), f"{name}: downbeat_phase", lo=0),
     )
+
+
+def _int(value: Any, where: str, *, lo: int = 0, hi: int = MAX_BEATS) -> int:
+    """``value`` as an int in ``[lo, hi]``: a JSON integer, or a float with no fraction.
+
+    Raises:
+        DatasetError: a string, a fraction (3.7 is not silently 3), NaN/inf, out of range.
+    """
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value, ok = int(value), True
+    if not ok:
+        raise DatasetError(f"{where}: {value!r} is not a whole number")
+    if not lo <= value <= hi:
+        raise DatasetError(f"{where}: {value} outside [{lo}, {hi}]")
+    return int(value)
+
+
+def _beat_times(values: Any, name: str) -> np.ndarray:
+    from editorbot.safe_load import finite_floats
+
+    times = np.asarray(finite_floats(values, where=f"{name}: beat_times", error=DatasetError))
+    if len(times) > MAX_BEATS or np.any(times < 0) or np.any(np.diff(times) <= 0):
+        raise DatasetError(
+            f"{name}: beat_times must be at most {MAX_BEATS} non-negative, increasing times [s]"
+        )
+    return times
 
 
 def _enum(cls: Any, value: Any, what: str, i: int, name: str) -> Any:
@@ -195,15 +248,15 @@ def _enum(cls: Any, value: Any, what: str, i: int, name: str) -> Any:
 def _parse_decision(d: Any, i: int, name: str) -> Decision:
     if not isinstance(d, dict) or "beat" not in d or "type" not in d:
         raise DatasetError(f"{name}: decision {i}: expected an object with 'beat' and 'type'")
-    conf = float(d.get("confidence", 1.0))
-    if not (math.isfinite(conf) and 0.0 <= conf <= 1.0):
-        raise DatasetError(f"{name}: decision {i}: confidence {conf} outside [0, 1]")
+    conf = d.get("confidence", 1.0)
+    if isinstance(conf, bool) or not isinstance(conf, int | float) or not 0.0 <= conf <= 1.0:
+        raise DatasetError(f"{name}: decision {i}: confidence {conf!r} outside [0, 1]")
     return Decision(
-        beat=int(d["beat"]),
+        beat=_int(d["beat"], f"{name}: decision {i}: beat"),
         type=_enum(ActionType, d["type"], "type", i, name),
         size=_enum(ActionSize, d.get("size", "BEAT"), "size", i, name),
         amount=_enum(ActionAmount, d.get("amount", "NEUTRAL"), "amount", i, name),
-        confidence=conf,
+        confidence=float(conf),
     )
 
 

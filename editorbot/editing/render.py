@@ -24,6 +24,7 @@ Shape:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -85,6 +86,40 @@ class RenderConfig:
     """[0..100] SoX overdrive colour (even-harmonic content)."""
     seed: int = 0
     """[-] seed of the reverb's noise room response (renders are deterministic)."""
+    max_output_ratio: float = 4.0
+    """[ratio] longest output, as a multiple of the raw track's length, before any sample is
+    allocated (JUMP_BACK and LOOP can otherwise plan hours from seconds)."""
+    max_output_sec: float | None = None
+    """[s] longest output in seconds; overrides ``max_output_ratio`` when set."""
+
+    def __post_init__(self) -> None:
+        for name, lo, hi in _RANGES:
+            value = getattr(self, name)
+            if value is None and name == "max_output_sec":
+                continue
+            if not (isinstance(value, int | float) and math.isfinite(value) and lo <= value <= hi):
+                raise ParameterError(f"render config: {name} = {value!r} outside [{lo}, {hi}]")
+        if self.hop_length > self.n_fft:
+            raise ParameterError(f"render config: hop_length {self.hop_length} > n_fft")
+
+    def max_output_samples(self, *, sr: int, n_raw: int) -> int:
+        """[samples] the output bound for a raw track of ``n_raw`` samples at ``sr``."""
+        if self.max_output_sec is not None:
+            return int(self.max_output_sec * sr)
+        return int(self.max_output_ratio * n_raw)
+
+
+_RANGES = (  # (field, lowest, highest accepted)
+    ("crossfade_ms", 0.0, 1000.0),
+    ("ramp_ms", 0.0, 1000.0),
+    ("context_ms", 0.0, 5000.0),
+    ("n_fft", 16, 65536),
+    ("hop_length", 1, 65536),
+    ("reverb_wet", 0.0, 10.0),
+    ("distortion_colour", 0.0, 100.0),
+    ("max_output_ratio", 0.0, 1000.0),
+    ("max_output_sec", 0.0, 1e6),
+)
 
 
 @dataclass(frozen=True)
@@ -212,8 +247,16 @@ class _Assembler:
         self.segments: list[OutputSegment] = []
 
     def run(self, plan: list[tuple[int, PlannedSegment]]) -> RenderResult:
-        C, _ = self.y.shape
-        L_out = planned_length(self.edges, plan)  # the same layout the chunks use
+        C, L = self.y.shape
+        limit = self.config.max_output_samples(sr=self.sr, n_raw=L)
+        # The same layout the chunks use, checked before any output sample is allocated.
+        L_out = planned_length(self.edges, plan, limit=limit)
+        if L_out > limit:
+            raise ParameterError(
+                f"the decisions make more than {L_out / self.sr:.1f} s of output, past the "
+                f"limit of {limit / self.sr:.1f} s (--max-output-sec; by default "
+                f"{self.config.max_output_ratio:g}x the raw track)"
+            )
         self.out = np.empty((C, L_out), dtype=np.float32)  # every sample set
         for idx, seg in plan:
             chunk = self._chunk(seg)
@@ -292,13 +335,16 @@ class _Assembler:
         return h, not correlated
 
 
-def planned_length(edges: np.ndarray, plan: Sequence[tuple[int, PlannedSegment]]) -> int:
+def planned_length(
+    edges: np.ndarray, plan: Sequence[tuple[int, PlannedSegment]], *, limit: int | None = None
+) -> int:
     """[samples] length of the output a plan renders to, without touching audio.
 
     Args:
         edges: [shape=(n_beats + 1,)] int64 segment boundaries (beat ``i`` is
             ``[edges[i], edges[i + 1])``; 0 first, the track's length last).
         plan: :func:`editorbot.editing.decisions.plan_segments` of a decision list.
+        limit: [samples] stop counting once the output passes it (the result is then > limit).
     """
     out_beats: list[int] = []
     pos = 0
@@ -312,6 +358,8 @@ def planned_length(edges: np.ndarray, plan: Sequence[tuple[int, PlannedSegment]]
         for _ in range(seg.repeats):
             out_beats += (pos + offsets).tolist()
             pos += M
+        if limit is not None and pos > limit:
+            break
     return pos
 
 

@@ -85,10 +85,24 @@ class FeatureNormalizer:
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureNormalizer:
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, KeyError, ValueError) as e:
-            raise DatasetError(f"{path}: unreadable feature normaliser ({e}); rebuild it") from e
+        """Read a saved normaliser.
+
+        Raises:
+            DatasetError: missing, not JSON, a field missing, a non-finite entry, a standard
+                deviation <= 0, or ``mean`` and ``std`` of different lengths.
+        """
+        from editorbot.safe_load import finite_floats, read_json_object
+
+        data = read_json_object(path, error=DatasetError)
+        mean, std = (
+            finite_floats(data.get(k), where=f"{path}: {k}", error=DatasetError)
+            for k in ("mean", "std")
+        )
+        if len(mean) != len(std) or min(std, default=0.0) <= 0:
+            raise DatasetError(
+                f"{path}: std must be positive and as long as mean ({len(std)} vs {len(mean)})"
+            )
+        return cls(np.asarray(mean, np.float32), np.asarray(std, np.float32))
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import pickle
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -333,14 +332,11 @@ def load_policy_net(folder: str | Path) -> EditPolicyNet:
         CheckpointError: a file is missing, unreadable, of another format, or does not match
             the network its config describes.
     """
+    from editorbot.safe_load import build_checked, load_tensors, read_json_object
+
     folder = Path(folder)
-    try:
-        meta = json.loads((folder / POLICY_JSON).read_text())
-        # weights_only: tensors and plain containers only; any other pickled object is refused.
-        state = torch.load(folder / POLICY_WEIGHTS, map_location="cpu", weights_only=True)
-    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as e:
-        raise CheckpointError(f"{folder}: cannot read the policy ({e})") from e
-    fmt = meta.get("format") if isinstance(meta, dict) else None
+    meta = read_json_object(folder / POLICY_JSON)
+    fmt = meta.get("format")
     if fmt != POLICY_FORMAT:
         raise CheckpointError(
             f"{folder / POLICY_JSON}: format {fmt!r}, this editorbot reads {POLICY_FORMAT!r}; "
@@ -350,8 +346,9 @@ def load_policy_net(folder: str | Path) -> EditPolicyNet:
     try:
         config = from_dict(ModuleConfig, meta.get("module_config"), source=source)
         encoder_config = from_dict(EncoderConfig, meta.get("encoder_config"), source=source)
-        net = EditPolicyNet(config, encoder_config)
-        net.load_state_dict(state, strict=True)
-    except (ParameterError, RuntimeError, TypeError) as e:
-        raise CheckpointError(f"{folder}: the weights do not fit the config ({e})") from e
+    except ParameterError as e:
+        raise CheckpointError(str(e)) from e
+    state = load_tensors(folder / POLICY_WEIGHTS)
+    # Shapes checked on the meta device first: a config with huge sizes allocates nothing.
+    net = build_checked(lambda: EditPolicyNet(config, encoder_config), state, source=source)
     return net.eval()

@@ -315,23 +315,27 @@ def load_checkpoint(directory: str | Path) -> tuple[SupervisedEditModel, dict[st
         CheckpointError: missing files, another kind of checkpoint, or weights that do not fit.
     """
     from editorbot.config import from_dict
-    from editorbot.errors import CheckpointError
+    from editorbot.errors import CheckpointError, ParameterError
+    from editorbot.safe_load import build_checked, inside, load_tensors, read_json_object
 
     directory = Path(directory)
     meta_path = directory / CHECKPOINT_JSON
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as e:
+    if not meta_path.is_file():
         raise CheckpointError(
-            f"{meta_path}: cannot read checkpoint description ({e}); point --checkpoint at a "
-            "folder written by `editorbot train supervised` (e.g. models/supervised/best)"
-        ) from e
+            f"{meta_path}: cannot read checkpoint description (no such file); point "
+            "--checkpoint at a folder written by `editorbot train supervised` (e.g. "
+            "models/supervised/best)"
+        )
+    meta = read_json_object(meta_path)
     if meta.get("kind") != CHECKPOINT_KIND:
         raise CheckpointError(f"{meta_path}: kind {meta.get('kind')!r}, expected 'supervised'")
-    model = SupervisedEditModel(from_dict(SupervisedConfig, meta["config"], source=str(meta_path)))
+    if not isinstance(meta.get("config"), dict):
+        raise CheckpointError(f"{meta_path}: field 'config' missing or not an object; re-train")
     try:
-        state = torch.load(directory / meta["weights"], map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except (OSError, RuntimeError, KeyError) as e:
-        raise CheckpointError(f"{directory}: weights do not load ({e}); re-train or re-copy") from e
+        cfg = from_dict(SupervisedConfig, meta["config"], source=f"{meta_path}: config")
+    except ParameterError as e:
+        raise CheckpointError(str(e)) from e
+    state = load_tensors(inside(directory, meta.get("weights"), source=str(meta_path)))
+    # Shapes checked on the meta device first: a config with huge sizes allocates nothing.
+    model = build_checked(lambda: SupervisedEditModel(cfg), state, source=str(meta_path))
     return model.eval(), meta

@@ -8,13 +8,16 @@ observations (edit history included) are exactly the ones a rollout sees.
 Output folder::
 
     OUT/tables/NAME.npz, OUT/tables/normalizer.json   the environment's inputs
-    OUT/episodes/NAME.parquet                         one row per timestep (RLlib offline format)
+    OUT/episodes/NAME.parquet                         one row per timestep, plain arrays
     OUT/bc_data.json                                  manifest: env config, tracks, step counts
 
-Rows follow RLlib's per-timestep schema (``eps_id, obs, actions, rewards, new_obs, terminateds,
-truncateds, t``) with the Dict observations packed by ``ray.rllib.utils.compression.pack``; read
-them with ``config.offline_data(input_=[OUT/episodes], input_compress_columns=["obs",
-"new_obs"])`` (see :func:`editorbot.training.ppo.bc_config`).
+Episode rows hold ``eps_id, t, actions, rewards, terminateds, truncateds`` and one flat float32
+list column ``obs.KEY`` per observation key; the shapes are in the file's schema metadata
+(:data:`FORMAT_KEY`). Nothing in a BC dataset is pickled, so a shared one is data, not code.
+(RLlib's own offline format packs observations with ``ray.rllib.utils.compression.pack``, and
+reading it back is ``cloudpickle.loads``: a dataset in that format, from an older editorbot, is
+refused.) RLlib's BC algorithm still needs its packed format: :func:`write_rllib_episodes`
+writes it from a run's own replay, into the run's folder, for that run alone.
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ logger = logging.getLogger(__name__)
 
 TABLES_DIR = "tables"
 EPISODES_DIR = "episodes"
+RLLIB_EPISODES_DIR = "rllib_episodes"
+"""A run's own RLlib-format (packed) copy of its training episodes, for RLlib's BC only."""
+FORMAT_KEY = b"editorbot_bc"
+"""Parquet schema metadata key: ``{"format": 2, "obs_shapes": {key: shape}}`` (JSON)."""
+EPISODE_FORMAT = 2
 MANIFEST = "bc_data.json"
 _KEEP_BEAT = (int(ActionType.KEEP), int(ActionSize.BEAT), int(ActionAmount.NEUTRAL))
 
@@ -143,24 +151,23 @@ def build_tables(
     return tables, normalizer
 
 
-def replay_rows(env: EditingEnv, index: int) -> list[dict[str, Any]]:
-    """Replay track ``index``'s expert list through ``env``: one offline row per step."""
-    from ray.rllib.utils.compression import pack
-
+def replay(env: EditingEnv, index: int) -> list[dict[str, Any]]:
+    """Replay track ``index``'s expert list through ``env``: one step per entry, observations
+    as dicts of arrays."""
     table = env.tables[index]
     obs, _ = env.reset(seed=0, options={"track_index": index})
-    rows = []
+    steps = []
     for t, action in enumerate(table.expert_actions):
         new_obs, reward, terminated, truncated, info = env.step(action)
         if info["action_repaired"]:
             raise DatasetError(f"{table.name}: expert action {t} is masked in the env; rebuild")
-        rows.append(
+        steps.append(
             {
                 "eps_id": table.name,
-                "obs": pack(obs),
+                "obs": obs,
                 "actions": [int(x) for x in action],
                 "rewards": float(reward),
-                "new_obs": pack(new_obs),
+                "new_obs": new_obs,
                 "terminateds": bool(terminated),
                 "truncateds": bool(truncated),
                 "t": t,
@@ -169,7 +176,25 @@ def replay_rows(env: EditingEnv, index: int) -> list[dict[str, Any]]:
         obs = new_obs
         if terminated or truncated:
             break
-    return rows
+    return steps
+
+
+def _episode_table(steps: list[dict[str, Any]]) -> Any:
+    """The plain-array Parquet table of one replay (see the module docstring)."""
+    import pyarrow as pa
+
+    keys = sorted(steps[0]["obs"])
+    columns: dict[str, Any] = {
+        k: [s[k] for s in steps]
+        for k in ("eps_id", "t", "actions", "rewards", "terminateds", "truncateds")
+    }
+    shapes = {}
+    for k in keys:
+        x = np.stack([np.asarray(s["obs"][k], np.float32) for s in steps])
+        shapes[k] = list(x.shape[1:])
+        columns[f"obs.{k}"] = pa.array(list(x.reshape(len(steps), -1)), pa.list_(pa.float32()))
+    meta = {"format": EPISODE_FORMAT, "obs_shapes": shapes}
+    return pa.table(columns, metadata={FORMAT_KEY: json.dumps(meta).encode()})
 
 
 def bc_data_from_labels(
@@ -195,7 +220,6 @@ def write_bc_data(
     out: str | Path, tables: list[TrackTable], normalizer: FeatureNormalizer, *, env_config: dict
 ) -> dict[str, Any]:
     """Write tables, per-track Parquet episodes and the manifest into ``out``; returns it."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     out = Path(out)
@@ -203,10 +227,10 @@ def write_bc_data(
     env = EditingEnv({"tables": tables, **env_config})
     counts = {}
     for i, table in enumerate(tables):
-        rows = replay_rows(env, i)
+        steps = replay(env, i)
         with atomic_path(out / EPISODES_DIR / f"{table.name}.parquet") as tmp:
-            pq.write_table(pa.Table.from_pylist(rows), tmp)
-        counts[table.name] = len(rows)
+            pq.write_table(_episode_table(steps), tmp)
+        counts[table.name] = len(steps)
     manifest = {"env_config": env_config, "steps": counts, "n_tracks": len(tables)}
     write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=1))
     return manifest
@@ -225,26 +249,101 @@ def _find_audio(folder: Path, stem: str, label: Path | None) -> Path | None:
     return None
 
 
+def write_rllib_episodes(out: str | Path, env: EditingEnv) -> Path:
+    """RLlib's packed per-timestep rows of every track of ``env`` into ``out`` (for RLlib's BC
+    algorithm, which reads them with ``input_compress_columns``). Write them from the run's own
+    replay only: reading this format unpickles it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from ray.rllib.utils.compression import pack
+
+    out = Path(out)
+    for i, table in enumerate(env.tables):
+        rows = [{**s, "obs": pack(s["obs"]), "new_obs": pack(s["new_obs"])} for s in replay(env, i)]
+        with atomic_path(out / f"{table.name}.parquet") as tmp:
+            pq.write_table(pa.Table.from_pylist(rows), tmp)
+    return out
+
+
 def load_expert_arrays(episodes: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """All expert (observation, action) pairs of an episodes folder, stacked.
+    """All expert (observation, action) pairs of an episodes folder, stacked (no unpickling).
 
     Returns:
         obs: key -> [shape=(N, ...)] float32 arrays; actions: [shape=(N, 3)] int64.
 
     Raises:
-        DatasetError: no Parquet files in the folder.
+        DatasetError: no Parquet files in the folder, a file in the older packed format, or
+            a file whose columns do not match its recorded shapes.
     """
-    import pyarrow.parquet as pq
-    from ray.rllib.utils.compression import unpack
-
     paths = sorted(Path(episodes).glob("*.parquet"))
     if not paths:
         raise DatasetError(f"{episodes}: no expert episodes (*.parquet); run `editorbot bc-data`")
-    obs: list[dict[str, np.ndarray]] = []
-    actions: list[list[int]] = []
+    parts = [read_episode(p) for p in paths]
+    keys = sorted(parts[0][0])
+    for path, (obs, _) in zip(paths, parts, strict=True):
+        if sorted(obs) != keys or any(obs[k].shape[1:] != parts[0][0][k].shape[1:] for k in keys):
+            raise DatasetError(f"{path}: observation keys or shapes differ from {paths[0].name}")
+    stacked = {k: np.concatenate([o[k] for o, _ in parts]) for k in keys}
+    return stacked, np.concatenate([a for _, a in parts])
+
+
+def check_episodes(episodes: str | Path) -> None:
+    """Check, from the schemas alone, that every episode file is in this format.
+
+    Raises:
+        DatasetError: as :func:`load_expert_arrays` would.
+    """
+    paths = sorted(Path(episodes).glob("*.parquet"))
+    if not paths:
+        raise DatasetError(f"{episodes}: no expert episodes (*.parquet); run `editorbot bc-data`")
     for path in paths:
-        table = pq.read_table(path, columns=["obs", "actions"]).to_pydict()
-        obs.extend(unpack(o) for o in table["obs"])
-        actions.extend(table["actions"])
-    stacked = {k: np.stack([o[k] for o in obs]).astype(np.float32) for k in obs[0]}
-    return stacked, np.asarray(actions, np.int64)
+        _format_meta(path)
+
+
+def _format_meta(path: Path) -> bytes:
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as e:
+        raise DatasetError(f"{path}: not a readable Parquet file ({e})") from e
+    raw = (schema.metadata or {}).get(FORMAT_KEY)
+    if raw is None:
+        raise DatasetError(
+            f"{path}: BC episodes in the older packed (pickle) format, which is not read because "
+            "unpickling can run code; regenerate them with `editorbot bc-data`"
+        )
+    return bytes(raw)
+
+
+def read_episode(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as e:
+        raise DatasetError(f"{path}: not a readable Parquet file ({e})") from e
+    raw = (schema.metadata or {}).get(FORMAT_KEY)
+    if raw is None:
+        raise DatasetError(
+            f"{path}: BC episodes in the older packed (pickle) format, which is not read because "
+            "unpickling can run code; regenerate them with `editorbot bc-data`"
+        )
+    try:
+        meta = json.loads(raw)
+        shapes = {str(k): tuple(int(n) for n in v) for k, v in meta["obs_shapes"].items()}
+        if meta.get("format") != EPISODE_FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {EPISODE_FORMAT}")
+        columns = ["actions", *(f"obs.{k}" for k in shapes)]
+        table = pq.read_table(path, columns=columns)
+        n = table.num_rows
+        actions = _flat(table, "actions", np.int64).reshape(n, 3)
+        obs = {k: _flat(table, f"obs.{k}", np.float32).reshape(n, *s) for k, s in shapes.items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise DatasetError(f"{path}: malformed BC episodes ({e}); regenerate with bc-data") from e
+    return obs, actions
+
+
+def _flat(table: Any, column: str, dtype: type) -> np.ndarray:
+    values = table.column(column).combine_chunks().flatten()
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype)

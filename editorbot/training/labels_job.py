@@ -25,10 +25,14 @@ def label_one(raw: Path, edit: Path, out: Path, grid: Path | None) -> dict[str, 
     from editorbot.editing.align_labels import label_files
     from editorbot.errors import EditorbotError
 
+    name = raw.stem.removesuffix("_raw")
     try:
         return label_files(raw, edit, out, grid_path=grid)
     except EditorbotError as e:
-        return {"name": raw.stem.removesuffix("_raw"), "error": str(e)}
+        return {"name": name, "error": str(e)}
+    except Exception as e:
+        logger.warning("%s: unexpected failure", name, exc_info=True)
+        return {"name": name, "error": f"unexpected {type(e).__name__}: {e}"}
 
 
 def label_pairs(
@@ -47,13 +51,22 @@ def label_pairs(
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-    task = ray.remote(num_cpus=1)(label_one)
-    pending = [task.remote(*job) for job in jobs]
+        from editorbot.training.local_ray import init_local
+
+        init_local(num_cpus)
+    task = ray.remote(num_cpus=1, max_retries=0)(label_one)
+    names = {}
+    for raw, edit, out, grid in jobs:
+        names[task.remote(raw, edit, out, grid)] = raw.stem.removesuffix("_raw")
+    pending = list(names)
     results = []
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
-        result = ray.get(done[0])
+        try:
+            result = ray.get(done[0])
+        except ray.exceptions.RayError as e:  # the worker died (memory, signal): report, go on
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            result = {"name": names[done[0]], "error": f"{type(e).__name__}: {first}"}
         results.append(result)
         if on_done is not None:
             on_done(result)

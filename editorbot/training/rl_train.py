@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from editorbot import __version__
-from editorbot.errors import DatasetError
+from editorbot.atomic import replace_dir
+from editorbot.errors import CheckpointError, DatasetError
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,9 @@ def train_rl(
     logger.info("resolved config: %s", json.dumps(dataclasses.asdict(cfg), default=str))
     split = _split(Path(bc_dir), save_dir / "data", cfg)
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+        from editorbot.training.local_ray import init_local
+
+        init_local()
     env_config = {**split.env, "tables": str((split.train_dir / "tables").resolve()),
                   "seed": cfg.seed}  # fmt: skip
     last = _last_checkpoint(save_dir) if resume else None
@@ -176,14 +179,27 @@ class _Best:
 
     @classmethod
     def read(cls, best_dir: Path) -> _Best:
+        """What ``best_dir`` holds; nothing (``_Best()``) when it does not exist.
+
+        Raises:
+            CheckpointError: it exists but its description is unreadable: resuming would
+                replace it with whatever policy comes next, maybe a worse one.
+        """
         from editorbot.inference import CHECKPOINT_JSON
 
+        if not best_dir.exists():
+            return cls()
         try:
             v = json.loads((best_dir / CHECKPOINT_JSON).read_text())["validation"]
             test = v.get("test_type_agreement")
-            return cls(int(v["iteration"]), float(v["type_agreement"]), test)
-        except (OSError, ValueError, KeyError):
-            return cls()
+            return cls(int(v["iteration"]), float(v["type_agreement"]),
+                       None if test is None else float(test))  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(
+                f"{best_dir / CHECKPOINT_JSON}: unreadable ({type(e).__name__}: {e}); --resume "
+                "would replace this best/ without knowing its score: restore it, or move it "
+                "away to start best/ afresh"
+            ) from e
 
 
 def _ppo_loop(
@@ -278,12 +294,7 @@ def write_best(
         "validation": validation,
     }
     (tmp / CHECKPOINT_JSON).write_text(json.dumps(meta, indent=1, default=str))
-    old = path.with_name(f".{path.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if path.exists():
-        path.rename(old)
-    tmp.rename(path)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, path)  # one atomic swap: a crash leaves the old best/ or the new one
 
 
 _BC_COMPONENT = "learner_group/learner/rl_module/default_policy"
@@ -299,7 +310,7 @@ def _pretrain_bc(cfg: Any, split: _Split, out: Path, env_config: dict[str, Any])
         return None
     env = EditingEnv({**cfg.env, "tables": str(split.train_dir / "tables")})
     if cfg.bc.epochs <= 0:
-        return _pretrain_rllib_bc(cfg, split.train_dir, out, env)
+        return _pretrain_rllib_bc(cfg, split, out, env)
     import torch
 
     from editorbot.training.bc_data import load_expert_arrays
@@ -325,13 +336,17 @@ def _pretrain_bc(cfg: Any, split: _Split, out: Path, env_config: dict[str, Any])
     return str(path)
 
 
-def _pretrain_rllib_bc(cfg: Any, train_dir: Path, out: Path, env: Any) -> str:
-    """RLlib's BC algorithm on the offline episodes (Ray Data)."""
+def _pretrain_rllib_bc(cfg: Any, split: _Split, out: Path, env: Any) -> str:
+    """RLlib's BC algorithm on the run's own packed copy of its training episodes (Ray Data)."""
+    from editorbot.envs.editing_env import EditingEnv
+    from editorbot.training.bc_data import RLLIB_EPISODES_DIR, write_rllib_episodes
     from editorbot.training.ppo import bc_config
 
+    replay_env = EditingEnv({**split.env, "tables": split.train})
+    episodes = write_rllib_episodes(split.train_dir / RLLIB_EPISODES_DIR, replay_env)
     algo = bc_config(
         cfg.bc,
-        episodes=train_dir / "episodes",
+        episodes=episodes,
         module=cfg.module,
         observation_space=env.observation_space,
         action_space=env.action_space,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,13 @@ class SweepConfig:
     """Trial scheduler."""
     inject_failure_at_iter: int = 0
     """[iteration] fault injection: each trial raises once after this iteration (0 = off)."""
+
+    def __post_init__(self) -> None:
+        # A folder under --storage: a path here (../../x, /tmp/x) would write anywhere.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", self.name) or ".." in self.name:
+            raise ParameterError(
+                f"tune.name {self.name!r}: must be a plain folder name (letters, digits, _ . -)"
+            )
 
 
 @dataclass(frozen=True)
@@ -226,7 +234,9 @@ def run_sweep(sweep: Sweep, *, data: str | Path, storage: str | Path, resume: bo
     s = sweep.sweep
     exp_dir = Path(storage).resolve() / s.name
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+        from editorbot.training.local_ray import init_local
+
+        init_local()
     if s.trainable == "rl":
         trainable = _rl_trainable(sweep, Path(data).resolve(), exp_dir)
     else:
@@ -257,8 +267,11 @@ def _rl_trainable(sweep: Sweep, bc_dir: Path, exp_dir: Path) -> Any:
     from ray import tune
 
     from editorbot.envs.registration import register
+    from editorbot.training.bc_data import check_episodes
     from editorbot.training.tune_trial import rl_trial
 
+    if sweep.run.ppo.bc_weight > 0:  # fail here in one line, not in every trial's learner
+        check_episodes(bc_dir / "episodes")
     env_config = {**sweep.run.env, "tables": str(bc_dir / "tables"), "seed": sweep.run.seed}
     register()  # Tuner.restore needs the env registered again
     pgf = resources(sweep.run, env_config)
