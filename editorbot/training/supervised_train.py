@@ -5,9 +5,12 @@ reports with ``TuneReportCallback`` (Ray 2.60 runs Train V2, where ``tune.Tuner(
 is rejected; see shared/RAY_NOTES.md). The trial asks for almost no CPU; the Train workers hold
 the real resources, so the same code runs on one CPU worker or on N GPU workers.
 
-Each epoch: random crops of the training tracks, a validation pass on fixed crops of held-out
-tracks, TensorBoard scalars (``train/l1_loss``, ``train/msstft_loss``,
-``train/edit_consistency_loss``, ``train/label_loss``, ``val/total_loss``) and a spectrogram image
+Each step: random crops of the training tracks for the reconstruction losses, plus
+``label_tracks`` whole training tracks for the beat label head (it needs the song around a beat:
+where it sits, how loud it is against the rest). Each epoch: a validation pass on fixed crops and
+every whole held-out track, TensorBoard scalars (``train/l1_loss``, ``train/msstft_loss``,
+``train/edit_consistency_loss``, ``train/label_loss``, ``val/total_loss``,
+``val/type_accuracy`` — the beat head's per-beat type accuracy) and a spectrogram image
 of a validation example, a Ray Train checkpoint every ``checkpoint_every`` epochs, and
 ``SAVE_DIR/best/`` rewritten whenever the validation loss improves. Training stops early after
 ``patience`` epochs without improvement.
