@@ -79,9 +79,9 @@ def beat_context(S_beat: torch.Tensor, downbeat_phase: int) -> torch.Tensor:
     pos = (i.to(S_beat.dtype) / max(W - 1, 1))[:, None]
     metre = i - downbeat_phase
     in_bar = nn.functional.one_hot(metre % BEATS_PER_BAR, BEATS_PER_BAR).to(S_beat.dtype)
-    bar = nn.functional.one_hot(
-        (metre // BEATS_PER_BAR) % BARS_PER_PHRASE, BARS_PER_PHRASE
-    ).to(S_beat.dtype)
+    bar = nn.functional.one_hot((metre // BEATS_PER_BAR) % BARS_PER_PHRASE, BARS_PER_PHRASE).to(
+        S_beat.dtype
+    )
     relative = S_beat - S_beat.mean(0, keepdim=True)  # [nats] the beat against the whole track
     loudness = relative.mean(1, keepdim=True)
     return torch.cat([pos, 1.0 - pos, in_bar, bar, loudness, relative], dim=1)
