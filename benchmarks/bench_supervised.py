@@ -23,6 +23,7 @@ import torch
 
 from editorbot.models.losses import SupervisedLoss
 from editorbot.models.supervised import SupervisedConfig, SupervisedEditModel
+from editorbot.models.supervised_beats import BeatTrack
 
 
 def _interleaved(steps: dict, rounds: int) -> dict[str, float]:
@@ -75,10 +76,16 @@ def _model_step(cfg: SupervisedConfig, B: int, device: str, *, msstft: bool):
     S = torch.randn(B, cfg.n_mels, T, device=device) - 4.0
     labels = torch.zeros(B, 3, T, dtype=torch.long, device=device)
     mask = torch.ones(B, T, dtype=torch.bool, device=device)
+    # The beat head reads whole tracks: here one track of the same B x T frames, a beat every 43
+    # frames (0.5 s at the defaults).
+    track_S = S.permute(1, 0, 2).reshape(cfg.n_mels, B * T).contiguous()
+    beat_frame = torch.arange(0, B * T, 43, device=device)
+    tracks = [BeatTrack(track_S, beat_frame, 0)]
+    beat_labels = torch.zeros(1, 3, len(beat_frame), dtype=torch.long, device=device)
 
     def step() -> None:
-        out = model(S, labels)
-        terms = loss_fn(out.S_edit, S, S + 0.1, out.logits, labels, mask, mask)
+        out = model(S, labels, tracks)
+        terms = loss_fn(out.S_edit, S, S + 0.1, labels, mask, out.beat, beat_labels)
         opt.zero_grad()
         terms.total.backward()
         opt.step()

@@ -75,6 +75,7 @@ _INT_FLAGS = {
     "--checkpoint-every": "epochs between Ray Train checkpoints (default 5)",
     "--num-workers": "Ray Train workers (default 1)",
     "--seed": "split, crops and initialisation (default 0)",
+    "--label-tracks": "whole tracks per step for the beat label head (default 4)",
 }
 
 
@@ -111,6 +112,7 @@ _TRAIN_FLAGS = {
     "num_workers": "num_workers",
     "gpu": "use_gpu",
     "seed": "seed",
+    "label_tracks": "label_tracks",
 }
 """Flag (argparse dest) -> SupervisedTrainConfig field."""
 

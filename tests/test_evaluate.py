@@ -165,3 +165,41 @@ def test_evaluate_cli_no_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str
     code = cli.main(["evaluate", "--data-dir", str(tmp_path), "--checkpoint", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and str(tmp_path) in err
+
+
+def test_report_shows_each_learners_per_type_f1_and_the_decoded_mel(
+    pair_dir: Path, tmp_path: Path
+) -> None:
+    """An (untrained) supervised checkpoint: the report gets the side-by-side per-type F1 table
+    and the decoder's mel beside the human edit's; the untrained decoder is the identity, so its
+    panel equals the raw log-mel."""
+    import numpy as np
+    import torch
+
+    from editorbot.editing.decisions import DecisionList
+    from editorbot.evaluation.decoded_mel import decoded_mels
+    from editorbot.evaluation.report import evaluate
+    from editorbot.models.supervised import SupervisedConfig, SupervisedEditModel, save_checkpoint
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "sup", SupervisedEditModel(SupervisedConfig.tiny()).eval())
+    result = evaluate(pair_dir, [ckpt], out_dir=tmp_path / "report")
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Per-type F1 of each learner" in report
+    assert "| type | support | supervised F1 | keep_all F1 |" in report
+    png = tmp_path / "report" / result["decoded_mel"]["supervised"]
+    assert f"]({png.name})" in report and png.stat().st_size > 10_000
+    name = result["pairs"][0]
+    ref = DecisionList.load(pair_dir / "truth" / f"{name}.json")
+    mels = decoded_mels(
+        ckpt,
+        pair_dir / "input" / f"{name}_raw.wav",
+        pair_dir / "desired_output" / f"{name}_edit.wav",
+        ref,
+    )
+    assert np.array_equal(mels["supervised decoder (raw time)"], mels["raw"])
+    # The human edit on the raw time line is blank exactly where the reference cut frames.
+    from editorbot.editing.actions import ActionType
+
+    cuts = any(d.type in (ActionType.CUT, ActionType.SKIP) for d in ref.decisions)
+    assert np.isnan(mels["human edit (raw time)"]).any() == cuts

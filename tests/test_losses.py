@@ -12,11 +12,13 @@ from editorbot.errors import ParameterError
 from editorbot.models.losses import (
     MelToAudio,
     SupervisedLoss,
+    class_weights_from_counts,
     label_cross_entropy,
     masked_l1,
     multi_resolution_stft_loss,
 )
 from editorbot.models.supervised import LabelLogits, LogMel, SupervisedConfig
+from editorbot.models.supervised_beats import BeatLabels
 
 CFG = SupervisedConfig.tiny()
 
@@ -97,20 +99,23 @@ def _loss_inputs(S_pred: torch.Tensor, S_raw: torch.Tensor, type_: int):
     B, F, T = S_raw.shape
     labels = torch.zeros(B, 3, T, dtype=torch.long)
     labels[:, 0] = type_
-    logits = LabelLogits(torch.zeros(B, T, 20), torch.zeros(B, T, 5), torch.zeros(B, T, 5))
     mask = torch.ones(B, T, dtype=torch.bool)
-    return S_pred, S_raw, logits, labels, mask, mask
+    W = 4  # beats of the beat head's (uniform) logits
+    beat = BeatLabels(
+        torch.zeros(B, W, 20), torch.zeros(B, W, 5), torch.zeros(B, W, 5), mask[:, :W]
+    )
+    return S_pred, S_raw, labels, mask, beat, torch.zeros(B, 3, W, dtype=torch.long)
 
 
 def test_supervised_loss_terms() -> None:
     y = torch.stack([_sine(440.0, n=40 * CFG.hop_length), _sine(660.0, n=40 * CFG.hop_length)])
     S = LogMel(CFG)(y)
     loss = SupervisedLoss(CFG)
-    S_pred, S_raw, logits, labels, tmask, fmask = _loss_inputs(S, S, ActionType.KEEP)
-    perfect = loss(S_pred, S_raw, S, logits, labels, tmask, fmask)
+    S_pred, S_raw, labels, tmask, beat, beat_labels = _loss_inputs(S, S, ActionType.KEEP)
+    perfect = loss(S_pred, S_raw, S, labels, tmask, beat, beat_labels)
     assert perfect.l1.item() == 0.0 and perfect.edit_consistency.item() == 0.0
     assert perfect.msstft.item() == pytest.approx(0.0, abs=1e-6)  # same resynthesis both sides
-    worse = loss(S + 1.0, S_raw, S, logits, labels, tmask, fmask)
+    worse = loss(S + 1.0, S_raw, S, labels, tmask, beat, beat_labels)
     # An offset of exactly 1 nat on every bin: both L1 terms are 1 up to float32 rounding.
     assert worse.l1.item() == pytest.approx(1.0, rel=1e-5)
     assert worse.edit_consistency.item() == pytest.approx(1.0, rel=1e-5)
@@ -118,8 +123,8 @@ def test_supervised_loss_terms() -> None:
     expected_total = 1.0 * worse.l1 + worse.msstft + 0.5 * worse.edit_consistency + worse.label
     assert worse.total.item() == pytest.approx(expected_total.item(), rel=1e-6)  # same floats
     # Edited (GAIN) frames: the prediction may differ from the input without a consistency cost.
-    S_pred, S_raw, logits, labels, tmask, fmask = _loss_inputs(S + 1.0, S, ActionType.GAIN)
-    gain = loss(S_pred, S_raw, S + 1.0, logits, labels, tmask, fmask)
+    S_pred, S_raw, labels, tmask, beat, beat_labels = _loss_inputs(S + 1.0, S, ActionType.GAIN)
+    gain = loss(S_pred, S_raw, S + 1.0, labels, tmask, beat, beat_labels)
     assert gain.edit_consistency.item() == 0.0 and gain.l1.item() == 0.0
 
 
@@ -127,12 +132,37 @@ def test_supervised_loss_gradients_are_finite() -> None:
     y = _sine(440.0, n=40 * CFG.hop_length)[None]
     S = LogMel(CFG)(y)
     S_pred = (S + 0.3).requires_grad_()
-    S_pred_, S_raw, logits, labels, tmask, fmask = _loss_inputs(S_pred, S, ActionType.KEEP)
+    S_pred_, S_raw, labels, tmask, beat, beat_labels = _loss_inputs(S_pred, S, ActionType.KEEP)
     tmask = tmask.clone()
     tmask[:, 10:20] = False  # cut frames must not break the waveform path
-    terms = SupervisedLoss(CFG)(S_pred, S_raw, S, logits, labels, tmask, fmask)
+    terms = SupervisedLoss(CFG)(S_pred, S_raw, S, labels, tmask, beat, beat_labels)
     terms.total.backward()
     assert S_pred.grad is not None and torch.isfinite(S_pred.grad).all()
     # Every term ignores frames without a target: exactly no gradient reaches them.
     assert S_pred.grad[..., 10:20].abs().sum().item() == 0.0
     assert S_pred.grad.abs().sum().item() > 0.0
+
+
+def test_class_weights_balance_the_classes() -> None:
+    """Inverse-frequency weights (power 1) give each seen class the same total weight; power 0
+    gives ones; an unseen class gets 0; the data's mean weight is 1."""
+    counts = [torch.tensor([90.0, 10.0, 0.0])]
+    (w,) = class_weights_from_counts(counts, power=1.0)
+    assert w[2].item() == 0.0
+    assert (w[0] * 90).item() == pytest.approx((w[1] * 10).item(), rel=1e-6)
+    assert ((w * counts[0]).sum() / 100).item() == pytest.approx(1.0, rel=1e-6)
+    (ones,) = class_weights_from_counts(counts, power=0.0)
+    assert ones[:2].tolist() == pytest.approx([1.0, 1.0])
+    # Weighted CE: a wrong rare beat counts as much as nine wrong common beats.
+    labels = torch.tensor([[[0] * 9 + [1], [0] * 10, [0] * 10]])
+    logits = LabelLogits(torch.zeros(1, 10, 2), torch.zeros(1, 10, 5), torch.zeros(1, 10, 5))
+    logits.type[0, :, 0] = 20.0  # every beat says class 0: common beats right, the rare one wrong
+    mask = torch.ones(1, 10, dtype=torch.bool)
+    plain = label_cross_entropy(logits, labels, mask).item()
+    weighted = label_cross_entropy(
+        logits, labels, mask, class_weights=(w[:2], torch.ones(5), torch.ones(5))
+    ).item()
+    sizes_amounts = 2 * math.log(5)
+    # unweighted: 1 of 10 beats wrong (CE about 20); weighted: half the weight on it.
+    assert plain - sizes_amounts == pytest.approx(2.0, abs=0.01)
+    assert weighted - sizes_amounts == pytest.approx(10.0, abs=0.01)

@@ -84,6 +84,14 @@ def test_targets_come_from_the_alignment_not_the_position(tmp_path) -> None:
     ex = prepare_track("a", p["raw"], p["edit"], p["truth"], CFG)
     F, T = ex.S_raw.shape
     assert ex.S_target.shape == (F, T) and ex.labels.shape == (3, T)
+    # The beat head's targets: one label per beat of the grid, and the frame labels are them
+    # broadcast over each beat's frames.
+    assert ex.beat_labels.shape == (3, N_BEATS) and ex.beat_frame.shape == (N_BEATS,)
+    assert (
+        ex.beat_labels[0].tolist() == [T_.KEEP] * 4 + [T_.CUT] * 4 + [T_.GAIN] * 4 + [T_.LOOP] * 4
+    )
+    first = ex.beat_frame[5]
+    assert (ex.labels[:, first] == ex.beat_labels[:, 5]).all()
     cut = _interior(4, 8)
     assert not ex.target_mask[cut].any()  # the cut bar has no target
     keep, gain = _interior(0, 4), _interior(8, 12)
@@ -148,6 +156,8 @@ def test_train_checkpoint_reload_and_edit(tmp_path, ray_session) -> None:
     assert list((save / "ray_results" / "train").glob("epoch_0002/weights.pt"))
     tags = _scalar_tags(save / "tensorboard")
     for tag in ("train/l1_loss", "train/msstft_loss", "train/edit_consistency_loss", METRIC):
+        assert tag in tags
+    for tag in ("train/label_loss", "val/type_accuracy"):
         assert tag in tags
     assert "val/spectrogram" in tags
     progress = next((save / "ray_results" / "supervised").glob("*/progress.csv")).read_text()

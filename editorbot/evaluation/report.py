@@ -115,6 +115,7 @@ def evaluate(
     }
     _confusions(result, models, out_dir)
     _curves(models, out_dir, result)
+    _decoded_mel(models, pairs[0], refs[pairs[0].name], out_dir, result)
     write_text_atomic(out_dir / "metrics.json", json.dumps(result, indent=1, default=float) + "\n")
     write_text_atomic(out_dir / "report.md", render_markdown(result, first=list(lists_of_first)))
     return result
@@ -299,6 +300,45 @@ def _curves(models: dict[str, tuple[str, Path]], out_dir: Path, result: dict[str
             result["curves"][name] = png.name
 
 
+def _decoded_mel(
+    models: dict[str, tuple[str, Path]],
+    pair: Pair,
+    ref: DecisionList,
+    out_dir: Path,
+    result: dict[str, Any],
+) -> None:
+    """The supervised decoder's mel beside the human edit's, on the first pair."""
+    from editorbot.evaluation.decoded_mel import decoded_mels, plot_decoded_mel
+
+    result["decoded_mel"] = {}
+    for name, (kind, ckpt) in models.items():
+        if kind == "supervised":
+            png = out_dir / f"decoded_mel_{name}.png"
+            plot_decoded_mel(decoded_mels(ckpt, pair.raw, pair.edit, ref), path=png)
+            result["decoded_mel"][name] = png.name
+
+
+def per_type_f1_table(systems: dict[str, Any], names: list[str]) -> list[str]:
+    """Markdown rows: per-type F1 of each named system, side by side, with the reference support.
+
+    Types shown are those in the reference or predicted by any of them.
+    """
+    first = systems[names[0]]["per_type"]
+    rows = [
+        "| type | support | " + " | ".join(f"{n} F1" for n in names) + " |",
+        "|---|---:|" + "---:|" * len(names),
+    ]
+    for t in first:
+        if not any(
+            systems[n]["per_type"][t]["support"] or systems[n]["per_type"][t]["precision"]
+            for n in names
+        ):
+            continue
+        f1 = " | ".join(f"{systems[n]['per_type'][t]['f1']:.3f}" for n in names)
+        rows.append(f"| {t} | {first[t]['support']} | {f1} |")
+    return rows
+
+
 def render_markdown(result: dict[str, Any], *, first: list[str]) -> str:
     """The report: what was compared, the table, the pictures."""
     systems = result["systems"]
@@ -319,6 +359,8 @@ def render_markdown(result: dict[str, Any], *, first: list[str]) -> str:
     for name, s in systems.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(s.get(k)) for k in HEADLINE) + " |")
     lines += ["", *_comparison(systems, result["checkpoints"]), "", _METRIC_NOTES, ""]
+    learners = [*result["checkpoints"], "keep_all"]
+    lines += ["## Per-type F1 of each learner", "", *per_type_f1_table(systems, learners), ""]
     lines += target_sweep.markdown(result.get("target_sweep", {}))
     lines += [
         f"## First pair ({result['pairs'][0]})",
@@ -331,6 +373,15 @@ def render_markdown(result: dict[str, Any], *, first: list[str]) -> str:
     for name in result["checkpoints"]:
         lines += [f"## {name}", "", f"![confusion {name}](confusion_{name}.png)", ""]
         lines += _per_type(systems[name])
+        if name in result.get("decoded_mel", {}):
+            lines += [
+                "",
+                "What the decoder learned (first pair): raw, decoder output, human edit mapped "
+                "onto the raw time line (cut frames blank), human edit.",
+                "",
+                f"![decoded mel {name}]({result['decoded_mel'][name]})",
+                "",
+            ]
         if name in result.get("curves", {}):
             lines += ["", f"![training curves {name}]({result['curves'][name]})", ""]
     return "\n".join(lines) + "\n"

@@ -1,5 +1,7 @@
 """Losses of the supervised baseline: log-mel L1, multi-resolution STFT, edit consistency, labels.
 
+The label term is per beat (the beat head's logits on whole tracks), optionally class-weighted.
+
 The multi-resolution STFT loss (spectral convergence + log STFT magnitude, averaged over FFT sizes
 512/1024/2048) follows Yamamoto et al. 2020, "Parallel WaveGAN", https://arxiv.org/abs/1910.11480.
 It is computed on waveforms, so both the predicted and the target log-mel are turned back into
@@ -15,7 +17,8 @@ Every loss takes ``reduction`` in {"mean", "sum", "none"}; "none" returns one va
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as Fn
@@ -23,7 +26,7 @@ from torch import nn
 
 from editorbot.editing.actions import ActionType
 from editorbot.errors import ParameterError
-from editorbot.models.supervised import LOG_EPS, LabelLogits, SupervisedConfig
+from editorbot.models.supervised import LOG_EPS, SupervisedConfig
 
 logger = logging.getLogger(__name__)
 
@@ -127,20 +130,48 @@ def multi_resolution_stft_loss(
 
 
 def label_cross_entropy(
-    logits: LabelLogits, labels: torch.Tensor, mask: torch.Tensor, *, reduction: str = "mean"
+    logits: Any,
+    labels: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    class_weights: Sequence[torch.Tensor] | None = None,
+    reduction: str = "mean",
 ) -> torch.Tensor:
-    """Sum of the type, size and amount cross-entropies over the frames where ``mask`` is true.
+    """Sum of the type, size and amount cross-entropies over the positions where ``mask`` is true.
+
+    Positions are beats for the beat head (frames work the same way). With ``class_weights``
+    each position counts by the weight of its true class (a weighted mean per example).
 
     Shape:
-        logits: (B, T, ·) each; labels: (B, 3, T) long; mask: (B, T) bool -> (B,) or scalar.
+        logits: ``.type``/``.size``/``.amount`` of (B, N, ·); labels: (B, 3, N) long;
+        mask: (B, N) bool; class_weights: 3 tensors of (N_TYPES,), (N_SIZES,), (N_AMOUNTS,)
+        -> (B,) for "none", else a scalar.
     """
-    B, three, T = labels.shape
+    B, three, N = labels.shape
     m = mask.to(logits.type.dtype)
     total = logits.type.new_zeros(B)
-    for i, lg in enumerate(logits):
-        ce = Fn.cross_entropy(lg.transpose(1, 2), labels[:, i], reduction="none")  # (B, T)
-        total = total + (ce * m).sum(1) / m.sum(1).clamp_min(1.0)
+    for i, lg in enumerate((logits.type, logits.size, logits.amount)):
+        ce = Fn.cross_entropy(lg.transpose(1, 2), labels[:, i], reduction="none")  # (B, N)
+        w = m if class_weights is None else m * class_weights[i].to(m)[labels[:, i]]
+        total = total + (ce * w).sum(1) / w.sum(1).clamp_min(1e-6)
     return _reduce(total, reduction)
+
+
+def class_weights_from_counts(
+    counts: Sequence[torch.Tensor], *, power: float
+) -> tuple[torch.Tensor, ...]:
+    """Per-class weights (count / total) ** -power, scaled so the labelled data's mean weight is 1.
+
+    Classes never seen get weight 0 (they are never a target). ``power`` 0 gives all ones.
+    """
+    out = []
+    for c in counts:
+        c = c.to(torch.float64)
+        freq = c / c.sum().clamp_min(1.0)
+        w = torch.where(c > 0, freq.clamp_min(1e-12) ** -power, torch.zeros_like(freq))
+        w = w / (w * freq).sum().clamp_min(1e-12)
+        out.append(w.to(torch.float32))
+    return tuple(out)
 
 
 class LossTerms(NamedTuple):
@@ -156,17 +187,31 @@ class LossTerms(NamedTuple):
 class SupervisedLoss(nn.Module):
     """The weighted sum the supervised baseline trains on (weights from :class:`SupervisedConfig`).
 
+    Args:
+        cfg: the model config (loss weights, mel settings).
+        class_weights: per-class weights of the label cross-entropy (type, size, amount), e.g.
+            from :func:`class_weights_from_counts`; None weighs every beat alike.
+        reduction: "mean", "sum" or "none".
+
     Shape:
-        S_pred, S_raw, S_true: (B, F, T); logits: LabelLogits; labels: (B, 3, T) long;
+        S_pred, S_raw, S_true: (B, F, T); labels: (B, 3, T) long per-frame labels of the crops;
         target_mask: (B, T) bool, false on cut frames (no target) and padding;
-        frame_mask: (B, T) bool, false on padding only (cut frames still carry a CUT label).
+        beat_logits: the beat head's output for B' whole tracks (``.mask`` (B', W) real beats);
+        beat_labels: (B', 3, W) long.
     """
 
-    def __init__(self, cfg: SupervisedConfig, *, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        cfg: SupervisedConfig,
+        *,
+        class_weights: Sequence[torch.Tensor] | None = None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__()
         _reduce(torch.zeros(1), reduction)  # validate early
         self._cfg = cfg
         self._reduction = reduction
+        self._class_weights = None if class_weights is None else tuple(class_weights)
         self._to_audio = MelToAudio(cfg)
 
     def forward(
@@ -174,17 +219,23 @@ class SupervisedLoss(nn.Module):
         S_pred: torch.Tensor,
         S_raw: torch.Tensor,
         S_true: torch.Tensor,
-        logits: LabelLogits,
         labels: torch.Tensor,
         target_mask: torch.Tensor,
-        frame_mask: torch.Tensor,
+        beat_logits: Any,
+        beat_labels: torch.Tensor,
     ) -> LossTerms:
         cfg, red = self._cfg, self._reduction
         l1 = masked_l1(S_pred, S_true, target_mask, reduction=red)
         msstft = self._msstft(S_pred, S_true, target_mask)
         unedited = (labels[:, 0] == ActionType.KEEP) & target_mask
         consistency = masked_l1(S_pred, S_raw, unedited, reduction=red)
-        label = label_cross_entropy(logits, labels, frame_mask, reduction=red)
+        label = label_cross_entropy(
+            beat_logits,
+            beat_labels,
+            beat_logits.mask,
+            class_weights=self._class_weights,
+            reduction="mean" if red == "none" else red,
+        )
         total = (
             cfg.l1_weight * l1
             + cfg.msstft_weight * msstft

@@ -1,11 +1,12 @@
 """The supervised baseline: raw log-mel + per-frame edit labels -> edited log-mel.
 
 ``EditEncoder`` runs a transformer encoder over the raw track's log-mel frames (the raw-only
-path), a label head predicts per-frame edit labels (type, size, amount) from that path alone, and
-learned embeddings of the labels (true ones in training, predicted ones on new tracks) condition
-the latent. ``MelDecoder`` is a transformer decoder whose queries are the raw frames and whose
-memory is the conditioned latent; it predicts a residual on the raw log-mel, so an untrained
-decoder is the identity edit.
+path), a label head predicts per-beat edit labels (type, size, amount) from that path alone
+(pooled on the beat grid, with the beat's place in the track; ``supervised_beats``), and learned
+embeddings of the labels (true ones in training, predicted ones broadcast to frames on new
+tracks) condition the latent. ``MelDecoder`` is a transformer decoder whose queries are the raw
+frames and whose memory is the conditioned latent; it predicts a residual on the raw log-mel, so
+an untrained decoder is the identity edit.
 
 Plain PyTorch: no Ray here (the Ray Train loop is in ``editorbot.training.supervised_train``).
 Transformers after Vaswani et al. 2017, https://arxiv.org/abs/1706.03762 (pre-norm variant).
@@ -67,7 +68,11 @@ class SupervisedConfig:
     edit_consistency_weight: float = 0.5
     """[weight] unedited (KEEP) frames equal to the input."""
     label_weight: float = 1.0
-    """[weight] label-head cross-entropy (type + size + amount)."""
+    """[weight] label-head cross-entropy (type + size + amount), per beat."""
+    beat_layers: int = 2
+    """[layers] transformer layers across the beats of a track in the label head."""
+    class_weight_power: float = 0.5
+    """[exponent] label classes weighted by (training frequency) ** -power (0: unweighted)."""
     msstft_fft_sizes: tuple[int, ...] = (512, 1024, 2048)
     """[samples] FFT sizes of the multi-resolution STFT loss (hops are 1/4, windows equal)."""
     griffin_lim_iters: int = 8
@@ -110,8 +115,8 @@ class SupervisedOutput(NamedTuple):
 
     S_edit: torch.Tensor
     """(B, F, T) predicted edited log-mel."""
-    logits: LabelLogits
-    """label head logits from the raw-only path."""
+    beat: Any
+    """the beat head's ``BeatLabels`` of the tracks passed, or None."""
 
 
 def sinusoidal_positions(T: int, D: int, *, device: torch.device) -> torch.Tensor:
@@ -194,22 +199,6 @@ class EditEncoder(nn.Module):
         return h, self.condition(h, labels)
 
 
-class LabelHead(nn.Module):
-    """Per-frame type/size/amount logits from the raw-only latent.
-
-    Shape:
-        h: (B, T, D) -> LabelLogits of (B, T, N_TYPES), (B, T, N_SIZES), (B, T, N_AMOUNTS).
-    """
-
-    def __init__(self, cfg: SupervisedConfig) -> None:
-        super().__init__()
-        self._out = nn.Linear(cfg.encoder_dim, N_TYPES + N_SIZES + N_AMOUNTS)
-
-    def forward(self, h: torch.Tensor) -> LabelLogits:
-        t, s, a = self._out(h).split([N_TYPES, N_SIZES, N_AMOUNTS], dim=-1)
-        return LabelLogits(t, s, a)
-
-
 class MelDecoder(nn.Module):
     """Transformer decoder predicting the edited log-mel as a residual on the raw log-mel.
 
@@ -245,36 +234,40 @@ class MelDecoder(nn.Module):
 
 
 class SupervisedEditModel(nn.Module):
-    """EditEncoder + LabelHead + MelDecoder.
+    """EditEncoder + BeatLabelHead + MelDecoder.
 
     Shape:
-        S: (B, F, T) raw log-mel; labels: (B, 3, T) long or ``None`` (use the label head's
-        argmax, as on a new track) -> SupervisedOutput(S_edit (B, F, T), logits).
+        ``forward``: S (B, F, T) raw log-mel, labels (B, 3, T) long per-frame labels (true ones in
+        training, the beat head's broadcast to frames on a new track), optionally whole tracks
+        for the beat head (one forward, so DDP syncs every gradient) -> SupervisedOutput.
+        ``beat_logits``: B x BeatTrack (whole tracks) -> BeatLabels (B, W, ·).
     """
 
     def __init__(self, cfg: SupervisedConfig) -> None:
         super().__init__()
+        from editorbot.models.supervised_beats import BeatLabelHead
+
         self.config = cfg
         self._encoder = EditEncoder(cfg)
-        self._label_head = LabelHead(cfg)
+        self._label_head = BeatLabelHead(cfg)
         self._decoder = MelDecoder(cfg)
 
-    def forward(self, S: torch.Tensor, labels: torch.Tensor | None = None) -> SupervisedOutput:
+    def forward(
+        self, S: torch.Tensor, labels: torch.Tensor, tracks: list[Any] | None = None
+    ) -> SupervisedOutput:
         B, F, T = S.shape
         if self.config.n_mels != F:
             raise ValueError(
                 f"expected {self.config.n_mels} mel bins, got input of shape {S.shape}"
             )
         h = self._encoder.encode_raw(S)
-        logits = self._label_head(h)
-        if labels is None:
-            labels = logits.argmax()
-        z = self._encoder.condition(h, labels)
-        return SupervisedOutput(self._decoder(S, z), logits)
+        S_edit = self._decoder(S, self._encoder.condition(h, labels))
+        return SupervisedOutput(S_edit, None if tracks is None else self.beat_logits(tracks))
 
-    def predict_labels(self, S: torch.Tensor) -> LabelLogits:
-        """Label-head logits from audio alone (what ``edit`` uses on a new track)."""
-        return self._label_head(self._encoder.encode_raw(S))
+    def beat_logits(self, tracks: list[Any]) -> Any:
+        """Per-beat label logits of whole tracks (``supervised_beats.BeatTrack`` each), from
+        audio alone (what ``edit`` uses on a new track)."""
+        return self._label_head(self._encoder, tracks)
 
 
 CHECKPOINT_KIND = "supervised"

@@ -51,6 +51,10 @@ class TrackExample:
         S_target: [shape=(F, T)] edited log-mel at the frame each raw frame became.
         target_mask: [shape=(T,)] bool, false where the raw frame was cut (no target).
         labels: [shape=(3, T)] int64 per-frame (type, size, amount).
+        beat_frame: [shape=(W,)] int64 first frame of each beat of the labels' grid.
+        beat_labels: [shape=(3, W)] int64 per-beat (type, size, amount) (what the beat head
+            learns; ``labels`` is them broadcast to frames).
+        downbeat_phase: index of the first downbeat among beats 0..3.
     """
 
     name: str
@@ -58,6 +62,9 @@ class TrackExample:
     S_target: np.ndarray
     target_mask: np.ndarray
     labels: np.ndarray
+    beat_frame: np.ndarray
+    beat_labels: np.ndarray
+    downbeat_phase: int = 0
 
 
 def log_mel(y: np.ndarray, cfg: SupervisedConfig) -> np.ndarray:
@@ -198,9 +205,13 @@ def prepare_track(
     centres = np.arange(T, dtype=np.int64) * cfg.hop_length
     out_sample = raw_to_output_samples(result.segments, centres)
     S_target, mask = aligned_target(S_edit, out_sample, hop_length=cfg.hop_length)
-    labels = frame_labels(decisions, beat_frames(beat_samples, hop_length=cfg.hop_length), T)
+    beat_frame = beat_frames(beat_samples, hop_length=cfg.hop_length)
+    per_beat = beat_labels(decisions, len(beat_frame))
+    labels = per_beat[:, frame_beats(beat_frame, T)]
     logger.debug("%s: %d frames, %.0f%% with a target", name, T, 100 * mask.mean())
-    return TrackExample(name, S_raw, S_target, mask, labels)
+    return TrackExample(
+        name, S_raw, S_target, mask, labels, beat_frame, per_beat, int(decisions.downbeat_phase)
+    )
 
 
 def load_examples(
@@ -297,3 +308,41 @@ def _crop(ex: TrackExample, start: int, T: int) -> dict[str, torch.Tensor]:
         "target_mask": take(ex.target_mask, False),
         "frame_mask": torch.from_numpy(frame_mask),
     }
+
+
+def label_counts(examples: Sequence[TrackExample]) -> list[torch.Tensor]:
+    """How many beats of the examples carry each type, size and amount (class weights)."""
+    from editorbot.editing.actions import N_AMOUNTS, N_SIZES, N_TYPES
+
+    beats = np.concatenate([ex.beat_labels for ex in examples], axis=1)
+    return [
+        torch.from_numpy(np.bincount(beats[i], minlength=n)).to(torch.float64)
+        for i, n in enumerate((N_TYPES, N_SIZES, N_AMOUNTS))
+    ]
+
+
+def beat_tracks(examples: Sequence[TrackExample], device: Any = "cpu") -> list[tuple[Any, Any]]:
+    """(BeatTrack, beat labels (3, W) long) of each example, as tensors on ``device``."""
+    from editorbot.models.supervised_beats import BeatTrack
+
+    return [
+        (
+            BeatTrack(
+                torch.from_numpy(np.array(ex.S_raw)).to(device),
+                torch.from_numpy(np.array(ex.beat_frame)).to(device),
+                int(ex.downbeat_phase),
+            ),
+            torch.from_numpy(np.array(ex.beat_labels)).to(device),
+        )
+        for ex in examples
+    ]
+
+
+def pad_beat_labels(labels: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stack (3, W_i) beat labels into (B, 3, max W), padded with KEEP/BEAT/NEUTRAL (masked)."""
+    W = max(y.shape[1] for y in labels)
+    out = labels[0].new_zeros(len(labels), 3, W)
+    out[:, 0], out[:, 1], out[:, 2] = ActionType.KEEP, ActionSize.BEAT, ActionAmount.NEUTRAL
+    for b, y in enumerate(labels):
+        out[b, :, : y.shape[1]] = y
+    return out

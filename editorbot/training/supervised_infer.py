@@ -1,8 +1,8 @@
 """Inference with the supervised baseline: per-beat decisions from the label head, resynthesis.
 
-``predict_decisions`` reads a new track, tracks its beat grid, runs the label head on its log-mel
-(raw-only path: no labels needed), averages the per-frame log-probabilities over each beat, and
-walks the edit state machine from the first beat, taking at each cursor the most likely type,
+``predict_decisions`` reads a new track, tracks its beat grid, runs the beat label head on its
+log-mel (raw-only path pooled per beat, with each beat's place in the track: no labels needed),
+and walks the edit state machine from the first beat, taking at each cursor the most likely type,
 size and amount that the action masks allow. The result is a valid ``DecisionList`` that the
 renderer (and ``editorbot edit``) turns into audio.
 
@@ -92,7 +92,7 @@ def predict_beat_log_probs(
         grid = track_beats(y, sr=cfg.sr, name=str(audio_path))
         beat_times, phase = grid.beat_times, grid.downbeat_phase
     beat_frame = np.round(np.asarray(beat_times) * cfg.sr / cfg.hop_length).astype(np.int64)
-    lp = beat_log_probs(model, _log_mel(y, cfg), beat_frame)
+    lp = beat_log_probs(model, _log_mel(y, cfg), beat_frame, downbeat_phase=phase)
     return lp, np.asarray(beat_times, np.float64), phase, audio.sr, meta
 
 
@@ -107,53 +107,34 @@ def _log_mel(y: np.ndarray, cfg: SupervisedConfig) -> torch.Tensor:
 
 
 @torch.no_grad()
-def frame_log_probs(model: SupervisedEditModel, S: torch.Tensor) -> list[torch.Tensor]:
-    """Per-frame log-probabilities of type, size, amount, in windows of ``crop_frames``.
-
-    The model was trained on crops of ``crop_frames`` frames, so a long track is cut into such
-    windows rather than attended whole (attention cost grows with T squared).
-
-    Shape:
-        S: (F, T) -> [(T, N_TYPES), (T, N_SIZES), (T, N_AMOUNTS)].
-    """
-    F, T = S.shape
-    windows = _windows(S, model.config.crop_frames)
-    n_frames = windows.shape[0] * windows.shape[2]
-    logits = model.predict_labels(windows)
-    return [lg.log_softmax(-1).reshape(n_frames, -1)[:T] for lg in logits]
-
-
-def _windows(S: torch.Tensor, W: int) -> torch.Tensor:
-    """Cut (F, T) into (n_win, F, W) windows; the last is padded with the track's minimum."""
-    F, T = S.shape
-    n_win = -(-T // W)
-    padded = torch.full((F, n_win * W), float(S.min()))
-    padded[:, :T] = S
-    return padded.reshape(F, n_win, W).permute(1, 0, 2).contiguous()
-
-
 def beat_log_probs(
-    model: SupervisedEditModel, S: torch.Tensor, beat_frame: np.ndarray
+    model: SupervisedEditModel,
+    S: torch.Tensor,
+    beat_frame: np.ndarray,
+    *,
+    downbeat_phase: int = 0,
 ) -> list[np.ndarray]:
-    """Mean per-frame log-probabilities over each beat's frames (grid convention of the data).
+    """The beat head's log-probabilities of type, size and amount for every beat of a track.
+
+    Args:
+        model: a supervised model (``load_checkpoint``).
+        S: [shape=(F, T)] the track's raw log-mel (``supervised_data.log_mel``).
+        beat_frame: [shape=(n_beats,)] first frame of each beat (grid convention of the data).
+        downbeat_phase: index of the first downbeat among beats 0..3.
 
     Returns:
-        [(n_beats, N_TYPES), (n_beats, N_SIZES), (n_beats, N_AMOUNTS)] float64.
+        [(n_beats, N_TYPES), (n_beats, N_SIZES), (n_beats, N_AMOUNTS)] float64 log-probs.
     """
-    from editorbot.training.supervised_data import frame_beats
+    from editorbot.models.supervised_beats import BeatTrack
 
-    T = S.shape[1]
-    beat_of_frame = torch.from_numpy(frame_beats(beat_frame, T))
+    model.eval()
     n_beats = len(beat_frame)
-    counts = torch.bincount(beat_of_frame, minlength=n_beats).clamp_min(1).double()[:, None]
-    out = []
-    for lp in frame_log_probs(model, S):
-        sums = torch.zeros(n_beats, lp.shape[1], dtype=torch.float64)
-        sums.index_add_(0, beat_of_frame, lp.double())
-        out.append((sums / counts).numpy())
-    assert out[0].shape == (n_beats, N_TYPES) and out[1].shape[1] == N_SIZES
-    assert out[2].shape[1] == N_AMOUNTS
-    return out
+    track = BeatTrack(S, torch.as_tensor(np.asarray(beat_frame), dtype=torch.long), downbeat_phase)
+    out = model.beat_logits([track])
+    lp = [lg[0].log_softmax(-1).double().numpy() for lg in (out.type, out.size, out.amount)]
+    assert lp[0].shape == (n_beats, N_TYPES) and lp[1].shape == (n_beats, N_SIZES)
+    assert lp[2].shape == (n_beats, N_AMOUNTS)
+    return lp
 
 
 def greedy_decisions(lp: list[np.ndarray], *, n_beats: int, downbeat_phase: int) -> list[Decision]:
@@ -179,6 +160,37 @@ def greedy_decisions(lp: list[np.ndarray], *, n_beats: int, downbeat_phase: int)
 
 
 @torch.no_grad()
+def decode_mel(
+    model: SupervisedEditModel, S: torch.Tensor, beat_frame: np.ndarray, *, downbeat_phase: int = 0
+) -> torch.Tensor:
+    """The decoder's edited log-mel of a whole track, conditioned on the beat head's labels.
+
+    The per-beat argmax labels are broadcast to the beat's frames and the decoder runs in windows
+    of ``crop_frames`` (the length it was trained on), in the raw track's time line.
+
+    Shape:
+        S: (F, T) raw log-mel -> (F, T) edited log-mel.
+    """
+    from editorbot.models.supervised_beats import beat_of_frame, frame_windows
+
+    model.eval()
+    F, T = S.shape
+    lp = beat_log_probs(model, S, beat_frame, downbeat_phase=downbeat_phase)
+    beat_labels = torch.from_numpy(np.stack([p.argmax(-1) for p in lp]))  # (3, n_beats)
+    frames = beat_of_frame(torch.as_tensor(np.asarray(beat_frame), dtype=torch.long), T)
+    W = model.config.crop_frames
+    windows = frame_windows(S, W)
+    n_win = windows.shape[0]
+    labels = torch.zeros(3, n_win * W, dtype=torch.long)
+    labels[:, :T] = beat_labels[:, frames]
+    labels[:, T:] = labels[:, T - 1 : T]
+    labels = labels.reshape(3, n_win, W).permute(1, 0, 2).contiguous()
+    S_edit = model(windows, labels).S_edit.permute(1, 0, 2).reshape(F, -1)[:, :T]
+    assert S_edit.shape == (F, T)
+    return S_edit
+
+
+@torch.no_grad()
 def resynthesise(
     checkpoint_dir: str | Path, audio_path: str | Path, out_path: str | Path, *, n_iter: int = 32
 ) -> Path:
@@ -187,16 +199,16 @@ def resynthesise(
     The decoder edits frame by frame in the raw track's time line (structural edits are the
     renderer's job), so this is for listening to what the decoder learned of the effects.
     """
+    from editorbot.audio.beats import track_beats
     from editorbot.audio.io import AudioConfig, analysis_signal, load_audio, write_audio
     from editorbot.models.losses import MelToAudio
 
     model, _ = load_checkpoint(checkpoint_dir)
     cfg = model.config
     y = analysis_signal(load_audio(audio_path), config=AudioConfig(analysis_sr=cfg.sr))
-    S = _log_mel(y, cfg)
-    F, T = S.shape
-    windows = _windows(S, cfg.crop_frames)
-    S_edit = model(windows).S_edit.permute(1, 0, 2).reshape(F, -1)[:, :T]
+    grid = track_beats(y, sr=cfg.sr, name=str(audio_path))
+    beat_frame = np.round(grid.beat_times * cfg.sr / cfg.hop_length).astype(np.int64)
+    S_edit = decode_mel(model, _log_mel(y, cfg), beat_frame, downbeat_phase=grid.downbeat_phase)
     y_out = MelToAudio(cfg.replace(griffin_lim_iters=n_iter))(S_edit[None])[0].numpy()
     peak = float(np.abs(y_out).max())
     if peak > 1.0:  # Griffin-Lim does not bound the level; keep the file unclipped

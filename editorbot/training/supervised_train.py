@@ -5,9 +5,12 @@ reports with ``TuneReportCallback`` (Ray 2.60 runs Train V2, where ``tune.Tuner(
 is rejected). The trial asks for almost no CPU; the Train workers hold
 the real resources, so the same code runs on one CPU worker or on N GPU workers.
 
-Each epoch: random crops of the training tracks, a validation pass on fixed crops of held-out
-tracks, TensorBoard scalars (``train/l1_loss``, ``train/msstft_loss``,
-``train/edit_consistency_loss``, ``train/label_loss``, ``val/total_loss``) and a spectrogram image
+Each step: random crops of the training tracks for the reconstruction losses, plus
+``label_tracks`` whole training tracks for the beat label head (it needs the song around a beat:
+where it sits, how loud it is against the rest). Each epoch: a validation pass on fixed crops and
+every whole held-out track, TensorBoard scalars (``train/l1_loss``, ``train/msstft_loss``,
+``train/edit_consistency_loss``, ``train/label_loss``, ``val/total_loss``,
+``val/type_accuracy`` — the beat head's per-beat type accuracy) and a spectrogram image
 of a validation example, a Ray Train checkpoint every ``checkpoint_every`` epochs, and
 ``SAVE_DIR/best/`` rewritten whenever the validation loss improves. Training stops early after
 ``patience`` epochs without improvement.
@@ -31,9 +34,15 @@ import torch
 
 from editorbot.config import from_dict
 from editorbot.errors import EditorbotError, ParameterError
-from editorbot.models.losses import SupervisedLoss
+from editorbot.models.losses import SupervisedLoss, class_weights_from_counts
 from editorbot.models.supervised import SupervisedConfig, SupervisedEditModel, save_checkpoint
-from editorbot.training.supervised_data import CropDataset, TrackExample
+from editorbot.training.supervised_data import (
+    CropDataset,
+    TrackExample,
+    beat_tracks,
+    label_counts,
+    pad_beat_labels,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +79,8 @@ class SupervisedTrainConfig:
     """[bool] put each worker on a GPU."""
     seed: int = 0
     """[seed] crops, split and initialisation."""
+    label_tracks: int = 4
+    """[tracks] whole tracks per optimiser step for the beat label head (per worker)."""
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -80,7 +91,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     tc = from_dict(SupervisedTrainConfig, config["train"], source="train config")
     torch.manual_seed(tc.seed)
-    model, loss_fn, train_ds, train_dl, val_dl = _setup(config, tc)
+    model, loss_fn, train_ds, train_dl, val_dl, tracks = _setup(config, tc)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     rank = ray.train.get_context().get_world_rank()
     save_dir = Path(config["save_dir"])
@@ -91,8 +102,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         set_epoch = getattr(getattr(train_dl, "sampler", None), "set_epoch", None)
         if set_epoch is not None:  # DistributedSampler with several workers
             set_epoch(epoch)
-        metrics = _train_epoch(model, loss_fn, opt, train_dl, tc.grad_clip)
-        val, example = _validate(model, loss_fn, val_dl)
+        picker = _TrackPicker(tracks["train"], tc.label_tracks, seed=(tc.seed, epoch, rank))
+        metrics = _train_epoch(model, loss_fn, opt, train_dl, tc.grad_clip, picker)
+        val, example, val_acc = _validate(model, loss_fn, val_dl, tracks["val"])
+        metrics["val/type_accuracy"] = val_acc
         val = _mean_across_workers(val)  # every rank must take the same early-stop decision
         metrics.update({METRIC: val, "epoch": epoch + 1})
         improved = val < best
@@ -122,7 +135,10 @@ def _setup(config: dict[str, Any], tc: SupervisedTrainConfig) -> tuple[Any, ...]
     cfg = from_dict(SupervisedConfig, config["model"], source="model config")
     train_ex, val_ex = ray.get(config["train_ref"]), ray.get(config["val_ref"])
     model = ray.train.torch.prepare_model(SupervisedEditModel(cfg))
-    loss_fn = SupervisedLoss(cfg).to(ray.train.torch.get_device())
+    weights = class_weights_from_counts(label_counts(train_ex), power=cfg.class_weight_power)
+    device = ray.train.torch.get_device()
+    loss_fn = SupervisedLoss(cfg, class_weights=weights).to(device)
+    tracks = {"train": beat_tracks(train_ex, device), "val": beat_tracks(val_ex, device)}
     n_train = tc.steps_per_epoch * tc.batch_size
     train_ds = CropDataset(train_ex, crop_frames=cfg.crop_frames, n_crops=n_train, seed=tc.seed)
     val_ds = CropDataset(
@@ -133,7 +149,21 @@ def _setup(config: dict[str, Any], tc: SupervisedTrainConfig) -> tuple[Any, ...]
         DataLoader(train_ds, batch_size=tc.batch_size, shuffle=True)
     )
     val_dl = ray.train.torch.prepare_data_loader(DataLoader(val_ds, batch_size=tc.batch_size))
-    return model, loss_fn, train_ds, train_dl, val_dl
+    return model, loss_fn, train_ds, train_dl, val_dl, tracks
+
+
+class _TrackPicker:
+    """Whole tracks (BeatTrack, beat labels) for the beat head: ``n`` at random per step."""
+
+    def __init__(self, tracks: list[tuple[Any, torch.Tensor]], n: int, *, seed: tuple) -> None:
+        import numpy as np
+
+        self._tracks, self._n = tracks, min(n, len(tracks))
+        self._rng = np.random.default_rng(seed)
+
+    def __call__(self) -> list[tuple[Any, torch.Tensor]]:
+        idx = self._rng.choice(len(self._tracks), size=self._n, replace=False)
+        return [self._tracks[i] for i in idx]
 
 
 def _mean_across_workers(value: float) -> float:
@@ -153,26 +183,34 @@ def _unwrap(model: torch.nn.Module) -> SupervisedEditModel:
     return inner
 
 
-def _forward_loss(model: torch.nn.Module, loss_fn: SupervisedLoss, batch: dict[str, torch.Tensor]):
-    out = model(batch["S_raw"], batch["labels"])
+def _forward_loss(
+    model: torch.nn.Module,
+    loss_fn: SupervisedLoss,
+    batch: dict[str, torch.Tensor],
+    tracks: list[tuple[Any, torch.Tensor]],
+) -> tuple[Any, Any, torch.Tensor]:
+    """One forward of crops (reconstruction) and whole tracks (beat head); returns the output,
+    the loss terms and the padded (B', 3, W) beat labels."""
+    out = model(batch["S_raw"], batch["labels"], [t for t, _ in tracks])
+    beat_labels = pad_beat_labels([y for _, y in tracks])
     terms = loss_fn(
         out.S_edit,
         batch["S_raw"],
         batch["S_target"],
-        out.logits,
         batch["labels"],
         batch["target_mask"],
-        batch["frame_mask"],
+        out.beat,
+        beat_labels,
     )
-    return out, terms
+    return out, terms, beat_labels
 
 
-def _train_epoch(model, loss_fn, opt, loader, grad_clip: float) -> dict[str, float]:
+def _train_epoch(model, loss_fn, opt, loader, grad_clip: float, picker) -> dict[str, float]:
     model.train()
     sums = {"l1": 0.0, "msstft": 0.0, "edit_consistency": 0.0, "label": 0.0, "total": 0.0}
     n = 0
     for batch in loader:
-        _, terms = _forward_loss(model, loss_fn, batch)
+        _, terms, _ = _forward_loss(model, loss_fn, batch, picker())
         opt.zero_grad(set_to_none=True)
         terms.total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -184,20 +222,25 @@ def _train_epoch(model, loss_fn, opt, loader, grad_clip: float) -> dict[str, flo
 
 
 @torch.no_grad()
-def _validate(model, loss_fn, loader) -> tuple[float, dict[str, torch.Tensor]]:
+def _validate(model, loss_fn, loader, tracks) -> tuple[float, dict[str, torch.Tensor], float]:
+    """Mean total loss (every validation track in the label term), an example, and the beat
+    head's per-beat type accuracy on the validation tracks."""
     model.eval()
-    total, n = 0.0, 0
+    total, n, right, beats = 0.0, 0, 0.0, 0.0
     example: dict[str, torch.Tensor] = {}
     for batch in loader:
-        out, terms = _forward_loss(model, loss_fn, batch)
+        out, terms, labels = _forward_loss(model, loss_fn, batch, tracks)
         total, n = total + float(terms.total), n + 1
+        hit = (out.beat.type.argmax(-1) == labels[:, 0]) & out.beat.mask
+        right, beats = right + float(hit.sum()), beats + float(out.beat.mask.sum())
         if not example:
             example = {
                 "S_raw": batch["S_raw"][0],
                 "S_target": batch["S_target"][0],
                 "S_edit": out.S_edit[0],
             }
-    return total / max(n, 1), {k: v.cpu() for k, v in example.items()}
+    acc = right / max(beats, 1.0)
+    return total / max(n, 1), {k: v.cpu() for k, v in example.items()}, acc
 
 
 def _tensorboard(save_dir: Path) -> Any:
