@@ -224,6 +224,17 @@ def _on_tracked_grid(
     return replace(best, meta=meta)
 
 
+def _on_floor(config: LabelConfig, floor_db: float) -> LabelConfig:
+    """``config`` with the 'changed' thresholds raised above the pair's copy floor (an exported
+    edit's untouched beats differ from the raw by the codec's residual, not by float rounding)."""
+    changed = floor_db + config.export.floor_margin_db
+    if changed <= config.effects.changed_db:
+        return config
+    effects = replace(config.effects, changed_db=changed)
+    resolve = replace(config.resolve, split_db=max(config.resolve.split_db, changed))
+    return replace(config, effects=effects, resolve=resolve)
+
+
 def label_files(
     raw_path: Path,
     edit_path: Path,
@@ -252,6 +263,7 @@ def label_files(
     name = raw_path.stem.removesuffix("_raw")
     config = config or LabelConfig()
     raw, edit, chain = prepare_pair(load_audio(raw_path), load_audio(edit_path), config.export)
+    config = _on_floor(config, chain.copy_floor_db)
     if grid_path is not None:
         grid = DecisionList.load(grid_path)
         beat_times, phase = np.asarray(grid.beat_times, dtype=float), grid.downbeat_phase

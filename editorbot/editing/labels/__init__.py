@@ -6,11 +6,13 @@ The alignment itself is :func:`editorbot.editing.align_labels.label_files`, whic
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from editorbot.audio.io import Audio, resample
 from editorbot.editing.labels.config import ExportConfig
-from editorbot.editing.labels.mastering import Chain, apply_chain, estimate_chain
+from editorbot.editing.labels.mastering import Chain, apply_chain, copy_floor_db, estimate_chain
 
 __all__ = ["Chain", "ExportConfig", "prepare_pair"]
 
@@ -25,4 +27,6 @@ def prepare_pair(raw: Audio, edit: Audio, config: ExportConfig) -> tuple[Audio, 
     chain = estimate_chain(raw.y.mean(axis=0), y_edit.mean(axis=0), sr=raw.sr, config=config)
     y_edit = np.ascontiguousarray(y_edit[:, chain.delay_samples :])
     y_raw = apply_chain(raw.y, chain, sr=raw.sr, config=config)
+    floor = copy_floor_db(y_raw.mean(axis=0), y_edit.mean(axis=0), chain, sr=raw.sr, config=config)
+    chain = replace(chain, copy_floor_db=floor)
     return Audio(y_raw, raw.sr, raw.path), Audio(y_edit, raw.sr, edit.path), chain

@@ -45,3 +45,10 @@ class ExportConfig:
     delay_min_corr: float = 0.6
     """[correlation] normalised peak the delay estimate needs (else no delay is assumed:
     an edit that does not open on the raw's opening)."""
+    n_probes: int = 12
+    """[windows] edit windows whose best raw copy measures the pair's copy floor."""
+    probe_sec: float = 0.4
+    """[s] length of each probe window."""
+    floor_margin_db: float = 8.0
+    """[dB] a beat counts as changed only this far above the pair's copy floor (and never below
+    the effect detector's own threshold): the spread of the codec residual from beat to beat."""

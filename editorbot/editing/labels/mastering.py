@@ -42,10 +42,16 @@ class Chain:
     """[dB] median absolute spread of the per-frame level differences around the curve."""
     applied: bool
     """[flag] whether the curve was put on the raw track (see ``ExportConfig.min_chain_db``)."""
+    probes: tuple[tuple[int, int], ...] = ()
+    """[samples] (edit start, raw start) of the best-matched frames, for :func:`copy_floor_db`."""
+    copy_floor_db: float = -120.0
+    """[dB] residual of the edit's best copies of raw audio after the chain: what the codec,
+    resampling and mastering leave on audio the editor did not touch (float rounding: -120)."""
 
     def meta(self, config: ExportConfig) -> dict:
         """JSON-ready description for a decision list's ``meta``."""
         d = asdict(self)
+        d.pop("probes")
         d["curve_db"] = [round(x, 2) for x in self.curve_db]
         d["band_hz"] = [round(x, 1) for x in self.band_hz]
         return {**d, "config": asdict(config)}
@@ -82,7 +88,46 @@ def estimate_chain(
     spread = np.abs(diff - curve[:, None])[loud]
     noise = float(np.median(spread)) if spread.size else 0.0
     applied = bool(np.abs(curve).max() > config.min_chain_db)
-    return Chain(delay, tuple(map(float, centres)), tuple(map(float, curve)), gain, noise, applied)
+    probes = _probes(cols, nn, sim, hop=config.hop_length, n=config.n_probes)
+    return Chain(delay, tuple(map(float, centres)), tuple(map(float, curve)), gain, noise,
+                 applied, probes)  # fmt: skip
+
+
+def _probes(cols: np.ndarray, nn: np.ndarray, sim: np.ndarray, *, hop: int, n: int) -> tuple:
+    """(edit, raw) sample starts of the ``n`` best-matched frames, spread over the edit."""
+    order = np.argsort(-sim)
+    picked: list[int] = []
+    gap = max(1, len(cols) // (2 * n))  # [columns] keeps probes off one stretch
+    for k in order:
+        if all(abs(int(k) - j) >= gap for j in picked):
+            picked.append(int(k))
+        if len(picked) == n:
+            break
+    return tuple((int(cols[k]) * hop, int(nn[k]) * hop) for k in sorted(picked))
+
+
+def copy_floor_db(
+    y_raw: np.ndarray, y_edit: np.ndarray, chain: Chain, *, sr: int, config: ExportConfig
+) -> float:
+    """[dB] the lower quartile, over the chain's probes, of the residual of an edit window
+    against the raw window that best lines up with it (lag searched to the sample, least-squares
+    gain): the level below which a difference is the export's, not the editor's."""
+    from scipy.signal import correlate
+
+    W, hop = int(config.probe_sec * sr), config.hop_length
+    res = []
+    for e0, r0 in chain.probes:
+        e = y_edit[e0 : e0 + W]
+        lo = max(0, r0 - 2 * hop)
+        r = y_raw[lo : r0 + W + 2 * hop]
+        if len(e) < W or len(r) < W or float(e @ e) <= 1e-12:
+            continue
+        lag = int(np.argmax(correlate(r, e, mode="valid")))
+        ref = r[lag : lag + W]
+        g = float(ref @ e) / max(float(ref @ ref), 1e-12)
+        d = e - g * ref
+        res.append(10 * np.log10(float(d @ d) / float(e @ e) + 1e-12))
+    return float(np.quantile(res, 0.25)) if res else -120.0
 
 
 def apply_chain(y: np.ndarray, chain: Chain, *, sr: int, config: ExportConfig) -> np.ndarray:
