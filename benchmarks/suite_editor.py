@@ -23,6 +23,7 @@ Shape:
 from __future__ import annotations
 
 import io
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -177,7 +178,7 @@ def _shelf(y: np.ndarray, sr: int, *, low: bool, db: float) -> np.ndarray:
 def _join(pieces: list[_Piece], sr: int, rng: np.random.Generator) -> np.ndarray:
     """Concatenate, with an equal-power crossfade of 5-80 ms at every seam."""
     out = pieces[0].y
-    for prev, p in zip(pieces, pieces[1:], strict=False):
+    for prev, p in itertools.pairwise(pieces):
         contiguous = prev.start >= 0 and p.start >= 0 and abs(p.start - prev.end) <= 1
         if contiguous:
             out = np.concatenate([out, p.y], axis=1)

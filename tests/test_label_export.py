@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
+from editorbot.audio.io import Audio
 from editorbot.editing.labels import ExportConfig, prepare_pair
 from editorbot.editing.labels.mastering import estimate_chain
-from editorbot.audio.io import Audio
 from editorbot.evaluation.label_metrics import BeatLabels, on_grid
 
 SR = 44100

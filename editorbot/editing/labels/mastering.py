@@ -19,6 +19,7 @@ Shape:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -174,8 +175,8 @@ def _bands(y: np.ndarray, *, sr: int, config: ExportConfig) -> tuple[np.ndarray,
     idx = np.clip(np.searchsorted(freqs, edges), 1, len(freqs) - 1)
     idx = np.maximum.accumulate(np.maximum(idx, np.arange(len(idx)) + 1))
     idx = np.minimum(idx, len(freqs))
-    B = np.stack([P[a:b].mean(axis=0) if b > a else P[a - 1] for a, b in
-                  zip(idx[:-1], idx[1:], strict=True)])  # fmt: skip
+    pairs = itertools.pairwise(idx)
+    B = np.stack([P[a:b].mean(axis=0) if b > a else P[a - 1] for a, b in pairs])
     return np.sqrt(edges[:-1] * edges[1:]), 10 * np.log10(B + 1e-12)
 
 
