@@ -51,6 +51,8 @@ SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 EXCERPT_SEC = 50.0
 """[s] length of each real-music excerpt."""
 SCORE_ONLY = False
+BEFORE = False
+"""Set by ``--before``: also run the labeller with the export model off (as it was)."""
 """Set by ``--score-only``: predictions already written are scored, not made again."""
 CHORALES = ("bach/bwv66.6", "bach/bwv269", "bach/bwv347", "bach/bwv153.1")
 """music21 corpus pieces; dev takes the even ones, report the odd ones."""
@@ -168,14 +170,16 @@ def real_pairs(work: Path, cache: Path, split: str, n: int, clean: bool) -> list
     return out
 
 
-def label(raw: Path, edit: Path, out: Path) -> tuple[object, float]:
-    """(editorbot's decision list, CPU seconds)."""
-    from editorbot.editing.align_labels import label_files
+def label(raw: Path, edit: Path, out: Path, before: bool = False) -> tuple[object, float]:
+    """(editorbot's decision list, CPU seconds); ``before``: with the export model off."""
+    from editorbot.editing.align_labels import LabelConfig, label_files
     from editorbot.editing.decisions import DecisionList
+    from editorbot.editing.labels import ExportConfig
 
+    config = LabelConfig(export=ExportConfig(enabled=not before))
     t0 = time.process_time()
     if not (SCORE_ONLY and out.exists()):
-        label_files(raw, edit, out)
+        label_files(raw, edit, out, config=config)
     return DecisionList.load(out), time.process_time() - t0
 
 
@@ -240,16 +244,16 @@ def _three(acc, timing, truth, paths, log, name, real) -> None:
     import soundfile as sf
     from baselines_label import dtw_labels, keep_all
 
-    from editorbot.evaluation.label_metrics import LabelScores, beat_labels, on_grid
+    from editorbot.evaluation.label_metrics import LabelScores, on_grid
 
     raw_p, edit_p, pred_p = paths
     minutes = sf.info(str(raw_p)).duration / 60
-    try:
-        dl, cpu = label(raw_p, edit_p, pred_p)
-        pred = beat_labels(dl)
-    except Exception as e:  # a pair the labeller refuses scores as all-unmatched
-        print(f"{name}: labeller failed: {e}", file=sys.stderr)
-        pred, cpu = keep_all(truth.beat_times[:1] + 1e6), 0.0
+    pred, cpu = _labelled(raw_p, edit_p, pred_p, truth, name, before=False)
+    if BEFORE:
+        old, old_cpu = _labelled(raw_p, edit_p, pred_p.with_suffix(".before.json"), truth, name,
+                                 before=True)  # fmt: skip
+        _score_pair(acc, "editorbot-before", truth, old, real)
+        timing["editorbot-before"] = timing.get("editorbot-before", 0.0) + old_cpu
     t0 = time.process_time()
     base = dtw_labels(raw_p, edit_p, truth.beat_times)
     dtw_cpu = time.process_time() - t0
@@ -265,6 +269,20 @@ def _three(acc, timing, truth, paths, log, name, real) -> None:
               f"({cpu:.0f} CPU-s)", file=sys.stderr)  # fmt: skip
 
 
+def _labelled(raw_p, edit_p, pred_p, truth, name, *, before: bool) -> tuple:
+    """(BeatLabels, CPU s) of one labelling; a refused pair scores as all-unmatched."""
+    from baselines_label import keep_all
+
+    from editorbot.evaluation.label_metrics import beat_labels
+
+    try:
+        dl, cpu = label(raw_p, edit_p, pred_p, before=before)
+        return beat_labels(dl), cpu
+    except Exception as e:
+        print(f"{name}: labeller failed: {e}", file=sys.stderr)
+        return keep_all(truth.beat_times[:1] + 1e6), 0.0
+
+
 def summarise(acc: dict, timing: dict) -> dict:
     out = {}
     for method, scores in acc.items():
@@ -278,20 +296,24 @@ def summarise(acc: dict, timing: dict) -> dict:
             "recall": recall,
         }
     m = max(timing.get("minutes", 0.0), 1e-9)
-    out["cpu_s_per_min"] = {k: round(timing.get(k, 0.0) / m, 2) for k in ("editorbot", "dtw")}
+    out["cpu_s_per_min"] = {
+        k: round(timing.get(k, 0.0) / m, 2) for k in ("editorbot", "editorbot-before", "dtw")
+    }
     return out
 
 
 def table(name: str, res: dict) -> str:
     lines = [f"### {name}", "", "| method | type acc | structural | effect F1 | per-type recall |",
              "|---|---|---|---|---|"]  # fmt: skip
-    for method in ("editorbot", "dtw", "keep-all"):
+    for method in ("editorbot", "editorbot-before", "dtw", "keep-all"):
+        if method not in res:
+            continue
         r = res[method]
         per = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["recall"].items()))
         lines.append(f"| {method} | {r['type_accuracy']:.3f} | {r['structural_accuracy']:.3f} | "
                      f"{r['effect_macro_f1']:.3f} | {per} |")  # fmt: skip
     c = res["cpu_s_per_min"]
-    lines.append(f"\nCPU-s per minute of raw audio: editorbot {c['editorbot']}, DTW {c['dtw']}")
+    lines.append(f"\nCPU-s per minute of raw audio: {c}")
     return "\n".join(lines)
 
 
@@ -305,12 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path("/tmp/label_suite"))
     p.add_argument("--cache", type=Path, default=Path("/tmp/label_suite_cache"))
     p.add_argument("--out", type=Path, default=None, help="JSON summary")
+    p.add_argument("--before", action="store_true", help="also the labeller without export model")
     p.add_argument("--score-only", action="store_true",
                    help="score the predictions already in --work (no labelling)")  # fmt: skip
     args = p.parse_args(argv)
     log = args.split == "dev"  # the report split shows totals only
-    global SCORE_ONLY
-    SCORE_ONLY = args.score_only
+    global SCORE_ONLY, BEFORE
+    SCORE_ONLY, BEFORE = args.score_only, args.before
     results = {}
     sources = args.sources.split(",")
     if "demo" in sources:

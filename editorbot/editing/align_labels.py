@@ -230,7 +230,9 @@ def _on_floor(config: LabelConfig, floor_db: float) -> LabelConfig:
     changed = floor_db + config.export.floor_margin_db
     if changed <= config.effects.changed_db:
         return config
-    effects = replace(config.effects, changed_db=changed)
+    effects = replace(
+        config.effects, changed_db=changed, keep_margin_db=config.export.keep_margin_db
+    )
     resolve = replace(config.resolve, split_db=max(config.resolve.split_db, changed))
     return replace(config, effects=effects, resolve=resolve)
 

@@ -23,6 +23,8 @@ def prepare_pair(raw: Audio, edit: Audio, config: ExportConfig) -> tuple[Audio, 
 
     Both come back at the raw track's rate; the edit keeps its channel count.
     """
+    if not config.enabled:
+        return raw, edit, Chain(0, (), (), 0.0, 0.0, False)
     y_edit = resample(edit.y, orig_sr=edit.sr, target_sr=raw.sr)
     chain = estimate_chain(raw.y.mean(axis=0), y_edit.mean(axis=0), sr=raw.sr, config=config)
     y_edit = np.ascontiguousarray(y_edit[:, chain.delay_samples :])

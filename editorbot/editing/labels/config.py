@@ -14,6 +14,9 @@ from dataclasses import dataclass
 class ExportConfig:
     """How the mastering chain (global gain, EQ curve, codec delay) of an edit is estimated."""
 
+    enabled: bool = True
+    """[flag] estimate the chain at all (off: the raw track and the edit are matched as read,
+    the labeller as it was before the export model)."""
     n_fft: int = 2048
     """[samples] STFT window at the raw track's rate (46 ms at 44.1 kHz)."""
     hop_length: int = 1024
@@ -52,3 +55,6 @@ class ExportConfig:
     floor_margin_db: float = 8.0
     """[dB] a beat counts as changed only this far above the pair's copy floor (and never below
     the effect detector's own threshold): the spread of the codec residual from beat to beat."""
+    keep_margin_db: float = 3.0
+    """[dB] on a pair whose copy floor raised the thresholds, an effect must explain a segment
+    this much better than 'unchanged' (a codec's residual lets a wrong EQ win by a dB or two)."""
