@@ -28,7 +28,12 @@ def prepare_pair(raw: Audio, edit: Audio, config: ExportConfig) -> tuple[Audio, 
     y_edit = resample(edit.y, orig_sr=edit.sr, target_sr=raw.sr)
     chain = estimate_chain(raw.y.mean(axis=0), y_edit.mean(axis=0), sr=raw.sr, config=config)
     y_edit = np.ascontiguousarray(y_edit[:, chain.delay_samples :])
+    mono_edit = y_edit.mean(axis=0)
+    floor = copy_floor_db(raw.y.mean(axis=0), mono_edit, chain, sr=raw.sr, config=config)
+    if floor <= config.exact_copy_db:  # sample-exact copies: nothing exported it
+        return raw, Audio(y_edit, raw.sr, edit.path), replace(chain, applied=False,
+                                                               copy_floor_db=floor)  # fmt: skip
     y_raw = apply_chain(raw.y, chain, sr=raw.sr, config=config)
-    floor = copy_floor_db(y_raw.mean(axis=0), y_edit.mean(axis=0), chain, sr=raw.sr, config=config)
+    floor = copy_floor_db(y_raw.mean(axis=0), mono_edit, chain, sr=raw.sr, config=config)
     chain = replace(chain, copy_floor_db=floor)
     return Audio(y_raw, raw.sr, raw.path), Audio(y_edit, raw.sr, edit.path), chain
