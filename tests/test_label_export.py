@@ -57,3 +57,23 @@ def test_on_grid_reads_labels_by_time() -> None:
     read = on_grid(pred, np.arange(4) * 0.5)
     assert read.labels[:, 0].tolist() == [0, 0, 1, 1]  # midpoints 0.25, 0.75 | 1.25, 1.75
     assert read.events[:, 0].tolist() == [2]  # the event at 1.25 s lies in truth beat 2
+
+
+def test_keep_margin_reads_codec_noise_as_unchanged_but_keeps_a_real_gain() -> None:
+    from editorbot.editing.actions import ActionType as T
+    from editorbot.editing.align_effects import EffectConfig, best_effect
+
+    sr = 22050
+    rng = np.random.default_rng(2)
+    t = np.arange(3 * sr) / sr
+    # a tone-rich raw whose high band a -3 dB shelf could 'explain' noise in
+    y_raw = (0.2 * np.sin(2 * np.pi * 220 * t) + 0.02 * rng.normal(size=t.size))[None]
+    noise = 0.2 * 10 ** (-28 / 20) * rng.normal(size=t.size)  # -28 dB: a codec's residual
+    y_raw = y_raw.astype(np.float32)
+    s, e = sr, 2 * sr
+    config = EffectConfig(changed_db=-20.0, keep_margin_db=3.0)
+    kw = dict(sr=sr, raw_start=s, raw_end=e, edit_start=s, types=(T.GAIN, T.EQ_LOW, T.EQ_HIGH))
+    quiet = best_effect(y_raw, y_raw + noise, config=config, **kw)
+    assert quiet.type == T.KEEP  # an effect winning by under 3 dB on codec noise is noise
+    louder = best_effect(y_raw, 10 ** (6 / 20) * y_raw + noise, config=config, **kw)
+    assert louder.type == T.GAIN  # +6 dB leaves KEEP about 10 dB worse: far above the margin
