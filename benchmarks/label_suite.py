@@ -350,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         results["real " + ("clean" if args.clean else "exported")] = summarise(acc, timing)
     size = "quick" if args.quick else "full"
     for name, res in results.items():
-        print(table(f"{name} ({args.split} split, {size} size)", res) + "\n")
+        sized = f", {size} size" if name.startswith("demo") else f", {args.tracks} tracks"
+        print(table(f"{name} ({args.split} split{sized})", res) + "\n")
     if args.out:
         args.out.write_text(json.dumps({"split": args.split, "size": size, **results}, indent=1))
     return 0
