@@ -50,6 +50,10 @@ class EffectConfig:
     unchanged beat matches to float rounding; a −3 dB high shelf on dull music is near −40)."""
     edge_ms: float = 12.0
     """[ms] ignored at each segment edge, where the renderer crossfades (10 ms) or ramps (5 ms)."""
+    keep_margin_db: float = 0.0
+    """[dB] how much more exactly than 'unchanged' an effect must explain a segment to be
+    chosen. 0 for an edit straight from a renderer; an exported pair raises it (its codec leaves
+    a residual on every candidate, so a small win is the codec's, see ``ExportConfig``)."""
     spectral_above_db: float = -15.0
     """[dB] when no candidate's waveform explains the segment to this, candidates are ranked
     by log-spectral distance instead: a phase-vocoded segment whose raw start is 2 ms off the
@@ -174,9 +178,16 @@ def best_effect(
         best = ranked[0]
         margin = 10.0 * np.log10(ranked[1][0] / max(best[0], 1e-12)) if len(ranked) > 1 else 60.0
         return EffectGuess(best[1], best[2], res[best[1], best[2]], float(margin), best[3])
-    top = scored[0]
-    margin = scored[1][0] - top[0] if len(scored) > 1 else 60.0
+    top = _prefer_keep(scored, config.keep_margin_db) if keep else scored[0]
+    rest = [r for r, *_ in (x for x in scored if x is not top)]
+    margin = max(0.0, min(rest) - top[0]) if rest else 60.0
     return EffectGuess(top[1], top[2], top[0], margin, top[3])
+
+
+def _prefer_keep(scored: list, margin_db: float) -> tuple:
+    """The best-scored candidate, or KEEP where the best beats it by under ``margin_db``."""
+    keep = next(s for s in scored if s[1] == _T.KEEP)
+    return keep if scored[0][0] > keep[0] - margin_db else scored[0]
 
 
 def _spectral_distance(x: np.ndarray, ref: np.ndarray) -> float:

@@ -36,6 +36,7 @@ from editorbot.editing.align_grid import refine_grid
 from editorbot.editing.align_parse import OutBeat, Parsed, parse_output
 from editorbot.editing.align_resolve import ResolveConfig, resolve
 from editorbot.editing.decisions import Decision, DecisionList
+from editorbot.editing.labels import ExportConfig, prepare_pair
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class LabelConfig:
     mostly at 80-160 BPM, so a slower tracked tempo is as likely half a fast one)."""
     level_margin_db: float = 3.0
     """[dB] how much more exactly the doubled grid's labels must re-render the edit to win."""
+    export: ExportConfig = field(default_factory=ExportConfig)
+    """the export chain (codec delay, global gain, EQ) estimated before matching."""
     smooth_below_ms: float = 8.0
     """[ms] a tracked grid whose beats sit at most this far (RMS) from the line through their
     neighbours only jitters, and is smoothed; further, the tempo itself moves and the grid is
@@ -221,6 +224,19 @@ def _on_tracked_grid(
     return replace(best, meta=meta)
 
 
+def _on_floor(config: LabelConfig, floor_db: float) -> LabelConfig:
+    """``config`` with the 'changed' thresholds raised above the pair's copy floor (an exported
+    edit's untouched beats differ from the raw by the codec's residual, not by float rounding)."""
+    changed = floor_db + config.export.floor_margin_db
+    if changed <= config.effects.changed_db:
+        return config
+    effects = replace(
+        config.effects, changed_db=changed, keep_margin_db=config.export.keep_margin_db
+    )
+    resolve = replace(config.resolve, split_db=max(config.resolve.split_db, changed))
+    return replace(config, effects=effects, resolve=resolve)
+
+
 def label_files(
     raw_path: Path,
     edit_path: Path,
@@ -247,7 +263,9 @@ def label_files(
     from editorbot.audio.io import load_audio
 
     name = raw_path.stem.removesuffix("_raw")
-    raw, edit = load_audio(raw_path), load_audio(edit_path)
+    config = config or LabelConfig()
+    raw, edit, chain = prepare_pair(load_audio(raw_path), load_audio(edit_path), config.export)
+    config = _on_floor(config, chain.copy_floor_db)
     if grid_path is not None:
         grid = DecisionList.load(grid_path)
         beat_times, phase = np.asarray(grid.beat_times, dtype=float), grid.downbeat_phase
@@ -255,7 +273,8 @@ def label_files(
             raw, edit, beat_times=beat_times, downbeat_phase=phase, config=config, name=name
         )
     else:
-        dl = _on_tracked_grid(raw, edit, config or LabelConfig(), name, str(raw_path))
+        dl = _on_tracked_grid(raw, edit, config, name, str(raw_path))
+    dl = replace(dl, meta={**dl.meta, "export": chain.meta(config.export)})
     dl.save(out_path)
     return {
         "name": name,

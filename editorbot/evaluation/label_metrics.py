@@ -229,3 +229,23 @@ def plot_confusion(summary: dict[str, Any], path: Any) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
+
+
+def on_grid(pred: BeatLabels, beat_times: np.ndarray) -> BeatLabels:
+    """``pred`` read on another grid by time: each interval of ``beat_times`` takes the label of
+    the predicted beat that contains its midpoint (so two grids of different tempo or phase
+    compare by what plays when, not by beat index); events move to the beat containing them.
+
+    Args:
+        pred: labels on the prediction's own grid.
+        beat_times: [shape=(N,)] [s] the grid to read them on (the truth's).
+    """
+    times = np.asarray(beat_times, dtype=float)
+    period = np.diff(times, append=times[-1] + _half_beat(times) * 2) if len(times) else times
+    mids = times + 0.5 * period
+    idx = np.clip(np.searchsorted(pred.beat_times, mids, side="right") - 1, 0, len(pred.labels) - 1)
+    events = pred.events.copy()
+    if len(events):
+        at = pred.beat_times[events[:, 0]]
+        events[:, 0] = np.clip(np.searchsorted(times, at, side="right") - 1, 0, len(times) - 1)
+    return BeatLabels(times, pred.labels[idx], events)
