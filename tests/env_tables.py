@@ -7,6 +7,8 @@ bar by bar, the rest get a +3 dB gain two bars at a time.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from editorbot.editing.actions import ActionAmount, ActionSize, ActionType
@@ -48,3 +50,26 @@ def make_table(seed: int, *, n_phrases: int = 8, name: str | None = None) -> Tra
         phrase_start=phrase_start,
         expert_actions=np.asarray(actions, np.int64),
     )
+
+
+def write_untrained_checkpoint(path: Path) -> Path:
+    """An untrained tiny RL network saved as ``best/`` by the real save path (identity
+    normaliser), for tests of ``edit`` whose assertions do not depend on what it learned."""
+    from editorbot.envs.editing_env import EditingEnv
+    from editorbot.envs.track_table import FeatureNormalizer
+    from editorbot.models.rl_module import EditorRLModule, ModuleConfig
+    from editorbot.training.ppo import RLRunConfig
+    from editorbot.training.rl_train import write_best
+
+    cfg = RLRunConfig(module=ModuleConfig.tiny())
+    env = EditingEnv({"tables": [make_table(0)]})
+    module = EditorRLModule(
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        model_config=cfg.module.__dict__,
+    )
+    normalizer = FeatureNormalizer(
+        np.zeros(N_FEATURES, np.float32), np.ones(N_FEATURES, np.float32)
+    )
+    write_best(path, module, normalizer, cfg, {"window": 64}, [make_table(0)], {"iteration": 0})
+    return path

@@ -132,28 +132,9 @@ def songs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained tiny network written by the real save path (as in test_edit)."""
-    from env_tables import make_table
+    from env_tables import write_untrained_checkpoint
 
-    from editorbot.audio.features import N_FEATURES
-    from editorbot.envs.editing_env import EditingEnv
-    from editorbot.envs.track_table import FeatureNormalizer
-    from editorbot.models.rl_module import EditorRLModule, ModuleConfig
-    from editorbot.training.ppo import RLRunConfig
-    from editorbot.training.rl_train import write_best
-
-    cfg = RLRunConfig(module=ModuleConfig.tiny())
-    env = EditingEnv({"tables": [make_table(0)]})
-    module = EditorRLModule(
-        observation_space=env.observation_space,
-        action_space=env.action_space,
-        model_config=cfg.module.__dict__,
-    )
-    normalizer = FeatureNormalizer(np.zeros(N_FEATURES, np.float32),
-                                   np.ones(N_FEATURES, np.float32))  # fmt: skip
-    path = tmp_path_factory.mktemp("ckpt") / "best"
-    write_best(path, module, normalizer, cfg, {"window": 64}, [make_table(0)], {"iteration": 0})
-    return path
+    return write_untrained_checkpoint(tmp_path_factory.mktemp("ckpt") / "best")
 
 
 def _policy_on(song: Path, checkpoint: Path) -> tuple:

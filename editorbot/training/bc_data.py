@@ -319,16 +319,7 @@ def _format_meta(path: Path) -> bytes:
 def read_episode(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
     import pyarrow.parquet as pq
 
-    try:
-        schema = pq.read_schema(path)
-    except Exception as e:
-        raise DatasetError(f"{path}: not a readable Parquet file ({e})") from e
-    raw = (schema.metadata or {}).get(FORMAT_KEY)
-    if raw is None:
-        raise DatasetError(
-            f"{path}: BC episodes in the older packed (pickle) format, which is not read because "
-            "unpickling can run code; regenerate them with `editorbot bc-data`"
-        )
+    raw = _format_meta(path)
     try:
         meta = json.loads(raw)
         shapes = {str(k): tuple(int(n) for n in v) for k, v in meta["obs_shapes"].items()}
