@@ -205,21 +205,11 @@ def edit_track(
     Returns:
         ``{"audio": output, "decisions": OUTPUT_STEM.decisions.json}``.
     """
-    from editorbot.audio.analysis import analyze
-    from editorbot.audio.io import load_audio, write_audio
+    from editorbot.audio.io import write_audio
     from editorbot.editing.decisions import decisions_from_actions
     from editorbot.editing.render import render_decision_list
 
-    net, normalizer, meta = load_policy(checkpoint)
-    audio = load_audio(audio_path)
-    analysis = analyze(audio)
-    grid = analysis.grid
-    # The target is a constraint on the decoding (target_duration), not an observation: the
-    # policy sees what it sees without one, so a free constraint gives the unconstrained edit.
-    ratio = meta.get("target_ratio", 1.0)
-    table = table_from_analysis(Path(audio_path).stem, analysis, normalizer, target_ratio=ratio)
-    env = EditingEnv({**meta["env_config"], "tables": [table]})
-    _check_fits(net, env, checkpoint)
+    net, env, audio, grid = policy_on_track(checkpoint, audio_path)
     fit: dict[str, Any] = {}
     if target_duration_sec is None:
         actions, _ = run_policy(net, env, 0, sample=sample, seed=seed)
@@ -244,6 +234,30 @@ def edit_track(
     write_audio(output, y, sr=result.sr, protect=(audio_path,))
     decisions = dl.save(output.with_suffix(".decisions.json"))
     return {"audio": output, "decisions": decisions}
+
+
+def policy_on_track(
+    checkpoint: str | Path, audio_path: str | Path
+) -> tuple[EditPolicyNet, EditingEnv, Any, Any]:
+    """What ``edit`` decodes with: (the policy, its env on the track, the audio, the grid).
+
+    Raises:
+        CheckpointError: the checkpoint does not load or does not fit this editorbot's inputs.
+        AudioLoadError: the audio cannot be used.
+    """
+    from editorbot.audio.analysis import analyze
+    from editorbot.audio.io import load_audio
+
+    net, normalizer, meta = load_policy(checkpoint)
+    audio = load_audio(audio_path)
+    analysis = analyze(audio)
+    # The target is a constraint on the decoding (target_duration), not an observation: the
+    # policy sees what it sees without one, so a free constraint gives the unconstrained edit.
+    ratio = meta.get("target_ratio", 1.0)
+    table = table_from_analysis(Path(audio_path).stem, analysis, normalizer, target_ratio=ratio)
+    env = EditingEnv({**meta["env_config"], "tables": [table]})
+    _check_fits(net, env, checkpoint)
+    return net, env, audio, analysis.grid
 
 
 def _fit(

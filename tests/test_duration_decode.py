@@ -139,20 +139,9 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _policy_on(song: Path, checkpoint: Path) -> tuple:
     """What ``edit_track`` builds before decoding: the policy, its env on the song, the grid."""
-    from editorbot.audio.analysis import analyze
-    from editorbot.audio.io import load_audio
-    from editorbot.envs.editing_env import EditingEnv
-    from editorbot.envs.track_table import table_from_analysis
-    from editorbot.inference import load_policy
+    from editorbot.inference import policy_on_track
 
-    net, normalizer, meta = load_policy(checkpoint)
-    audio = load_audio(song)
-    analysis = analyze(audio)
-    table = table_from_analysis(
-        song.stem, analysis, normalizer, target_ratio=meta.get("target_ratio", 1.0)
-    )
-    env = EditingEnv({**meta["env_config"], "tables": [table]})
-    g = analysis.grid
+    net, env, audio, g = policy_on_track(checkpoint, song)
     grid = Grid.of(g.beat_times, sr=audio.sr, n_samples=audio.n_samples, phase=g.downbeat_phase)
     return net, env, grid, audio, g.beat_times
 

@@ -106,19 +106,9 @@ def _scores(kind: str, ckpt: Path, raw: Path) -> tuple[np.ndarray, Any, Grid, np
         ).to_action_array()  # fmt: skip
         grid = Grid.of(beat_times, sr=sr, n_samples=load_audio(raw).n_samples, phase=phase)
         return greedy, supervised_log_probs(lp), grid, beat_times
-    from editorbot.audio.analysis import analyze
-    from editorbot.envs.editing_env import EditingEnv
-    from editorbot.envs.track_table import table_from_analysis
-    from editorbot.inference import load_policy
+    from editorbot.inference import policy_on_track
 
-    net, normalizer, meta = load_policy(ckpt)
-    audio = load_audio(raw)
-    analysis = analyze(audio)
-    table = table_from_analysis(
-        raw.stem, analysis, normalizer, target_ratio=meta.get("target_ratio", 1.0)
-    )
-    env = EditingEnv({**meta["env_config"], "tables": [table]})
-    g = analysis.grid
+    net, env, audio, g = policy_on_track(ckpt, raw)
     grid = Grid.of(g.beat_times, sr=audio.sr, n_samples=audio.n_samples, phase=g.downbeat_phase)
     greedy, scores = policy_log_probs(net, env, 0)
     return greedy, scores, grid, g.beat_times
