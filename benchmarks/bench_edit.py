@@ -239,8 +239,9 @@ def _demo_song(path: Path) -> Path:
     return path
 
 
-def _keep_beat_checkpoint(path: Path) -> Path:
-    """An untrained ``ModuleConfig.compact`` checkpoint whose greedy action is KEEP one BEAT."""
+def _keep_beat_checkpoint(path: Path, *, forced: bool = True) -> Path:
+    """An untrained ``ModuleConfig.compact`` checkpoint (seed 0) whose greedy action is KEEP one
+    BEAT (``forced``), or the network as initialised."""
     if path.exists():
         return path
     import dataclasses
@@ -266,12 +267,14 @@ def _keep_beat_checkpoint(path: Path) -> Path:
     module = EditorRLModule(observation_space=env.observation_space,
                             action_space=env.action_space,
                             model_config=dataclasses.asdict(cfg.module))  # fmt: skip
-    with torch.no_grad():
-        module.policy_net.type_head[-1].bias[ActionType.KEEP] += FORCED_LOGIT
-        module.policy_net.conditioned_heads.size_out.bias[ActionSize.BEAT] += FORCED_LOGIT
+    if forced:
+        with torch.no_grad():
+            module.policy_net.type_head[-1].bias[ActionType.KEEP] += FORCED_LOGIT
+            module.policy_net.conditioned_heads.size_out.bias[ActionSize.BEAT] += FORCED_LOGIT
     normalizer = FeatureNormalizer(np.zeros(N_FEATURES, np.float32),
                                    np.ones(N_FEATURES, np.float32))  # fmt: skip
-    write_best(path, module, normalizer, cfg, {}, [table], {"note": "untrained, KEEP/BEAT"})
+    note = "untrained, KEEP/BEAT" if forced else "untrained"
+    write_best(path, module, normalizer, cfg, {}, [table], {"note": note})
     return path
 
 

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     audio = _demo_song(args.workdir / "song.wav")
     if args.untrained:
-        checkpoint = _untrained_checkpoint(args.workdir / "ckpt_untrained" / "best")
+        checkpoint = _keep_beat_checkpoint(args.workdir / "ckpt_untrained" / "best", forced=False)
     else:
         checkpoint = _keep_beat_checkpoint(args.workdir / "ckpt" / "best")
     result = _measure(audio, checkpoint)
@@ -112,38 +112,6 @@ def _measure(audio_path: Path, checkpoint: Path) -> dict[str, Any]:
         "targets": rows,
         "load_average": os.getloadavg()[0],
     }
-
-
-def _untrained_checkpoint(path: Path) -> Path:
-    """The compact network as initialised (seed 0), nothing forced."""
-    if path.exists():
-        return path
-    import dataclasses
-
-    import numpy as np
-    import torch
-
-    from editorbot.audio.features import N_FEATURES
-    from editorbot.envs.editing_env import EditingEnv
-    from editorbot.envs.track_table import FeatureNormalizer, build_table
-    from editorbot.models.rl_module import EditorRLModule
-    from editorbot.training.ppo import RLRunConfig
-    from editorbot.training.rl_train import write_best
-
-    n = 64
-    table = build_table("spaces", features=np.zeros((n, N_FEATURES), np.float32), tempo_bpm=120.0,
-                        beat_sec=0.5, energy=np.ones(n), phrase_start=np.zeros(n),
-                        expert_actions=None)  # fmt: skip
-    env = EditingEnv({"tables": [table]})
-    cfg = RLRunConfig()
-    torch.manual_seed(0)
-    module = EditorRLModule(observation_space=env.observation_space,
-                            action_space=env.action_space,
-                            model_config=dataclasses.asdict(cfg.module))  # fmt: skip
-    normalizer = FeatureNormalizer(np.zeros(N_FEATURES, np.float32),
-                                   np.ones(N_FEATURES, np.float32))  # fmt: skip
-    write_best(path, module, normalizer, cfg, {}, [table], {"note": "untrained"})
-    return path
 
 
 if __name__ == "__main__":
