@@ -261,10 +261,17 @@ def label_files(
         EditorbotError: unreadable audio, unrelated audio, an impossible edit.
     """
     from editorbot.audio.io import load_audio
+    from editorbot.errors import DatasetError
 
     name = raw_path.stem.removesuffix("_raw")
     config = config or LabelConfig()
     raw, edit, chain = prepare_pair(load_audio(raw_path), load_audio(edit_path), config.export)
+    if chain.copy_floor_db > config.export.unrelated_floor_db:
+        raise DatasetError(
+            f"{name}: the edit does not match the raw track (its closest copies of the raw "
+            f"differ by {chain.copy_floor_db:.1f} dB, as unrelated audio does); check that the "
+            "files pair up"
+        )
     config = _on_floor(config, chain.copy_floor_db)
     if grid_path is not None:
         grid = DecisionList.load(grid_path)

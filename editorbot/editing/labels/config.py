@@ -56,6 +56,10 @@ class ExportConfig:
     """[windows] edit windows whose best raw copy measures the pair's copy floor."""
     probe_sec: float = 0.4
     """[s] length of each probe window."""
+    unrelated_floor_db: float = -3.0
+    """[dB] a pair whose closest copies of raw audio leave a residual within this of the edit's
+    own level is not made of its raw track (unrelated audio, or the wrong file) and is refused;
+    a lossy export leaves about -20 dB or lower, the wrong file about 0 dB."""
     floor_margin_db: float = 8.0
     """[dB] a beat counts as changed only this far above the pair's copy floor (and never below
     the effect detector's own threshold): the spread of the codec residual from beat to beat."""
