@@ -34,7 +34,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 
 from editorbot.config import from_dict
 from editorbot.envs import spaces as obs_keys
-from editorbot.errors import CheckpointError, ParameterError
+from editorbot.errors import ParameterError
 from editorbot.models.distribution import AutoregressiveEditDistribution, pack_logits
 from editorbot.models.natten_encoder import EncoderConfig, HybridNATTENEncoder
 from editorbot.models.policy_net import (
@@ -239,20 +239,3 @@ def _masked_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if not bool(known.any()):
         return logits.sum() * 0.0
     return F.binary_cross_entropy_with_logits(logits[known], target[known].float())
-
-
-def policy_net_from_rllib(folder: pathlib.Path) -> EditPolicyNet:
-    """The policy of an RLlib module folder (for checkpoints written before ``policy_net.pt``).
-
-    Raises:
-        CheckpointError: the folder does not hold an ``EditorRLModule``.
-    """
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    try:
-        module = RLModule.from_checkpoint(str(folder.resolve()))
-    except Exception as e:  # RLlib raises many types for a bad folder
-        raise CheckpointError(f"{folder}: cannot load the RLModule ({e})") from e
-    if not isinstance(module, EditorRLModule):  # RLlib silently falls back to a base RLModule
-        raise CheckpointError(f"{folder}: loaded {type(module).__name__}, not EditorRLModule")
-    return module.policy_net.eval()

@@ -122,9 +122,10 @@ def _consumed_end(decisions: Any, i: int, n_beats: int) -> int:
     return skip_end(state, d.size)
 
 
-def frame_labels(decisions: Any, beat_frame: np.ndarray, T: int) -> np.ndarray:
-    """Per-frame (type, size, amount): each frame takes its beat's label. [shape=(3, T)]."""
-    return beat_labels(decisions, len(beat_frame))[:, frame_beats(beat_frame, T)]
+def frame_labels(per_beat: np.ndarray, beat_frame: np.ndarray, T: int) -> np.ndarray:
+    """Per-frame (type, size, amount) from per-beat labels [shape=(3, n_beats)] (each frame
+    takes its beat's label). [shape=(3, T)]."""
+    return per_beat[:, frame_beats(beat_frame, T)]
 
 
 def raw_to_output_samples(segments: Sequence[Any], raw_samples: np.ndarray) -> np.ndarray:
@@ -207,7 +208,7 @@ def prepare_track(
     S_target, mask = aligned_target(S_edit, out_sample, hop_length=cfg.hop_length)
     beat_frame = beat_frames(beat_samples, hop_length=cfg.hop_length)
     per_beat = beat_labels(decisions, len(beat_frame))
-    labels = per_beat[:, frame_beats(beat_frame, T)]
+    labels = frame_labels(per_beat, beat_frame, T)
     logger.debug("%s: %d frames, %.0f%% with a target", name, T, 100 * mask.mean())
     return TrackExample(
         name, S_raw, S_target, mask, labels, beat_frame, per_beat, int(decisions.downbeat_phase)
