@@ -93,7 +93,13 @@ def target_from_args(
 
 
 def fit_actions(
-    greedy: np.ndarray, lp: BeatLogProbs, grid: Grid, spec: TargetSpec, *, name: str = "track"
+    greedy: np.ndarray,
+    lp: BeatLogProbs,
+    grid: Grid,
+    spec: TargetSpec,
+    *,
+    name: str = "track",
+    per_beat: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The greedy actions if they fit ``spec``, else the most likely ones that do.
 
@@ -111,7 +117,7 @@ def fit_actions(
     if abs(free - target) > tol:
         actions = constrained_actions(
             lp, edges=grid.edges, downbeat_phase=grid.downbeat_phase,
-            target_samples=target, tolerance_samples=tol,
+            target_samples=target, tolerance_samples=tol, per_beat=per_beat,
         )  # fmt: skip
     planned = output_samples(actions, grid)
     assert abs(planned - target) <= tol, (planned, target, tol)
@@ -138,23 +144,27 @@ def fit_supervised(
 ) -> DecisionList:
     """The supervised label head's decision list for a track, fitted to ``spec`` if given."""
     from editorbot.editing.decisions import DecisionList
-    from editorbot.training.supervised_infer import greedy_decisions, predict_beat_log_probs
+    from editorbot.training.supervised_infer import (
+        decisions_with_confidence,
+        decode_decisions,
+        predict_beat_log_probs,
+    )
 
     lp, beat_times, phase, sr, meta = predict_beat_log_probs(checkpoint, audio_path)
-    decisions = greedy_decisions(lp, n_beats=len(beat_times), downbeat_phase=phase)
+    decisions = decode_decisions(lp, n_beats=len(beat_times), downbeat_phase=phase)
     dl = DecisionList(sr, beat_times, tuple(decisions), downbeat_phase=phase,
                       meta={"source": "supervised", "checkpoint": str(checkpoint)})  # fmt: skip
     if spec is None:
         return dl
     grid = Grid.of(beat_times, sr=sr, n_samples=n_samples, phase=phase)
     greedy = dl.to_action_array()
-    actions, fit = fit_actions(greedy, supervised_log_probs(lp), grid, spec, name=str(audio_path))
+    actions, fit = fit_actions(
+        greedy, supervised_log_probs(lp), grid, spec, name=str(audio_path), per_beat=True
+    )
     if not fit["constrained"]:
         return replace(dl, meta={**dl.meta, **fit})
-    return decisions_from_actions(
-        actions, n_beats=grid.n_beats, sample_rate=sr, beat_times=beat_times,
-        downbeat_phase=phase, meta={**dl.meta, **fit},
-    )  # fmt: skip
+    fitted = decisions_with_confidence(actions, lp, n_beats=grid.n_beats, downbeat_phase=phase)
+    return replace(dl, decisions=tuple(fitted), meta={**dl.meta, **fit})
 
 
 def finish_render(y: np.ndarray, sr: int, fit: dict[str, Any]) -> np.ndarray:

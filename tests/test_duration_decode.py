@@ -248,3 +248,99 @@ def test_cli_supervised_target_fits_and_free_target_keeps_the_list(
     assert half["achieved_duration_sec"] == pytest.approx(
         sf.info(str(tmp_path / "half.wav")).duration
     )
+
+
+def _label_head_log_probs(n: int, seed: int) -> list[np.ndarray]:
+    """A label head's per-beat log-probabilities: type (n, 20), size (n, 5), amount (n, 5)."""
+    rng = np.random.default_rng(seed)
+    lp = [rng.normal(0, 2, size=(n, k)) for k in (20, 5, 5)]
+    return [x - np.log(np.exp(x).sum(-1, keepdims=True)) for x in lp]
+
+
+def _labelled_score(actions: np.ndarray, lp: list[np.ndarray], n: int, phase: int) -> float:
+    """What the label head says of a whole decision list, by the training convention: every
+    raw beat scores the label ``supervised_data.beat_labels`` gives it; a JUMP_BACK (which
+    labels no beat) scores its own labels at its cursor."""
+    from editorbot.editing.actions import ActionType
+    from editorbot.training.supervised_data import beat_labels
+
+    dl = decisions_from_actions(actions, n_beats=n, sample_rate=100, downbeat_phase=phase,
+                                beat_times=np.arange(n, dtype=np.float64))  # fmt: skip
+    labels = beat_labels(dl, n)
+    beats = np.arange(n)
+    total = float(sum(lp[k][beats, labels[k]].sum() for k in range(3)))
+    for d in dl.decisions:
+        if d.type == ActionType.JUMP_BACK:
+            total += sum(float(lp[k][d.beat, v]) for k, v in enumerate((d.type, d.size, d.amount)))
+    return total
+
+
+def _exhaustive_best(lp: list[np.ndarray], n: int, phase: int) -> float:
+    """The best summed per-beat score over every valid action sequence, by a memoised search
+    over the edit state machine itself (``actions.is_valid`` / ``step``): the reference."""
+    from functools import cache
+
+    from editorbot.editing.actions import EditState, is_valid, step
+
+    @cache
+    def best(cursor: int, n_out: int, jumped: bool) -> float:
+        if cursor >= n:
+            return 0.0
+        state = EditState(n_beats=n, downbeat_phase=phase, cursor=cursor, n_output_beats=n_out,
+                          last_was_jump=jumped)  # fmt: skip
+        out = -np.inf
+        for t in range(20):
+            for s in range(5):
+                for a in range(5):
+                    if not is_valid(state, t, s, a):
+                        continue
+                    nxt, _ = step(state, t, s, a)
+                    beats = np.arange(cursor, nxt.cursor) if nxt.cursor > cursor else [cursor]
+                    here = float(sum(lp[k][beats, v].sum() for k, v in enumerate((t, s, a))))
+                    # output beats beyond the track length cannot change any validity
+                    rest = best(nxt.cursor, min(nxt.n_output_beats, n), nxt.last_was_jump)
+                    out = max(out, here + rest)
+        return out
+
+    return best(0, 0, False)
+
+
+def test_label_head_decode_is_the_most_likely_labelling() -> None:
+    """The supervised decode maximises the label head's per-beat likelihood of the decision
+    list under the training convention: equal (to float rounding) to an exhaustive search over
+    the state machine, and the list's labels (``beat_labels``) score exactly that."""
+    from editorbot.editing.actions import initial_state, step
+    from editorbot.editing.duration_decode import most_likely_actions
+
+    n = 9
+    for seed, phase in ((0, 0), (1, 3), (2, 1)):
+        lp = _label_head_log_probs(n, seed)
+        actions = most_likely_actions(supervised_log_probs(lp), n_beats=n, downbeat_phase=phase)
+        state = initial_state(n, downbeat_phase=phase)
+        for t, s, a in actions.tolist():
+            state, _ = step(state, t, s, a)  # raises on an invalid action
+        assert state.done
+        found = _labelled_score(actions, lp, n, phase)
+        assert found == pytest.approx(_exhaustive_best(lp, n, phase), abs=1e-9)
+
+
+def test_a_size_read_at_one_beat_does_not_swallow_the_beats_after_it() -> None:
+    """Beat 0's size head says 'two bars' but the type head reads beats 4-7 as KEEP: the
+    decode fades one bar in and keeps the next (the cursor-only, greedy reading faded both)."""
+    from editorbot.editing.actions import ActionSize, ActionType
+    from editorbot.training.supervised_infer import decode_decisions
+
+    n, low = 8, np.log(1e-4)
+    type_lp = np.full((n, 20), low)
+    type_lp[:4, ActionType.FADE_IN] = type_lp[4:, ActionType.KEEP] = np.log(0.99)
+    type_lp[0, ActionType.FADE_IN] = np.log(0.99)
+    size_lp = np.full((n, 5), low)
+    size_lp[:, ActionSize.BAR] = np.log(0.6)
+    size_lp[:, ActionSize.TWO_BARS] = np.log(0.4)
+    size_lp[0, ActionSize.TWO_BARS], size_lp[0, ActionSize.BAR] = np.log(0.9), np.log(0.1)
+    amount_lp = np.full((n, 5), np.log(0.2))
+    got = decode_decisions([type_lp, size_lp, amount_lp], n_beats=n, downbeat_phase=0)
+    assert [(d.beat, d.type, d.size) for d in got] == [
+        (0, ActionType.FADE_IN, ActionSize.BAR), (4, ActionType.KEEP, ActionSize.BAR)
+    ]  # fmt: skip
+    assert all(0.0 < d.confidence <= 1.0 for d in got)

@@ -98,6 +98,7 @@ def constrained_actions(
     downbeat_phase: int,
     target_samples: int,
     tolerance_samples: int,
+    per_beat: bool = False,
 ) -> np.ndarray:
     """The most likely actions under ``lp`` whose output is within the tolerance of the target.
 
@@ -107,6 +108,7 @@ def constrained_actions(
         downbeat_phase: [beats] first downbeat (SKIP boundaries).
         target_samples: [samples] wanted output length.
         tolerance_samples: [samples] allowed distance from the target.
+        per_beat: score each move over the beats it consumes (see :func:`most_likely_actions`).
 
     Returns:
         [shape=(k, 3)] int64 (type, size, amount) per step, valid under the action masks.
@@ -114,7 +116,7 @@ def constrained_actions(
     Raises:
         ParameterError: the target is outside what the edit language can reach on this grid.
     """
-    moves = _moves(lp, np.asarray(edges, np.int64), downbeat_phase)
+    moves = _moves(lp, np.asarray(edges, np.int64), downbeat_phase, per_beat=per_beat)
     lo, hi = target_samples - tolerance_samples, target_samples + tolerance_samples
     longest = _max_remaining(moves)
     if longest[0, 0] < lo:
@@ -142,28 +144,88 @@ def max_output_samples(edges: np.ndarray, downbeat_phase: int) -> int:
     return int(_max_remaining(_moves(zeros, np.asarray(edges, np.int64), downbeat_phase))[0, 0])
 
 
-def _moves(lp: BeatLogProbs, edges: np.ndarray, downbeat_phase: int) -> _Moves:
-    """Every searched move from every cursor: its best action, score and exact length."""
+def most_likely_actions(
+    lp: BeatLogProbs, *, n_beats: int, downbeat_phase: int, per_beat: bool = True
+) -> np.ndarray:
+    """The decision list of highest summed log-probability under ``lp``, with no length goal.
+
+    With ``per_beat`` (a per-beat label head, e.g. the supervised baseline's), every raw beat a
+    decision consumes scores that decision's (type, size, amount) at that beat: the convention
+    the head was trained with (each beat labelled with the decision that consumed it,
+    ``supervised_data.beat_labels``), so the list is the most likely labelling of the whole track
+    the edit language can express, and a size predicted at one beat cannot overrule the types of
+    the beats it would swallow. A JUMP_BACK consumes no beat and scores at its cursor.
+
+    Exact over the moves of the edit state machine (a backward pass over (cursor, last move was a
+    jump)); REPEAT_PREV, whose validity depends on the output so far, is checked on the path
+    and, where it was not valid, ruled out at that cursor and the pass repeated.
+
+    Returns:
+        [shape=(k, 3)] int64 (type, size, amount) per step, valid under the action masks.
+    """
+    from editorbot.editing.actions import initial_state, is_valid, step
+
+    edges = np.arange(n_beats + 1, dtype=np.int64)  # lengths play no part here
+    m = _moves(lp, edges, downbeat_phase, per_beat=per_beat, repeat_prev=True)
+    while True:  # each pass rules out one finite move, so this ends
+        path = _best_path(m, m.score)
+        state = initial_state(n_beats, downbeat_phase=downbeat_phase)
+        for c, k in path:
+            if not is_valid(state, *(int(x) for x in m.action[c, k])):
+                m.score[c, k] = -np.inf
+                break
+            state, _ = step(state, *(int(x) for x in m.action[c, k]))
+        else:
+            return np.array([m.action[c, k] for c, k in path], np.int64).reshape(-1, 3)
+
+
+def _moves(
+    lp: BeatLogProbs, edges: np.ndarray, downbeat_phase: int, *, per_beat: bool = False,
+    repeat_prev: bool = False,
+) -> _Moves:  # fmt: skip
+    """Every searched move from every cursor: its best action, score and exact length.
+
+    With ``per_beat``, a move's score is the sum of ``lp``'s joint over the raw beats it consumes
+    (see :func:`most_likely_actions`); otherwise the joint at its cursor. ``repeat_prev`` adds
+    REPEAT_PREV moves with a length of 0 (for searches that ignore length only)."""
     N = len(edges) - 1
     joint = lp.joint()
     assert joint.shape == (N, N_TYPES, N_SIZES, N_AMOUNTS)
-    b = _SlotBuilder(np.where(AMOUNT_VALID[None, :, None, :], joint, -np.inf), edges)
+    b = _SlotBuilder(joint, edges, per_beat=per_beat)
     b.plain()
     b.zero_length(downbeat_phase)
     b.rescaled()
     b.jumps()
+    if repeat_prev:
+        b.repeats()
     return b.build()
 
 
 class _SlotBuilder:
     """Collects move slots, each an (N,) array of score, action, new cursor and length."""
 
-    def __init__(self, joint: np.ndarray, edges: np.ndarray) -> None:
-        self.joint, self.edges = joint, edges
+    def __init__(self, joint: np.ndarray, edges: np.ndarray, *, per_beat: bool) -> None:
+        valid = AMOUNT_VALID[None, :, None, :]
+        self.joint = np.where(valid, joint, -np.inf)
+        self.edges = edges
         self.N = N = len(edges) - 1
         self.c = np.arange(N)
         self.left = N - self.c
         self.slots: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]] = []
+        # [log-prob] (N + 1, types, sizes, amounts) running sum over beats of the (finite) joint
+        self.cum = None
+        if per_beat:
+            self.cum = np.concatenate([np.zeros((1, *joint.shape[1:])), np.cumsum(joint, 0)])
+
+    def at(self, s: int, new_c: np.ndarray) -> np.ndarray:
+        """[log-prob] (N, types, amounts) score of every (type, amount) of size ``s`` for the
+        move from each cursor to ``new_c``: the joint at the cursor, or (per beat) its sum over
+        the beats [cursor, new_c)."""
+        if self.cum is None:
+            return self.joint[:, :, s, :]
+        end = np.clip(np.broadcast_to(new_c, (self.N,)), 0, self.N)
+        spanned = self.cum[end, :, s, :] - self.cum[self.c, :, s, :]
+        return np.where(AMOUNT_VALID[None], spanned, -np.inf)
 
     def add(
         self, score: np.ndarray, action: tuple[Any, Any, Any], new_c: np.ndarray,
@@ -180,11 +242,10 @@ class _SlotBuilder:
     def plain(self) -> None:
         """Types whose output is the segment as long as it is: the best of them per size."""
         N, c = self.N, self.c
-        flat = self.joint[:, list(_PLAIN)].transpose(0, 2, 1, 3).reshape(N, N_SIZES, -1)
-        best = flat.argmax(-1)
         for s, n in enumerate(_SIZES.tolist()):
-            k = best[:, s]
-            score = np.where(n <= self.left, flat[c, s, k], -np.inf)
+            flat = self.at(s, c + n)[:, list(_PLAIN)].reshape(N, -1)
+            k = flat.argmax(-1)
+            score = np.where(n <= self.left, flat[c, k], -np.inf)
             types = np.array(_PLAIN)[k // N_AMOUNTS]
             self.add(score, (types, s, k % N_AMOUNTS), c + n, self.seg(c, c + n))
 
@@ -198,7 +259,7 @@ class _SlotBuilder:
                 (_T.SKIP, self.left > 0, skip_end, np.zeros(1, np.int64)),
                 (_T.SWAP_NEXT, 2 * n <= self.left, c + 2 * n, self.seg(c, c + 2 * n)),
             ):
-                score = np.where(valid, self.joint[:, t, s, neutral], -np.inf)
+                score = np.where(valid, self.at(s, new_c)[:, t, neutral], -np.inf)
                 self.add(score, (t, s, neutral), new_c, delta)
 
     def rescaled(self) -> None:
@@ -213,7 +274,7 @@ class _SlotBuilder:
                         delta = raw * int(value)
                     else:
                         delta = np.array([body_samples(x, value) for x in raw.tolist()], np.int64)
-                    score = np.where(n <= self.left, self.joint[:, t, s, a], -np.inf)
+                    score = np.where(n <= self.left, self.at(s, c + n)[:, t, a], -np.inf)
                     self.add(score, (t, s, a), c + n, delta)
 
     def jumps(self) -> None:
@@ -225,6 +286,17 @@ class _SlotBuilder:
             for s, n in enumerate(_SIZES.tolist()):
                 score = np.where(valid, self.joint[:, _T.JUMP_BACK, s, a], -np.inf)
                 self.add(score, (_T.JUMP_BACK, s, a), c, self.seg(start, start + n), True)
+
+    def repeats(self) -> None:
+        """REPEAT_PREV (replays the last ``size`` output beats; the cursor moves by the size).
+        Its length and validity depend on the output so far, which a cell does not know: the
+        length is left at 0 and the caller checks validity on the path."""
+        c = self.c
+        for s, n in enumerate(_SIZES.tolist()):
+            for a in np.flatnonzero(AMOUNT_VALID[_T.REPEAT_PREV]).tolist():
+                scores = self.at(s, c + n)[:, _T.REPEAT_PREV, a]
+                score = np.where(n <= self.left, scores, -np.inf)
+                self.add(score, (_T.REPEAT_PREV, s, a), c + n, np.zeros(1, np.int64))
 
     def build(self) -> _Moves:
         def stack(i: int) -> np.ndarray:
@@ -282,7 +354,19 @@ def _lagrangian_reference(m: _Moves, target: int, n_iter: int = 16) -> np.ndarra
 def _relaxed_path(m: _Moves, lam: float) -> tuple[int, np.ndarray]:
     """Length and prefix lengths of the best path for score + ``lam`` * delta."""
     N = m.score.shape[0]
-    gain = m.score + lam * m.delta
+    prefix = np.zeros(N + 1, np.int64)
+    length = 0
+    for c, k in _best_path(m, m.score + lam * m.delta):
+        length += int(m.delta[c, k])
+        if not m.jump[k]:
+            prefix[c + 1 : int(m.new_cursor[c, k]) + 1] = length
+    return length, prefix
+
+
+def _best_path(m: _Moves, gain: np.ndarray) -> list[tuple[int, int]]:
+    """(cursor, slot) of each move of the path of highest summed ``gain`` [shape=(N, M)] from
+    beat 0 to the end (exact: a backward pass over (cursor, last move was a jump))."""
+    N = m.score.shape[0]
     V = np.full((N + 1, 2), -np.inf)
     V[N] = 0.0
     choice = np.zeros((N, 2), np.int64)
@@ -295,18 +379,15 @@ def _relaxed_path(m: _Moves, lam: float) -> tuple[int, np.ndarray]:
         k = int(np.argmax(jumps))
         choice[c, 0] = k if jumps[k] > V[c, 1] else choice[c, 1]
         V[c, 0] = max(V[c, 1], jumps[k])
-    prefix = np.zeros(N + 1, np.int64)
-    c, j, length = 0, 0, 0
+    path, c, j = [], 0, 0
     while c < N:
-        k = choice[c, j]
-        length += int(m.delta[c, k])
+        k = int(choice[c, j])
+        path.append((c, k))
         if m.jump[k]:
             j = 1
             continue
-        nc = int(m.new_cursor[c, k])
-        prefix[c + 1 : nc + 1] = length
-        c, j = nc, 0
-    return length, prefix
+        c, j = int(m.new_cursor[c, k]), 0
+    return path
 
 
 def _search(

@@ -52,7 +52,9 @@ def sweep(
             for f in FACTORS:
                 spec = TargetSpec(f * human_sec)
                 try:
-                    actions, _ = fit_actions(greedy, lp, grid, spec, name=pair.name)
+                    actions, _ = fit_actions(
+                        greedy, lp, grid, spec, name=pair.name, per_beat=kind == "supervised"
+                    )
                 except ParameterError:
                     unreachable[f] += 1
                     continue
@@ -97,11 +99,11 @@ def markdown(result: dict[str, dict[str, dict[str, float]]]) -> list[str]:
 def _scores(kind: str, ckpt: Path, raw: Path) -> tuple[np.ndarray, Any, Grid, np.ndarray]:
     """(unconstrained actions, per-beat log-probs, grid, beat times [s]) of a learner on a track."""
     if kind == "supervised":
-        from editorbot.training.supervised_infer import greedy_decisions, predict_beat_log_probs
+        from editorbot.training.supervised_infer import decode_decisions, predict_beat_log_probs
 
         lp, beat_times, phase, sr, _ = predict_beat_log_probs(ckpt, raw)
         greedy = DecisionList(
-            sr, beat_times, tuple(greedy_decisions(lp, n_beats=len(beat_times),
+            sr, beat_times, tuple(decode_decisions(lp, n_beats=len(beat_times),
                                                    downbeat_phase=phase)),
         ).to_action_array()  # fmt: skip
         grid = Grid.of(beat_times, sr=sr, n_samples=load_audio(raw).n_samples, phase=phase)

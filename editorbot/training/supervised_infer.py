@@ -2,9 +2,9 @@
 
 ``predict_decisions`` reads a new track, tracks its beat grid, runs the beat label head on its
 log-mel (raw-only path pooled per beat, with each beat's place in the track: no labels needed),
-and walks the edit state machine from the first beat, taking at each cursor the most likely type,
-size and amount that the action masks allow. The result is a valid ``DecisionList`` that the
-renderer (and ``editorbot edit``) turns into audio.
+and decodes the most likely decision list the edit language allows (each beat scored with the
+label of the decision that consumes it, as the head was trained). The result is a valid
+``DecisionList`` that the renderer (and ``editorbot edit``) turns into audio.
 
 ``resynthesise`` runs the full model (label head -> label embeddings -> decoder) and turns the
 predicted edited log-mel back into audio with the same mel pseudo-inverse + Griffin-Lim the loss
@@ -61,7 +61,7 @@ def predict_decisions(
     lp, beat_times, phase, sr, meta = predict_beat_log_probs(
         checkpoint_dir, audio_path, beat_times=beat_times
     )
-    decisions = greedy_decisions(lp, n_beats=len(beat_times), downbeat_phase=phase)
+    decisions = decode_decisions(lp, n_beats=len(beat_times), downbeat_phase=phase)
     return DecisionList(
         sample_rate=sr,
         beat_times=np.asarray(beat_times, dtype=np.float64),
@@ -137,25 +137,44 @@ def beat_log_probs(
     return lp
 
 
-def greedy_decisions(lp: list[np.ndarray], *, n_beats: int, downbeat_phase: int) -> list[Decision]:
-    """Greedy masked decoding along the cursor: type, then size and amount given the type."""
-    from editorbot.editing.actions import action_masks, initial_state, step
+def decode_decisions(lp: list[np.ndarray], *, n_beats: int, downbeat_phase: int) -> list[Decision]:
+    """The most likely decision list under the label head's per-beat log-probabilities.
+
+    Each beat was trained with the label of the decision that consumed it, so a decision list
+    scores the sum over beats of its labels' log-probabilities
+    (:func:`editorbot.editing.duration_decode.most_likely_actions` with ``per_beat``): a size
+    the head predicts at one beat cannot swallow following beats whose type it reads otherwise.
+    A decision's confidence is the geometric mean over its beats of the head's probability of
+    its (type, size, amount).
+    """
+    from editorbot.editing.duration_decode import most_likely_actions
+    from editorbot.target_duration import supervised_log_probs
+
+    actions = most_likely_actions(
+        supervised_log_probs(lp), n_beats=n_beats, downbeat_phase=downbeat_phase
+    )
+    return decisions_with_confidence(actions, lp, n_beats=n_beats, downbeat_phase=downbeat_phase)
+
+
+def decisions_with_confidence(
+    actions: np.ndarray, lp: list[np.ndarray], *, n_beats: int, downbeat_phase: int
+) -> list[Decision]:
+    """``actions`` [shape=(k, 3)] as decisions along the cursor, each with the geometric-mean
+    per-beat probability of its labels over the raw beats it consumes (at its cursor for a
+    JUMP_BACK, which consumes none)."""
+    from editorbot.editing.actions import initial_state, step
     from editorbot.editing.decisions import Decision
 
     type_lp, size_lp, amount_lp = lp
     state = initial_state(n_beats, downbeat_phase=downbeat_phase)
     decisions = []
-    while not state.done:
+    for t, s, a in np.asarray(actions, np.int64).tolist():
         c = state.cursor
-        type_mask, size_mask, amount_mask = action_masks(state)
-        t = int(np.argmax(np.where(type_mask, type_lp[c], _FLOOR)))
-        s = int(np.argmax(np.where(size_mask[t], size_lp[c], _FLOOR)))
-        a = int(np.argmax(np.where(amount_mask[t], amount_lp[c], _FLOOR)))
-        confidence = float(np.exp(type_lp[c, t] + size_lp[c, s] + amount_lp[c, a]))
-        decisions.append(
-            Decision(c, ActionType(t), ActionSize(s), ActionAmount(a), min(confidence, 1.0))
-        )
         state, _ = step(state, t, s, a)
+        beats = np.arange(c, max(state.cursor, c + 1))
+        mean_lp = float(np.mean(type_lp[beats, t] + size_lp[beats, s] + amount_lp[beats, a]))
+        confidence = min(float(np.exp(mean_lp)), 1.0)
+        decisions.append(Decision(c, ActionType(t), ActionSize(s), ActionAmount(a), confidence))
     return decisions
 
 
