@@ -31,8 +31,8 @@ class DemoSettings:
     """How big the demo run is."""
 
     n_train: int = 24
-    """[tracks] generated training pairs (BC reached 97 % held-out agreement on one style from
-    about this many; see benchmarks/RESULTS.md)."""
+    """[tracks] generated training pairs (enough for both learners to beat keep-all by a wide
+    margin within the demo's time; more tracks train BC better, see benchmarks/RESULTS.md)."""
     n_test: int = 8
     """[tracks] generated held-out pairs (the evaluation's songs; never trained or validated on)."""
     min_seconds: float = 45.0
