@@ -208,3 +208,30 @@ def test_a_compressed_track_is_decoded_whole(tmp_path: Path) -> None:
     audio = open_audio(path)
     assert isinstance(audio, Audio)
     np.testing.assert_array_equal(audio.y, load_audio(path).y)
+
+
+def _sparse_wav(path: Path, seconds: float, *, sr: int, channels: int) -> Path:
+    """A 16-bit PCM WAV header for ``seconds`` of audio; the samples are a hole (no disk)."""
+    import struct
+
+    data = int(seconds * sr) * channels * 2
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, sr, sr * channels * 2, channels * 2, 16)
+    header = b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " + fmt
+    with open(path, "wb") as f:
+        f.write(header + b"data" + struct.pack("<I", data))
+        f.truncate(len(header) + 8 + data)
+    return path
+
+
+def test_a_wav_is_bounded_by_its_duration_not_its_decoded_size(tmp_path: Path) -> None:
+    """20 min of 8 channels at 96 kHz is 3.4 GiB decoded: accepted, since it is read by seek;
+    2 hours is refused, naming the minutes (and no GiB: that bound is for formats decoded
+    whole)."""
+    from editorbot.audio.io import check_input_size
+
+    wide = _sparse_wav(tmp_path / "wide.wav", 1200, sr=96000, channels=8)
+    assert check_input_size(wide) == pytest.approx(1200.0)
+    long = _sparse_wav(tmp_path / "long.wav", 7200, sr=44100, channels=2)
+    with pytest.raises(AudioLoadError, match=r"long\.wav: 120\.0 min.*at most 30 min \(") as e:
+        check_input_size(long)
+    assert "GiB decoded (" not in str(e.value)

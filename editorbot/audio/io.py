@@ -481,24 +481,29 @@ def audio_writer(
 
 
 MAX_INPUT_SEC = 30 * 60.0
-"""[s] longest track ``edit`` takes by default (memory grows with the decoded length)."""
+"""[s] longest track ``edit`` takes by default (its memory grows with the duration: the
+22,050 Hz mono analysis signal and the passes over it, whatever the rate and channels)."""
 MAX_INPUT_BYTES = 2**30
-"""[bytes] largest decoded float32 signal (frames x channels x 4) ``edit`` takes by default."""
+"""[bytes] largest decoded float32 signal (frames x channels x 4) ``edit`` takes by default from
+a format it decodes whole (not in :data:`SEEKABLE_FORMATS`: OGG, MP3, Opus)."""
 
 
 def check_input_size(
     path: str | Path, *, max_sec: float = MAX_INPUT_SEC, max_bytes: int = MAX_INPUT_BYTES
 ) -> float:
-    """Refuse, from the header alone (``soundfile.info``, nothing decoded), a track too long or
-    too large to decode in memory.
+    """Refuse, from the header alone (``soundfile.info``, nothing decoded), a track too long, or
+    too large to decode in memory when its format must be decoded whole.
+
+    A WAV, FLAC or AIFF file is read by seek a block at a time (:func:`open_audio`), so only its
+    duration is bounded; other formats are held decoded, so their size is bounded too.
 
     Returns:
         [s] its duration (0.0 when the header cannot be read: :func:`load_audio` then reports
         the file).
 
     Raises:
-        AudioLoadError: longer than ``max_sec`` or more than ``max_bytes`` decoded, naming the
-            limit.
+        AudioLoadError: longer than ``max_sec``, or (formats decoded whole) more than
+            ``max_bytes`` decoded, naming the limit.
     """
     path = Path(path)
     try:
@@ -506,11 +511,12 @@ def check_input_size(
     except (sf.LibsndfileError, RuntimeError, OSError):
         return 0.0
     decoded = int(info.frames) * int(info.channels) * 4  # float32
-    if info.duration > max_sec or decoded > max_bytes:
+    whole = info.format not in SEEKABLE_FORMATS  # decoded into memory, not read by seek
+    if info.duration > max_sec or (whole and decoded > max_bytes):
+        size = f" and {max_bytes / 2**30:.1f} GiB decoded ({info.format})" if whole else ""
         raise AudioLoadError(
             f"{path}: {info.duration / 60:.1f} min, {info.channels} channels at "
             f"{info.samplerate} Hz ({decoded / 2**30:.2f} GiB decoded); edit takes at most "
-            f"{max_sec / 60:.0f} min and {max_bytes / 2**30:.1f} GiB (--max-input-sec); split "
-            "the track first"
+            f"{max_sec / 60:.0f} min{size} (--max-input-sec); split the track first"
         )
     return float(info.duration)
