@@ -56,12 +56,24 @@ def song(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_a_wav_stays_on_disk_and_reads_the_samples_load_audio_holds(song: Path) -> None:
-    audio, track = load_audio(song), open_audio(song)
+@pytest.mark.parametrize("fmt", ["WAV", "FLAC", "AIFF"])
+def test_a_seekable_file_stays_on_disk_and_reads_what_load_audio_holds(
+    song: Path, tmp_path: Path, fmt: str
+) -> None:
+    """Ranges read by seek (FLAC: from a seek point, decoded to the sample) equal the same
+    slices of the whole decode, zeros past either end."""
+    path = song
+    if fmt != "WAV":
+        path = tmp_path / f"song.{fmt.lower()}"
+        y, _ = sf.read(str(song), dtype="int16")
+        sf.write(str(path), y, SR, format=fmt, subtype="PCM_16")
+    audio, track = load_audio(path), open_audio(path)
     assert isinstance(track, AudioFile)
     assert (track.sr, track.n_channels, track.n_samples) == (audio.sr, 2, audio.n_samples)
     L = audio.n_samples
-    for start, end in [(0, 1000), (12345, 67890), (-300, 200), (L - 50, L + 70), (L + 5, L + 9)]:
+    ranges = [(0, 1000), (12345, 67890), (L // 2 + 7, L // 2 + 9000), (-300, 200),
+              (L - 50, L + 70), (L + 5, L + 9), (30000, 20000 + 2**18)]  # fmt: skip
+    for start, end in ranges:
         np.testing.assert_array_equal(track.read(start, end), audio.read(start, end))
 
 
