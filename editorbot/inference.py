@@ -205,9 +205,7 @@ def edit_track(
     Returns:
         ``{"audio": output, "decisions": OUTPUT_STEM.decisions.json}``.
     """
-    from editorbot.audio.io import write_audio
     from editorbot.editing.decisions import decisions_from_actions
-    from editorbot.editing.render import render_decision_list
 
     net, env, audio, grid = policy_on_track(checkpoint, audio_path)
     fit: dict[str, Any] = {}
@@ -224,16 +222,28 @@ def edit_track(
         downbeat_phase=grid.downbeat_phase,
         meta={"checkpoint": str(checkpoint), "editorbot": __version__, "sample": sample, **fit},
     )
-    result = render_decision_list(audio, dl)
-    y = result.y
-    if fit:
-        from editorbot.target_duration import finish_render
-
-        y = finish_render(y, result.sr, dl.meta)
     output = Path(output)
-    write_audio(output, y, sr=result.sr, protect=(audio_path,))
+    write_edit(audio, dl, output, protect=(audio_path,))
     decisions = dl.save(output.with_suffix(".decisions.json"))
     return {"audio": output, "decisions": decisions}
+
+
+def write_edit(audio: Any, dl: Any, output: Path, *, protect: tuple[str | Path, ...]) -> None:
+    """Render ``dl`` on ``audio`` into ``output``: streamed block by block to the file, except
+    with an exact target (``dl.meta["exact"]``), whose time stretch takes the whole render in
+    memory; records the achieved length in ``dl.meta`` when it holds a target."""
+    from editorbot.audio.io import write_audio
+    from editorbot.editing.render import render_decision_list, render_to_file
+    from editorbot.target_duration import finish_render
+
+    if dl.meta.get("exact"):
+        result = render_decision_list(audio, dl)
+        write_audio(output, finish_render(result.y, result.sr, dl.meta), sr=result.sr,
+                    protect=protect)  # fmt: skip
+        return
+    done = render_to_file(audio, dl, output, protect=protect)
+    if "target_duration_sec" in dl.meta:
+        dl.meta["achieved_duration_sec"] = done.n_samples / done.sr
 
 
 def policy_on_track(
@@ -246,10 +256,10 @@ def policy_on_track(
         AudioLoadError: the audio cannot be used.
     """
     from editorbot.audio.analysis import analyze
-    from editorbot.audio.io import load_audio
+    from editorbot.audio.io import open_audio
 
     net, normalizer, meta = load_policy(checkpoint)
-    audio = load_audio(audio_path)
+    audio = open_audio(audio_path)  # a WAV/FLAC stays on disk, read a block at a time
     analysis = analyze(audio)
     # The target is a constraint on the decoding (target_duration), not an observation: the
     # policy sees what it sees without one, so a free constraint gives the unconstrained edit.

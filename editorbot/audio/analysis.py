@@ -32,6 +32,7 @@ from editorbot.audio.io import (
     AUDIO_EXTENSIONS,
     Audio,
     AudioConfig,
+    AudioFile,
     analysis_signal,
     load_audio,
     resample,
@@ -70,7 +71,7 @@ class TrackFeatures:
 
 
 def analyze(
-    audio: Audio,
+    audio: Audio | AudioFile,
     *,
     audio_config: AudioConfig | None = None,
     beat_config: BeatConfig | None = None,
@@ -82,7 +83,8 @@ def analyze(
     """Beat grid and beat features of a loaded track.
 
     Args:
-        audio: the track at its own rate and channels.
+        audio: the track at its own rate and channels (in memory, or a checked file read a
+            block at a time: the same features).
         audio_config: analysis rate; defaults to ``AudioConfig()``.
         beat_config: beat tracker settings; defaults to ``BeatConfig()``.
         feature_config: feature settings; defaults to ``FeatureConfig()``.
@@ -113,7 +115,7 @@ def analyze(
 
 
 def analyze_on_grid(
-    audio: Audio,
+    audio: Audio | AudioFile,
     grid: BeatGrid,
     *,
     audio_config: AudioConfig | None = None,
@@ -137,7 +139,7 @@ def analyze_on_grid(
 
 
 def _track_features(
-    audio: Audio, grid: BeatGrid, features: np.ndarray, *, has_stems: bool
+    audio: Audio | AudioFile, grid: BeatGrid, features: np.ndarray, *, has_stems: bool
 ) -> TrackFeatures:
     meta = {
         "sample_rate": audio.sr,
@@ -153,7 +155,10 @@ def _track_features(
 
 
 def stems_identity(
-    audio: Audio, *, stems_dir: str | Path | None = None, demucs_dir: str | Path | None = None
+    audio: Audio | AudioFile,
+    *,
+    stems_dir: str | Path | None = None,
+    demucs_dir: str | Path | None = None,
 ) -> str:
     """What the stems of ``audio`` would be made from, as a string for cache keys.
 
@@ -194,7 +199,10 @@ def _beat_features(
 
 
 def _check_stem_source(
-    audio: Audio, use_stems: bool, stems_dir: str | Path | None, demucs_dir: str | Path | None
+    audio: Audio | AudioFile,
+    use_stems: bool,
+    stems_dir: str | Path | None,
+    demucs_dir: str | Path | None,
 ) -> None:
     n_sources = (stems_dir is not None) + (demucs_dir is not None)
     if use_stems and n_sources != 1:
@@ -214,12 +222,12 @@ def _check_stem_source(
         )
 
 
-def _stem_folder(audio: Audio, stems_dir: str | Path) -> Path:
+def _stem_folder(audio: Audio | AudioFile, stems_dir: str | Path) -> Path:
     return Path(stems_dir) / (Path(audio.path).stem if audio.path is not None else "audio")
 
 
 def _stems_from_folder(
-    audio: Audio, stems_dir: str | Path, *, sr: int, L: int
+    audio: Audio | AudioFile, stems_dir: str | Path, *, sr: int, L: int
 ) -> dict[str, np.ndarray]:
     """Mono stems at the analysis rate, trimmed or zero-padded to ``L`` samples."""
     folder = _stem_folder(audio, stems_dir)
@@ -234,7 +242,7 @@ def _separator(demucs_dir: str) -> Any:
 
 
 def _stems_from_demucs(
-    audio: Audio,
+    audio: Audio | AudioFile,
     demucs_dir: str | Path,
     config: AudioConfig,
     cache_dir: str | Path | None,
@@ -243,6 +251,8 @@ def _stems_from_demucs(
 ) -> dict[str, np.ndarray]:
     from editorbot.audio.stems import separate_stems
 
+    if isinstance(audio, AudioFile):  # the separator takes the whole track
+        audio = load_audio(audio.path, check_duration=False, check_silence=False)
     stems = separate_stems(
         audio, model=_separator(str(demucs_dir)), config=config, cache_dir=cache_dir
     )

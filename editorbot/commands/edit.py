@@ -117,16 +117,14 @@ def _check_input(args: argparse.Namespace) -> float:
 
 
 def _edit_supervised(args: argparse.Namespace, target_sec: float | None) -> dict[str, Path]:
-    from editorbot.audio.io import load_audio, write_audio
-    from editorbot.editing.render import render_decision_list
-    from editorbot.target_duration import TargetSpec, finish_render, fit_supervised
+    from editorbot.audio.io import open_audio
+    from editorbot.inference import write_edit
+    from editorbot.target_duration import TargetSpec, fit_supervised
 
-    audio = load_audio(args.input)
+    audio = open_audio(args.input)
     spec = None if target_sec is None else TargetSpec(target_sec, args.tolerance, args.exact)
     dl = fit_supervised(args.checkpoint, args.input, spec, n_samples=audio.n_samples)
-    result = render_decision_list(audio, dl)
-    y = finish_render(result.y, result.sr, dl.meta) if spec is not None else result.y
-    write_audio(args.output, y, sr=result.sr, protect=(args.input,))
+    write_edit(audio, dl, args.output, protect=(args.input,))
     if args.mel_output is not None:
         from editorbot.training.supervised_infer import resynthesise
 

@@ -17,6 +17,11 @@ Fades are centred on the seam and use audio just past each chunk's edges (every 
 a little context on both sides), so no fade changes the output length: the output's length is
 exactly the sum of its chunks.
 
+The source is read a segment at a time (``Audio.read`` / ``AudioFile.read``) and the output
+goes through an :class:`~editorbot.editing.output_tape.OutputTape`, which holds only its recent
+end: :func:`render_to_file` writes a long edit to disk block by block from a track that was
+never decoded whole, with the same samples :func:`render_decision_list` returns in memory.
+
 Shape:
     y: (C, L) raw audio; result y: (C, L_out); beat_samples: (n_beats,) int64 at ``sr``.
 """
@@ -25,14 +30,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
-from editorbot.audio.io import Audio
+from editorbot.audio.io import Audio, AudioFile
 from editorbot.editing import dsp
 from editorbot.editing.actions import (
+    SIZE_BEATS,
     ActionAmount,
     ActionSize,
     ActionType,
@@ -40,6 +47,7 @@ from editorbot.editing.actions import (
     amount_value,
 )
 from editorbot.editing.decisions import Decision, DecisionList, plan_segments
+from editorbot.editing.output_tape import OutputTape, Sink, array_sink
 from editorbot.errors import DatasetError, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -169,6 +177,26 @@ class RenderResult:
     """[shape=(n_out_beats,)] int64 output sample where each output beat starts."""
 
 
+@dataclass(frozen=True, eq=False)
+class StreamedRender:
+    """What :func:`render_to_file` wrote: the map of a :class:`RenderResult`, without ``y``."""
+
+    path: Path
+    """The output file."""
+    sr: int
+    """[Hz] sample rate (the input's)."""
+    n_samples: int
+    """[samples] output length."""
+    segments: list[OutputSegment]
+    """Every output piece, in output order."""
+    out_beat_samples: np.ndarray
+    """[shape=(n_out_beats,)] int64 output sample where each output beat starts."""
+
+
+_REACH_BEATS = max(SIZE_BEATS.values())
+"""[output beats] how far back REPEAT_PREV reads the output (its largest size)."""
+
+
 @dataclass
 class _Chunk:
     """A rendered piece: body plus ``H`` samples of context on each side."""
@@ -216,7 +244,7 @@ def render(
     if not isinstance(decisions, DecisionList):
         decisions = DecisionList(sr, None, tuple(decisions), downbeat_phase=downbeat_phase)
     plan = plan_segments(decisions, len(edges) - 1)
-    return _Assembler(y.astype(np.float32, copy=False), sr, edges, config).run(plan)
+    return _render_in_memory(Audio(y=y.astype(np.float32, copy=False), sr=sr), edges, plan, config)
 
 
 def _edges(beat_samples: np.ndarray, L: int) -> np.ndarray:
@@ -231,23 +259,48 @@ def _edges(beat_samples: np.ndarray, L: int) -> np.ndarray:
     return np.concatenate([[0], b[1:], [L]]).astype(np.int64)
 
 
-class _Assembler:
-    """Lays chunks end to end in a growing output buffer, fading at seams."""
+def _render_in_memory(
+    source: Audio | AudioFile,
+    edges: np.ndarray,
+    plan: list[tuple[int, PlannedSegment]],
+    config: RenderConfig,
+) -> RenderResult:
+    assembler = _Assembler(source, edges, config)
+    out = np.empty((source.n_channels, 0), dtype=np.float32)
 
-    def __init__(self, y: np.ndarray, sr: int, edges: np.ndarray, config: RenderConfig):
-        self.y, self.sr, self.edges, self.config = y, sr, edges, config
+    def into_array(L_out: int) -> Sink:
+        nonlocal out
+        out = np.empty((source.n_channels, L_out), dtype=np.float32)  # every sample set
+        return array_sink(out)
+
+    assembler.run(plan, into_array)
+    return RenderResult(out, source.sr, assembler.segments, assembler.out_beat_samples())
+
+
+class _Assembler:
+    """Lays chunks end to end on an output tape, fading at seams."""
+
+    def __init__(self, source: Audio | AudioFile, edges: np.ndarray, config: RenderConfig):
+        self.source, self.sr, self.edges, self.config = source, source.sr, edges, config
+        sr = self.sr
         self.hx = max(1, round(config.crossfade_ms * 1e-3 * sr / 2))  # half of each fade
         self.hr = max(1, round(config.ramp_ms * 1e-3 * sr / 2))
         self.H = max(self.hx, self.hr)  # [samples] context each chunk carries on each side
         self.ctx = round(config.context_ms * 1e-3 * sr)
-        self.out = np.empty((0, 0), dtype=np.float32)
+        self.tape = OutputTape(source.n_channels, lambda block: None)
         self.pos = 0
         self.prev: _Chunk | None = None
         self.out_beats: list[int] = []
         self.segments: list[OutputSegment] = []
 
-    def run(self, plan: list[tuple[int, PlannedSegment]]) -> RenderResult:
-        C, L = self.y.shape
+    def run(self, plan: list[tuple[int, PlannedSegment]], open_sink: Callable[[int], Sink]) -> int:
+        """Render ``plan`` into the sink ``open_sink(L_out)`` returns once the output's length
+        ``L_out`` [samples] is known and within the limit.
+
+        Returns:
+            ``L_out``.
+        """
+        C, L = self.source.n_channels, self.source.n_samples
         limit = self.config.max_output_samples(sr=self.sr, n_raw=L)
         # The same layout the chunks use, checked before any output sample is allocated.
         L_out = planned_length(self.edges, plan, limit=limit)
@@ -257,19 +310,29 @@ class _Assembler:
                 f"limit of {limit / self.sr:.1f} s (--max-output-sec; by default "
                 f"{self.config.max_output_ratio:g}x the raw track)"
             )
-        self.out = np.empty((C, L_out), dtype=np.float32)  # every sample set
+        self.tape = OutputTape(C, open_sink(L_out))
         for idx, seg in plan:
             chunk = self._chunk(seg)
             for r in range(seg.repeats):
                 self._place(chunk, seg, idx, r)
-        assert self.pos == self.out.shape[1]
-        return RenderResult(self.out, self.sr, self.segments, np.array(self.out_beats, np.int64))
+                self.tape.release(self._oldest_needed())
+        self.tape.release(self.pos, force=True)
+        assert self.pos == L_out == self.tape.base, (self.pos, L_out, self.tape.base)
+        return L_out
+
+    def out_beat_samples(self) -> np.ndarray:
+        return np.array(self.out_beats, np.int64)
+
+    def _oldest_needed(self) -> int:
+        """[samples] the first output sample a later seam or REPEAT_PREV may still read."""
+        reach = self.out_beats[-_REACH_BEATS] if len(self.out_beats) >= _REACH_BEATS else 0
+        return max(0, min(self.pos, reach) - self.H)
 
     # -- chunks ---------------------------------------------------------------------------
 
     def _raw(self, start: int, end: int) -> np.ndarray:
         """Raw samples [start, end), zero outside the track. [shape=(C, end - start)]."""
-        return dsp.slice_padded(self.y, start, end)
+        return self.source.read(start, end)
 
     def _chunk(self, seg: PlannedSegment) -> _Chunk:
         if seg.from_output:
@@ -295,10 +358,10 @@ class _Assembler:
         H = self.H
         ob = np.array([*self.out_beats, self.pos], dtype=np.int64)
         s, e = int(ob[seg.start_beat]), int(ob[seg.end_beat])
-        pre = np.zeros((self.out.shape[0], H), np.float32)
+        pre = np.zeros((self.source.n_channels, H), np.float32)
         lo = max(s - H, 0)
-        pre[:, H - (s - lo) :] = self.out[:, lo:s]
-        body = self.out[:, s:e].copy()
+        pre[:, H - (s - lo) :] = self.tape.window(lo, s)
+        body = self.tape.window(s, e).copy()
         starts = ob[seg.start_beat : seg.end_beat] - s
         return _Chunk(pre, body, self.prev.post.copy(), starts, s, e, False, False)
 
@@ -307,16 +370,16 @@ class _Assembler:
     def _place(self, chunk: _Chunk, seg: PlannedSegment, idx: int, repeat: int) -> None:
         pos, M = self.pos, chunk.body.shape[1]
         h, power = self._seam(chunk)
-        out = self.out
+        out = self.tape.window(pos - h, pos + M)  # out[:, 0] is output sample pos - h
         if h == 0:
-            out[:, pos : pos + M] = chunk.body
+            out[:] = chunk.body
         else:
             assert self.prev is not None
             w_out, w_in = dsp.crossfade_windows(2 * h, power=power)
-            old = np.concatenate([out[:, pos - h : pos], self.prev.post[:, :h]], axis=1)
+            old = np.concatenate([out[:, :h], self.prev.post[:, :h]], axis=1)
             new = np.concatenate([chunk.pre[:, self.H - h :], chunk.body[:, :h]], axis=1)
-            out[:, pos - h : pos + h] = old * w_out + new * w_in
-            out[:, pos + h : pos + M] = chunk.body[:, h:]
+            out[:, : 2 * h] = old * w_out + new * w_in
+            out[:, 2 * h :] = chunk.body[:, h:]
         self.out_beats += (pos + chunk.beat_offsets).tolist()
         self.segments.append(_segment(seg, chunk, pos, pos + M, idx, repeat))
         self.prev, self.pos = chunk, pos + M
@@ -435,16 +498,72 @@ def _rate(seg: PlannedSegment) -> float:
 
 
 def render_decision_list(
-    audio: Audio, dl: DecisionList, *, config: RenderConfig | None = None
+    audio: Audio | AudioFile, dl: DecisionList, *, config: RenderConfig | None = None
 ) -> RenderResult:
-    """Render a loaded track with a decision list.
+    """Render a track with a decision list, into memory.
 
     Uses the list's ``beat_times``; only when they are absent are beats tracked (slower, and
     the grid then depends on the tracker).
 
     Raises:
         DatasetError: the list does not fit the track (rate, beats, decisions).
+        ParameterError: the output would be longer than the config's limit.
     """
+    edges, plan = _plan(audio, dl)
+    return _render_in_memory(_float32(audio), edges, plan, config or RenderConfig())
+
+
+def render_to_file(
+    audio: Audio | AudioFile,
+    dl: DecisionList,
+    path: str | Path,
+    *,
+    config: RenderConfig | None = None,
+    subtype: str = "FLOAT",
+    protect: tuple[str | Path, ...] = (),
+) -> StreamedRender:
+    """Render a track with a decision list straight into an audio file, a block at a time.
+
+    The samples are :func:`render_decision_list`'s; they are written to a temporary file beside
+    ``path`` as the output tape releases them, and the file replaces ``path`` once complete
+    (:func:`editorbot.atomic.atomic_path`). Memory holds the segment being rendered and the last
+    phrase of output, whatever the track's length.
+
+    Args:
+        audio: the track (an :class:`AudioFile` is read by seek, a segment at a time).
+        dl: the decisions.
+        path: .wav, .flac or .ogg; ``subtype`` as :func:`editorbot.audio.io.write_audio`.
+        config: defaults to ``RenderConfig()``.
+        subtype: libsndfile subtype.
+        protect: paths never to overwrite (the input).
+
+    Raises:
+        DatasetError: the list does not fit the track.
+        ParameterError: the output would be longer than the config's limit, or ``path`` is an
+            input or not a writable format.
+    """
+    from editorbot.audio.io import audio_writer
+
+    edges, plan = _plan(audio, dl)
+    assembler = _Assembler(_float32(audio), edges, config or RenderConfig())
+    with audio_writer(path, sr=audio.sr, n_channels=audio.n_channels, subtype=subtype,
+                      protect=protect) as write:  # fmt: skip
+        n_samples = assembler.run(plan, lambda L_out: write)
+    return StreamedRender(Path(path), audio.sr, n_samples, assembler.segments,
+                          assembler.out_beat_samples())  # fmt: skip
+
+
+def _float32(audio: Audio | AudioFile) -> Audio | AudioFile:
+    """``audio`` with float32 samples (an :class:`AudioFile` reads float32)."""
+    if isinstance(audio, Audio) and audio.y.dtype != np.float32:
+        return Audio(y=audio.y.astype(np.float32), sr=audio.sr, path=audio.path)
+    return audio
+
+
+def _plan(
+    audio: Audio | AudioFile, dl: DecisionList
+) -> tuple[np.ndarray, list[tuple[int, PlannedSegment]]]:
+    """The segment edges of ``dl``'s grid on ``audio`` and its planned segments."""
     name = audio.name()
     if dl.sample_rate != audio.sr and dl.beat_times is not None:
         logger.info("%s: decisions made at %d Hz, audio at %d Hz", name, dl.sample_rate, audio.sr)
@@ -462,6 +581,4 @@ def render_decision_list(
     except ParameterError as e:
         raise DatasetError(f"{name}: {e}") from e
     dl = replace(dl, downbeat_phase=phase)
-    plan = plan_segments(dl, len(edges) - 1, name=name)
-    y = audio.y.astype(np.float32, copy=False)
-    return _Assembler(y, audio.sr, edges, config or RenderConfig()).run(plan)
+    return edges, plan_segments(dl, len(edges) - 1, name=name)

@@ -81,11 +81,11 @@ def predict_beat_log_probs(
         checkpoint's meta).
     """
     from editorbot.audio.beats import track_beats
-    from editorbot.audio.io import AudioConfig, analysis_signal, load_audio
+    from editorbot.audio.io import AudioConfig, analysis_signal, open_audio
 
     model, meta = load_checkpoint(checkpoint_dir)
     cfg = model.config
-    audio = load_audio(audio_path)
+    audio = open_audio(audio_path)  # a WAV/FLAC stays on disk, read a block at a time
     y = analysis_signal(audio, config=AudioConfig(analysis_sr=cfg.sr))
     phase = 0
     if beat_times is None:
