@@ -277,7 +277,7 @@ def test_frame_features_do_not_depend_on_the_block_size(
     """The STFT in blocks is torch.stft's, bit for bit, whatever the block size."""
     import torch
 
-    from editorbot.audio import frame_features
+    from editorbot.audio import frame_features, spectral
 
     y, _ = track
     config = FeatureConfig()
@@ -295,10 +295,8 @@ def test_frame_features_do_not_depend_on_the_block_size(
     whole_track, _ = frame_features.frame_features(signal[None], sr=SR, config=config)
     spread = whole_track.std(dim=0) + 1e-6
     for block in (1, 7, 100, 1000):
-        monkeypatch.setattr(frame_features, "_BLOCK_FRAMES", block)
-        stft = frame_features._stft_blocks(
-            signal, n_fft=config.n_fft, hop_length=config.hop_length, window=window
-        )
+        monkeypatch.setattr(spectral, "BLOCK_FRAMES", block)
+        stft = spectral.stft_blocks(signal, n_fft=config.n_fft, hop_length=config.hop_length)
         starts, blocks = zip(*((start, X.clone()) for start, X in stft), strict=True)
         assert max(len(X) for X in blocks) - min(len(X) for X in blocks) <= 1
         assert list(starts) == np.cumsum([0] + [len(X) for X in blocks[:-1]]).tolist()

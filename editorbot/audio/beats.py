@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from editorbot.audio import beat_tracker
+from editorbot.audio import beat_tracker, spectral
+from editorbot.audio.filterbanks import mel_frequencies
 from editorbot.errors import AudioLoadError, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -199,13 +200,13 @@ class _Envelopes:
 
 def _envelopes(y: np.ndarray, *, sr: int, config: BeatConfig) -> _Envelopes:
     """All envelopes from one mel spectrogram."""
-    S = beat_tracker.mel_power(
+    S = spectral.mel_power(
         y, sr=sr, n_fft=4 * config.hop_length, hop_length=config.hop_length, n_mels=config.n_mels
     )
-    mel_hz = beat_tracker.mel_frequencies(config.n_mels, fmax=sr / 2)
+    mel_hz = mel_frequencies(config.n_mels, fmax=sr / 2)
     n_low = max(1, int(np.searchsorted(mel_hz, config.downbeat_fmax)))
     # S's frames are centred, so the flux needs no further shift (a shift would be a lag).
-    onset = beat_tracker.onset_strength(beat_tracker.power_to_db(S))
+    onset = spectral.onset_strength(spectral.power_to_db(S, ref=None))
     magnitude = np.sqrt(S)
     flux = np.maximum(0.0, np.diff(magnitude, axis=1, prepend=magnitude[:, :1]))
     return _Envelopes(

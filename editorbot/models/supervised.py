@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from editorbot.audio.spectral import htk_mel_magnitude
 from editorbot.editing.actions import N_AMOUNTS, N_SIZES, N_TYPES
 
 logger = logging.getLogger(__name__)
@@ -141,19 +142,19 @@ class LogMel(nn.Module):
 
     def __init__(self, cfg: SupervisedConfig) -> None:
         super().__init__()
-        import torchaudio
-
-        self._mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=cfg.sr,
-            n_fft=cfg.n_fft,
-            hop_length=cfg.hop_length,
-            f_max=cfg.f_max,
-            n_mels=cfg.n_mels,
-            power=1.0,
-        )
+        self._cfg = cfg
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return torch.log(self._mel(y) + LOG_EPS)
+        cfg = self._cfg
+        S = htk_mel_magnitude(
+            y,
+            sr=cfg.sr,
+            n_fft=cfg.n_fft,
+            hop_length=cfg.hop_length,
+            n_mels=cfg.n_mels,
+            f_max=cfg.f_max,
+        )
+        return torch.log(S + LOG_EPS)
 
 
 def _encoder_stack(D: int, cfg: SupervisedConfig) -> nn.TransformerEncoder:

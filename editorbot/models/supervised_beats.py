@@ -25,13 +25,12 @@ from typing import TYPE_CHECKING, NamedTuple
 import torch
 from torch import nn
 
+from editorbot.audio.beats import BARS_PER_PHRASE, BEATS_PER_BAR
 from editorbot.editing.actions import N_AMOUNTS, N_SIZES, N_TYPES
 
 if TYPE_CHECKING:
     from editorbot.models.supervised import EditEncoder, SupervisedConfig
 
-BEATS_PER_BAR = 4
-BARS_PER_PHRASE = 4
 N_CONTEXT_FIXED = 2 + BEATS_PER_BAR + BARS_PER_PHRASE + 1
 """Context channels besides the relative spectrum: position and remainder in the track, beat in
 bar (one-hot), bar in phrase (one-hot), relative loudness."""
