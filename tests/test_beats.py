@@ -116,7 +116,7 @@ def test_fast_kick_snare_song_is_not_halved(tmp_path: Path) -> None:
     path = write_audio(tmp_path / "song.wav", raw.y, sr=raw.sr)
     y = analysis_signal(load_audio(path))
     beat_config = BeatConfig()
-    env = beats_module._envelopes(y, sr=SR, config=beat_config)
+    env = beats_module.onset_envelopes(y, sr=SR, config=beat_config)
     estimate = beat_tracker.tempo(
         env.onset,
         sr=SR,
@@ -125,7 +125,7 @@ def test_fast_kick_snare_song_is_not_halved(tmp_path: Path) -> None:
     )
     # The failure this guards against is really there: the comb alone picks half the tempo
     # (3 %: the estimate's lag quantisation is 1 %; a right level would be 100 % off).
-    assert beats_module._choose_level(estimate, env, config=beat_config) == pytest.approx(
+    assert beats_module.metrical_level(estimate, env, config=beat_config) == pytest.approx(
         song.bpm / 2, rel=0.03
     )
     grid = track_beats(y, sr=SR, name=str(path))
@@ -241,7 +241,7 @@ def test_tempo_matches_librosa(tempo_bpm: float, bpm_range: tuple[float, float] 
     onset = librosa.onset.onset_strength(S=librosa.power_to_db(S, ref=np.max), center=False)
     win = int(8.0 * SR) // HOP  # librosa's ac_size of 8 s
     lags = np.arange(1, win)
-    r = beat_tracker._mean_local_autocorrelation(onset, win=win, lags=lags)
+    r = beat_tracker.mean_tempogram(onset, win=win, lags=lags)
     ref = librosa.feature.tempogram(
         onset_envelope=onset, sr=SR, hop_length=HOP, win_length=win
     ).mean(axis=1)[1:]

@@ -331,12 +331,12 @@ def test_feature_path_does_not_import_librosa() -> None:
 @pytest.mark.parametrize("hop_length", [512, 384])  # 384: frames are not whole hop blocks
 def test_rms_and_zcr_match_librosa_frame_by_frame(length: int, hop_length: int) -> None:
     """Both the compiled hop-block path and the cumulative-sum path, at the signal's edges."""
-    from editorbot.audio.frame_features import _time_domain
+    from editorbot.audio.frame_features import rms_and_zcr
 
     rng = np.random.default_rng(length)
     y = rng.standard_normal(length).astype(np.float32)
     y[::7] = 0.0  # exact zeros count as positive: a different convention changes the count
-    rms, zcr = _time_domain(y[None], n_fft=2048, hop_length=hop_length)
+    rms, zcr = rms_and_zcr(y[None], n_fft=2048, hop_length=hop_length)
     # RMS: float64 sums of float32 squares vs librosa's float32 means: 1e-5 relative.
     ref_rms = librosa.feature.rms(y=y, frame_length=2048, hop_length=hop_length)[0]
     np.testing.assert_allclose(rms[0, :, 0].numpy(), ref_rms, rtol=1e-5)

@@ -109,12 +109,12 @@ def tempo(
             f"tempo: no lag of a {win}-frame window at {frames_per_sec:.2f} frames/s has a tempo "
             f"in {bpm_range} below {_TEMPO_MAX_BPM:.0f} BPM; widen the range"
         )
-    r = _mean_local_autocorrelation(onset, win=win, lags=lags[keep])
+    r = mean_tempogram(onset, win=win, lags=lags[keep])
     score = np.log1p(_ONSET_GAIN * np.maximum(r, 0.0)) + log_prior[keep]
     return float(bpms[keep][int(np.argmax(score))])
 
 
-def _mean_local_autocorrelation(onset: np.ndarray, *, win: int, lags: np.ndarray) -> np.ndarray:
+def mean_tempogram(onset: np.ndarray, *, win: int, lags: np.ndarray) -> np.ndarray:
     """Mean over frames of the lag-0-normalised autocorrelation of Hann-windowed frames.
 
     Frame ``t`` is ``x[t : t + win] * w`` of the envelope ``x`` padded by ``win // 2`` ramps to

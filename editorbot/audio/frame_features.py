@@ -62,7 +62,7 @@ def frame_features(
     B, L = signals.shape
     bases = _bases(sr, config)
     stats, mel, chroma = _mix_spectra(signals[0], bases, sr=sr, config=config)
-    rms, zcr = _time_domain(signals, n_fft=config.n_fft, hop_length=config.hop_length)
+    rms, zcr = rms_and_zcr(signals, n_fft=config.n_fft, hop_length=config.hop_length)
     moments = torch.from_numpy(stats.moments)[None]
     if B > 1:  # stems: only their magnitude moments (centroid) are needed
         stem_moments = [_magnitude_moments(signals[b], bases, config=config) for b in range(1, B)]
@@ -112,7 +112,7 @@ def _magnitude_moments(
     return torch.cat([X.abs() @ bases["moments"] for _, X in stft])
 
 
-def _time_domain(
+def rms_and_zcr(
     signals: np.ndarray, *, n_fft: int, hop_length: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """librosa.feature.rms(y=...) and zero_crossing_rate(y), exactly, from frame sums.
@@ -165,7 +165,7 @@ def _frame_sums(x: np.ndarray, *, n_fft: int, hop_length: int, n_frames: int) ->
 
 @numba.njit(cache=True, nogil=True)
 def _rms_zcr_blocks(y, n_fft, hop_length, rms, zcr):
-    """Fill ``rms`` and ``zcr`` [T] of ``y`` [L] as :func:`_time_domain`, from hop-block sums.
+    """Fill ``rms`` and ``zcr`` [T] of ``y`` [L] as :func:`rms_and_zcr`, from hop-block sums.
 
     The centred signal is virtual: zeros outside ``y`` for RMS, its edge samples for the
     zero-crossing rate. Frame ``t`` is hop blocks ``t .. t + n_fft // hop_length - 1``, less the

@@ -103,10 +103,3 @@ def test_duplicate_output_names_refused(tmp_path: Path, capsys: pytest.CaptureFi
     argv = ["features", str(tmp_path / "a" / "x.wav"), str(tmp_path / "b" / "x.wav")]
     assert cli.main([*argv, "--out", str(tmp_path / "o")]) == 1
     _one_error_line(capsys.readouterr().err, "would both write")
-
-
-def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        cli.main(["--help"])
-    out = capsys.readouterr().out
-    assert all(name in out for name in ("features", "data", "demo"))
