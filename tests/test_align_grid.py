@@ -149,6 +149,7 @@ def _label(d, name: str, beat_times: np.ndarray, phase: int):
     return raw, edit, label_pair(raw, edit, beat_times=beat_times, downbeat_phase=phase, name=name)
 
 
+@pytest.mark.slow
 def test_labels_on_a_grid_a_few_ms_off_match_the_truth(short_pairs):
     from editorbot.evaluation.label_metrics import LabelScores, beat_labels
 
@@ -167,6 +168,7 @@ def test_labels_on_a_grid_a_few_ms_off_match_the_truth(short_pairs):
     assert s["effect_macro_f1"] >= 0.9
 
 
+@pytest.mark.slow
 def test_a_grid_at_half_the_tempo_is_relabelled_at_the_editors_tempo(short_pairs):
     from editorbot.editing.align_labels import LabelConfig, labels_at_editors_tempo
     from editorbot.evaluation.label_metrics import LabelScores, beat_labels

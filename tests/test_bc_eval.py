@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from editorbot.editing.actions import N_AMOUNTS, N_SIZES, N_TYPES
 from editorbot.envs import spaces as sp
@@ -42,6 +43,7 @@ def _expert(window: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarr
     return {k: v.astype(np.float32) for k, v in obs.items()}, actions
 
 
+@pytest.mark.slow
 def test_bc_eval_module_memorises_expert_steps() -> None:
     import torch
 

@@ -76,6 +76,7 @@ def test_missing_file_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     _one_error_line(capsys.readouterr().err, "nope.wav", "no such file")
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(240)
 def test_features_directory_in_parallel_with_ray(

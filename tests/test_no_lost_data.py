@@ -55,6 +55,7 @@ def test_labels_refuses_the_data_folders_truth(
     assert {p.name: p.read_bytes() for p in truth.glob("*.json")} == before  # untouched
 
 
+@pytest.mark.slow
 def test_an_unexpected_failure_in_one_pair_is_reported_and_the_batch_goes_on(
     tiny_demo: Path, tmp_path: Path, ray_session
 ) -> None:
@@ -100,6 +101,7 @@ def _listening(pids: set[int]) -> dict[str, set[str]]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_local_labels_run_listens_on_loopback_only(tiny_demo: Path, tmp_path: Path) -> None:
     """``ss -ltn`` while ``editorbot labels`` runs: every socket of its process tree (GCS,

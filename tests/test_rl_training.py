@@ -74,6 +74,7 @@ def test_bc_data_names_a_missing_audio_file(tmp_path: Path, demo: Path) -> None:
     assert cli(argv) == 1  # one line on stderr, no traceback
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_train_rl_then_edit_end_to_end(ray_session: object, demo: Path, tmp_path: Path) -> None:

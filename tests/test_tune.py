@@ -110,6 +110,7 @@ def _iterations(trial_dir: Path) -> list[int]:
         return [int(row["iteration"]) for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_a_trial_that_raises_is_retried_from_its_checkpoint(
@@ -137,6 +138,7 @@ def test_a_trial_that_raises_is_retried_from_its_checkpoint(
     assert "best checkpoint: " + str(exp) in out and out.count(" OK ") == 2
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_resume_continues_an_errored_sweep_without_losing_iterations(
@@ -179,6 +181,7 @@ def test_trial_checkpoints_from_another_version_are_refused(tmp_path: Path) -> N
         read_trial_state(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_supervised_sweep_runs_a_torch_trainer_per_trial(
