@@ -61,8 +61,13 @@ def write_untrained_checkpoint(path: Path) -> Path:
     from editorbot.training.ppo import RLRunConfig
     from editorbot.training.rl_train import write_best
 
+    import torch
+
     cfg = RLRunConfig(module=ModuleConfig.tiny())
     env = EditingEnv({"tables": [make_table(0)]})
+    # Seeded: the weights must not depend on what ran before in the session (a net drawn
+    # from another RNG state may jump back often enough to pass the renderer's output limit).
+    torch.manual_seed(0)
     module = EditorRLModule(
         observation_space=env.observation_space,
         action_space=env.action_space,
