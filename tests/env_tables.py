@@ -55,13 +55,13 @@ def make_table(seed: int, *, n_phrases: int = 8, name: str | None = None) -> Tra
 def write_untrained_checkpoint(path: Path) -> Path:
     """An untrained tiny RL network saved as ``best/`` by the real save path (identity
     normaliser), for tests of ``edit`` whose assertions do not depend on what it learned."""
+    import torch
+
     from editorbot.envs.editing_env import EditingEnv
     from editorbot.envs.track_table import FeatureNormalizer
     from editorbot.models.rl_module import EditorRLModule, ModuleConfig
     from editorbot.training.ppo import RLRunConfig
     from editorbot.training.rl_train import write_best
-
-    import torch
 
     cfg = RLRunConfig(module=ModuleConfig.tiny())
     env = EditingEnv({"tables": [make_table(0)]})
