@@ -137,6 +137,7 @@ def test_a_resource_no_node_offers_fails_the_job_with_a_clear_message(
     assert "Traceback" not in logs
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(120)
 def test_wait_for_resources_passes_what_fits_and_names_what_does_not(
