@@ -71,7 +71,7 @@ def configure_logging(*, verbose: bool, debug: bool) -> None:
     logging.getLogger("editorbot").setLevel(level)
 
 
-def _dispatch(module: ModuleType, args: argparse.Namespace) -> int:
+def run_command(module: ModuleType, args: argparse.Namespace) -> int:
     configure_logging(verbose=args.verbose, debug=args.debug)
     try:
         return int(module.run(args) or 0)
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "_module", None) is None:
         parser.print_help(sys.stderr)
         return 2
-    rc = _dispatch(args._module, args)
+    rc = run_command(args._module, args)
     if argv is None:
         before_exit()
     return rc
@@ -116,7 +116,7 @@ def run_module(module_name: str, argv: Sequence[str] | None = None) -> int:
     _add_common(parser)
     module.add_arguments(parser)
     args = parser.parse_args(list(argv) if argv is not None else None)
-    rc = _dispatch(module, args)
+    rc = run_command(module, args)
     if argv is None:
         before_exit()
     return rc

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from editorbot.cli import _add_common, _dispatch, before_exit
+from editorbot.cli import _add_common, before_exit, run_command
 from editorbot.commands import edit as _edit
 
 HELP = _edit.HELP
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m editorbot.infer", description=HELP)
     _add_common(parser)
     add_arguments(parser)
-    rc = _dispatch(sys.modules[__name__], parser.parse_args(argv))
+    rc = run_command(sys.modules[__name__], parser.parse_args(argv))
     if argv is None:  # the command line's run: the process ends next
         before_exit()
     return rc

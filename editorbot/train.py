@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from editorbot.cli import _add_common, _dispatch
+from editorbot.cli import _add_common, run_command
 
 HELP = "train the RL editor (PPO + mixed BC) from an offline BC data folder"
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m editorbot.train", description=HELP)
     _add_common(parser)
     add_arguments(parser)
-    return _dispatch(sys.modules[__name__], parser.parse_args(argv))
+    return run_command(sys.modules[__name__], parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -216,6 +216,7 @@ def _label_and_score(demo_dir, out, capsys, *extra: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_labels_then_evaluate_meets_floors(demo_dir, tmp_path, capsys, ray_session):
     out = tmp_path / "labels"
@@ -233,6 +234,7 @@ def test_labels_then_evaluate_meets_floors(demo_dir, tmp_path, capsys, ray_sessi
     assert {"low_confidence", "mean_confidence"} <= set(dl["meta"])
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_labels_on_the_tracked_grid_meet_floors(demo_dir, tmp_path, capsys, ray_session):
     # Issue 4's done-when path, smaller: beats tracked from the raw audio, not the truth's.
@@ -251,6 +253,7 @@ def test_labels_on_the_tracked_grid_meet_floors(demo_dir, tmp_path, capsys, ray_
     assert meta["grid"] == "smoothed" and meta["grid_wobble_ms"] <= 8.0
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_labels_skips_bad_pairs_with_one_line(demo_dir, tmp_path, capsys, ray_session):
     import shutil

@@ -149,6 +149,7 @@ def _label(d, name: str, beat_times: np.ndarray, phase: int):
     return raw, edit, label_pair(raw, edit, beat_times=beat_times, downbeat_phase=phase, name=name)
 
 
+@pytest.mark.slow
 def test_labels_on_a_grid_a_few_ms_off_match_the_truth(short_pairs):
     from editorbot.evaluation.label_metrics import LabelScores, beat_labels
 
@@ -167,15 +168,16 @@ def test_labels_on_a_grid_a_few_ms_off_match_the_truth(short_pairs):
     assert s["effect_macro_f1"] >= 0.9
 
 
+@pytest.mark.slow
 def test_a_grid_at_half_the_tempo_is_relabelled_at_the_editors_tempo(short_pairs):
-    from editorbot.editing.align_labels import LabelConfig, _faster_level
+    from editorbot.editing.align_labels import LabelConfig, labels_at_editors_tempo
     from editorbot.evaluation.label_metrics import LabelScores, beat_labels
 
     name = "demo_s5_001"  # a dj edit: one-beat stutters, which half the tempo cannot express
     truth = DecisionList.load(short_pairs / "truth" / f"{name}.json")
     half = np.asarray(truth.beat_times)[::2]  # what a tracker an octave low gives
     raw, edit, slow = _label(short_pairs, name, half, truth.downbeat_phase // 2)
-    best = _faster_level(slow, raw, edit, LabelConfig(), name)
+    best = labels_at_editors_tempo(slow, raw, edit, LabelConfig(), name)
     assert len(best.beat_times) in (2 * len(half) - 1, 2 * len(half))
     scores = LabelScores()
     scores.add(beat_labels(truth), beat_labels(best))

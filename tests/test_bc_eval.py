@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from editorbot.editing.actions import N_AMOUNTS, N_SIZES, N_TYPES
 from editorbot.envs import spaces as sp
-from editorbot.training.bc_fit import BCFitSettings, build_module, fit_bc
-from editorbot.training.ppo import load_run_config
+from editorbot.training.bc_fit import build_module, fit_bc
+from editorbot.training.ppo import BCSettings, load_run_config
 
 CONFIG = Path(__file__).resolve().parents[1] / "tune_configs" / "bc_eval.yaml"
 N_STEPS = 48
@@ -42,6 +43,7 @@ def _expert(window: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarr
     return {k: v.astype(np.float32) for k, v in obs.items()}, actions
 
 
+@pytest.mark.slow
 def test_bc_eval_module_memorises_expert_steps() -> None:
     import torch
 
@@ -52,8 +54,8 @@ def test_bc_eval_module_memorises_expert_steps() -> None:
     torch.manual_seed(0)
     module = build_module(cfg.module, space, sp.action_space())
     obs, actions = _expert(window)
-    settings = BCFitSettings(epochs=60, lr=cfg.bc.lr, batch_size=16, aux_weight=0.0)
-    fit = fit_bc(module, obs, actions, settings)
+    settings = BCSettings(epochs=60, lr=cfg.bc.lr, train_batch_size=16)
+    fit = fit_bc(module, obs, actions, settings, aux_weight=0.0)
     # A uniform policy over 20 × 5 × 5 actions scores log(500) ≈ 6.2 nats; a module that can
     # fit BC memorises 48 random labelled steps in 60 epochs to well under a tenth of that.
     assert fit["loss"] < 0.1 * np.log(N_TYPES * N_SIZES * N_AMOUNTS)

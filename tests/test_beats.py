@@ -12,9 +12,10 @@ import mir_eval
 import numpy as np
 import pytest
 
-from editorbot.audio import beat_tracker
+from editorbot.audio import beat_tracker, spectral
 from editorbot.audio import beats as beats_module
 from editorbot.audio.beats import BeatConfig, BeatGrid, track_beats
+from editorbot.audio.filterbanks import mel_filterbank
 from editorbot.audio.io import analysis_signal, load_audio, write_audio
 from editorbot.datasets.perform import synthesize
 from editorbot.datasets.song import SongConfig, compose
@@ -115,7 +116,7 @@ def test_fast_kick_snare_song_is_not_halved(tmp_path: Path) -> None:
     path = write_audio(tmp_path / "song.wav", raw.y, sr=raw.sr)
     y = analysis_signal(load_audio(path))
     beat_config = BeatConfig()
-    env = beats_module._envelopes(y, sr=SR, config=beat_config)
+    env = beats_module.onset_envelopes(y, sr=SR, config=beat_config)
     estimate = beat_tracker.tempo(
         env.onset,
         sr=SR,
@@ -124,7 +125,7 @@ def test_fast_kick_snare_song_is_not_halved(tmp_path: Path) -> None:
     )
     # The failure this guards against is really there: the comb alone picks half the tempo
     # (3 %: the estimate's lag quantisation is 1 %; a right level would be 100 % off).
-    assert beats_module._choose_level(estimate, env, config=beat_config) == pytest.approx(
+    assert beats_module.metrical_level(estimate, env, config=beat_config) == pytest.approx(
         song.bpm / 2, rel=0.03
     )
     grid = track_beats(y, sr=SR, name=str(path))
@@ -207,17 +208,17 @@ def test_mel_front_end_matches_librosa() -> None:
     import librosa
 
     y = _song_with_silence()
-    fb = beat_tracker.mel_filterbank(sr=SR, n_fft=N_FFT, n_mels=64)
+    fb = mel_filterbank(sr=SR, n_fft=N_FFT, n_mels=64)
     # Both float32 from float64 formulas: a few ulp (1.2e-7) of the largest weight.
     np.testing.assert_allclose(
         fb, librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=64), rtol=0, atol=1e-6 * fb.max()
     )
-    S = beat_tracker.mel_power(y, sr=SR, n_fft=N_FFT, hop_length=HOP, n_mels=64)
+    S = spectral.mel_power(y, sr=SR, n_fft=N_FFT, hop_length=HOP, n_mels=64)
     S_ref = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=N_FFT, hop_length=HOP, n_mels=64)
     assert S.shape == S_ref.shape
     # A float32 FFT here, float64 there: roundoff of 1e-7 of the loudest bin (measured 1.2e-7).
     np.testing.assert_allclose(S, S_ref, rtol=0, atol=1e-6 * float(S_ref.max()))
-    onset = beat_tracker.onset_strength(beat_tracker.power_to_db(S))
+    onset = spectral.onset_strength(spectral.power_to_db(S, ref=None))
     onset_ref = librosa.onset.onset_strength(
         S=librosa.power_to_db(S_ref, ref=np.max), sr=SR, hop_length=HOP, center=False
     )
@@ -240,7 +241,7 @@ def test_tempo_matches_librosa(tempo_bpm: float, bpm_range: tuple[float, float] 
     onset = librosa.onset.onset_strength(S=librosa.power_to_db(S, ref=np.max), center=False)
     win = int(8.0 * SR) // HOP  # librosa's ac_size of 8 s
     lags = np.arange(1, win)
-    r = beat_tracker._mean_local_autocorrelation(onset, win=win, lags=lags)
+    r = beat_tracker.mean_tempogram(onset, win=win, lags=lags)
     ref = librosa.feature.tempogram(
         onset_envelope=onset, sr=SR, hop_length=HOP, win_length=win
     ).mean(axis=1)[1:]
@@ -293,12 +294,15 @@ def test_dp_matches_librosa(bpm: float, seed: int, tightness: float, offset: flo
 
 
 def test_importing_beats_loads_no_librosa_scipy_or_numba() -> None:
+    # librosa and scipy cost seconds of setup, numba compiles on first call. torch is the
+    # spectral front end's (audio/spectral.py, shared with the features), which every command
+    # that tracks beats loads anyway for the features or the policy.
     code = (
         "import sys, numpy as np\n"
         "from editorbot.audio.beats import track_beats\n"
         "from editorbot.datasets.testsignals import click_track\n"
         "track_beats(click_track(tempo_bpm=120.0, duration_sec=8.0, sr=22050).y, sr=22050)\n"
-        "print(sorted(m for m in ('librosa', 'scipy', 'numba', 'torch') if m in sys.modules))\n"
+        "print(sorted(m for m in ('librosa', 'scipy', 'numba') if m in sys.modules))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120

@@ -75,6 +75,7 @@ def _assert_job_server_on_loopback_only(cluster: LocalCluster) -> None:
     print(f"ports on all interfaces (GCS, raylet, agents; see RESULTS.md): {open_to_all}")
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(420)
 def test_env_runners_land_on_the_node_offering_the_custom_resource(
@@ -112,6 +113,7 @@ def test_env_runners_land_on_the_node_offering_the_custom_resource(
         assert runner.node_id in rollout_nodes  # ... and Ray placed the runner by it
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(420)
 def test_a_resource_no_node_offers_fails_the_job_with_a_clear_message(
@@ -135,6 +137,7 @@ def test_a_resource_no_node_offers_fails_the_job_with_a_clear_message(
     assert "Traceback" not in logs
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(120)
 def test_wait_for_resources_passes_what_fits_and_names_what_does_not(

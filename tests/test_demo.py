@@ -12,6 +12,7 @@ from editorbot import cli
 from editorbot.evaluation.baselines import BASELINES
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_demo_quick_end_to_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], ray_session: object

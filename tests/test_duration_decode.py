@@ -146,6 +146,7 @@ def _policy_on(song: Path, checkpoint: Path) -> tuple:
     return net, env, grid, audio, g.beat_times
 
 
+@pytest.mark.slow
 def test_every_held_out_song_fits_every_target(songs: list[Path], checkpoint: Path) -> None:
     """40-150 % of each song: rendered within one bar; with exact, within 1 ms of the target."""
     from editorbot.editing.render import render_decision_list
@@ -202,6 +203,7 @@ def test_cli_impossible_target_names_the_reachable_range(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_evaluate_reports_type_accuracy_at_imposed_lengths(
     songs: list[Path], checkpoint: Path, tmp_path: Path
 ) -> None:

@@ -66,6 +66,7 @@ def test_seed_infer_alias_makes_the_same_edit(
     np.testing.assert_array_equal(sf.read(str(seed))[0], sf.read(str(ref))[0])
 
 
+@pytest.mark.slow
 def test_edit_never_imports_ray(raw_track: Path, checkpoint: Path, tmp_path: Path) -> None:
     """In a fresh interpreter (other tests import Ray), the command line's `editorbot edit` and
     the seed's `python -m editorbot.infer` run without importing ``ray`` at all (the policy is

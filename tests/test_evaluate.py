@@ -167,6 +167,7 @@ def test_evaluate_cli_no_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 1 and str(tmp_path) in err
 
 
+@pytest.mark.slow
 def test_report_shows_each_learners_per_type_f1_and_the_decoded_mel(
     pair_dir: Path, tmp_path: Path
 ) -> None:

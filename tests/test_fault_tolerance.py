@@ -29,6 +29,7 @@ def bc_dir(tiny_bc_dir: Path) -> Path:
     return tiny_bc_dir
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(240)
 def test_killed_env_runner_is_restarted_and_training_goes_on(
@@ -63,6 +64,7 @@ def test_killed_env_runner_is_restarted_and_training_goes_on(
         algo.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_killed_driver_resumes_without_losing_an_iteration(

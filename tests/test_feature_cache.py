@@ -175,6 +175,7 @@ def tiny_demucs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_stems_separated_by_demucs(drums: Audio, tiny_demucs: Path, tmp_path: Path) -> None:
     source = write_audio(tmp_path / "song.wav", drums.y[:, : 6 * SR], sr=SR)
     config = ExtractConfig(features=FeatureConfig(use_stems=True))

@@ -277,7 +277,7 @@ def test_frame_features_do_not_depend_on_the_block_size(
     """The STFT in blocks is torch.stft's, bit for bit, whatever the block size."""
     import torch
 
-    from editorbot.audio import frame_features
+    from editorbot.audio import frame_features, spectral
 
     y, _ = track
     config = FeatureConfig()
@@ -295,10 +295,8 @@ def test_frame_features_do_not_depend_on_the_block_size(
     whole_track, _ = frame_features.frame_features(signal[None], sr=SR, config=config)
     spread = whole_track.std(dim=0) + 1e-6
     for block in (1, 7, 100, 1000):
-        monkeypatch.setattr(frame_features, "_BLOCK_FRAMES", block)
-        stft = frame_features._stft_blocks(
-            signal, n_fft=config.n_fft, hop_length=config.hop_length, window=window
-        )
+        monkeypatch.setattr(spectral, "BLOCK_FRAMES", block)
+        stft = spectral.stft_blocks(signal, n_fft=config.n_fft, hop_length=config.hop_length)
         starts, blocks = zip(*((start, X.clone()) for start, X in stft), strict=True)
         assert max(len(X) for X in blocks) - min(len(X) for X in blocks) <= 1
         assert list(starts) == np.cumsum([0] + [len(X) for X in blocks[:-1]]).tolist()
@@ -333,12 +331,12 @@ def test_feature_path_does_not_import_librosa() -> None:
 @pytest.mark.parametrize("hop_length", [512, 384])  # 384: frames are not whole hop blocks
 def test_rms_and_zcr_match_librosa_frame_by_frame(length: int, hop_length: int) -> None:
     """Both the compiled hop-block path and the cumulative-sum path, at the signal's edges."""
-    from editorbot.audio.frame_features import _time_domain
+    from editorbot.audio.frame_features import rms_and_zcr
 
     rng = np.random.default_rng(length)
     y = rng.standard_normal(length).astype(np.float32)
     y[::7] = 0.0  # exact zeros count as positive: a different convention changes the count
-    rms, zcr = _time_domain(y[None], n_fft=2048, hop_length=hop_length)
+    rms, zcr = rms_and_zcr(y[None], n_fft=2048, hop_length=hop_length)
     # RMS: float64 sums of float32 squares vs librosa's float32 means: 1e-5 relative.
     ref_rms = librosa.feature.rms(y=y, frame_length=2048, hop_length=hop_length)[0]
     np.testing.assert_allclose(rms[0, :, 0].numpy(), ref_rms, rtol=1e-5)

@@ -301,3 +301,31 @@ def test_run_policy_restores_each_parts_mode(module: EditorRLModule, env: Editin
         assert not module._type_head.training
     finally:
         module.eval()
+
+
+def test_policy_files_written_before_the_config_was_shared_still_load(
+    saved: Path, tmp_path: Path
+) -> None:
+    """``policy_net.json`` as the code wrote it before ``ModuleConfig`` and ``EncoderConfig``
+    shared ``EncoderSizes`` (two flat dicts, the encoder's shape first): the same keys must
+    still describe the same network, so checkpoints trained then keep loading."""
+    import json
+
+    from editorbot.models.policy_net import POLICY_JSON, load_policy_net
+
+    folder = _copy(saved, tmp_path)
+    meta = json.loads((folder / POLICY_JSON).read_text())
+    sizes = ["hidden", "heads", "layers", "kernel_size", "dilation", "mlp_ratio", "dropout",
+             "backend"]  # fmt: skip
+    heads = ["head_hidden", "embedding_dim", "separate_value_network", "n_tempo_bins",
+             "n_energy_classes"]  # fmt: skip
+    assert list(meta["module_config"]) == sizes + heads  # the order written then and now
+    old_encoder = ["n_token_features", "n_globals", "window", *sizes]
+    assert set(meta["encoder_config"]) == set(old_encoder)
+    meta["encoder_config"] = {k: meta["encoder_config"][k] for k in old_encoder}
+    (folder / POLICY_JSON).write_text(json.dumps(meta))
+    net = load_policy_net(folder)
+    assert net.encoder_config.window == meta["encoder_config"]["window"]
+    reference = load_policy_net(saved)
+    for k, v in reference.state_dict().items():
+        assert torch.equal(net.state_dict()[k], v), k

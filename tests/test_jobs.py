@@ -33,6 +33,7 @@ def _non_loopback_ip() -> str | None:
     return None if ip.startswith("127.") else ip
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(420)
 def test_job_trains_on_a_two_node_cluster(bc_dir: Path, tmp_path: Path) -> None:

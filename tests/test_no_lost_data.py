@@ -30,17 +30,17 @@ def test_replace_dir_swaps_in_one_step(tmp_path: Path) -> None:
 
 
 def test_resume_refuses_a_corrupt_best(tmp_path: Path) -> None:
-    from editorbot.training.rl_train import _Best
+    from editorbot.training.rl_train import BestCheckpoint
 
-    assert _Best.read(tmp_path / "absent") == _Best()  # nothing yet: start afresh
+    assert BestCheckpoint.read(tmp_path / "absent") == BestCheckpoint()  # nothing yet: start afresh
     best = tmp_path / "best"
     best.mkdir()
     (best / "editorbot_checkpoint.json").write_text('{"validation": {"iteration": 3, ')
     with pytest.raises(CheckpointError, match=r"best/editorbot_checkpoint\.json: unreadable"):
-        _Best.read(best)
+        BestCheckpoint.read(best)
     meta = {"validation": {"iteration": 3, "type_agreement": 0.75}}
     (best / "editorbot_checkpoint.json").write_text(json.dumps(meta))
-    assert _Best.read(best) == _Best(3, 0.75, None)
+    assert BestCheckpoint.read(best) == BestCheckpoint(3, 0.75, None)
 
 
 def test_labels_refuses_the_data_folders_truth(
@@ -55,6 +55,7 @@ def test_labels_refuses_the_data_folders_truth(
     assert {p.name: p.read_bytes() for p in truth.glob("*.json")} == before  # untouched
 
 
+@pytest.mark.slow
 def test_an_unexpected_failure_in_one_pair_is_reported_and_the_batch_goes_on(
     tiny_demo: Path, tmp_path: Path, ray_session
 ) -> None:
@@ -100,6 +101,7 @@ def _listening(pids: set[int]) -> dict[str, set[str]]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_local_labels_run_listens_on_loopback_only(tiny_demo: Path, tmp_path: Path) -> None:
     """``ss -ltn`` while ``editorbot labels`` runs: every socket of its process tree (GCS,

@@ -408,3 +408,33 @@ def test_render_decision_list_tracks_beats_only_when_absent(tmp_path):
     wrong = DecisionList(SR, np.arange(32) * 10.0, tuple(cut))  # grid of a 5-minute track
     with pytest.raises(DatasetError, match=r"a\.wav: beat_samples must increase strictly inside"):
         render_decision_list(audio, wrong)
+
+
+@pytest.mark.parametrize("t", [T.PITCH_UP, T.SPEED_DOWN, T.REVERB, T.REVERSE])
+def test_one_segment_render_is_the_body_the_renderer_lays(t):
+    """``render_segment`` (and the aligner's ``render_like``, which resynthesises candidates
+    with it) is what ``render`` places, under any RenderConfig: the body between the seams'
+    fades is the same samples."""
+    from editorbot.editing.align_effects import render_like
+    from editorbot.editing.render import half_fades, render_segment, segment_edges
+
+    y, beats = _music(8)
+    config = RenderConfig(crossfade_ms=20.0, n_fft=1024, hop_length=256, reverb_wet=0.3, seed=7)
+    amount = valid_amounts(t)[-1] if valid_amounts(t) else A.NEUTRAL
+    decisions = _dec((0, T.KEEP, S.BAR, A.NEUTRAL), (4, t, S.BEAT, amount),
+                     (5, T.KEEP, S.BEAT, A.NEUTRAL))  # fmt: skip
+    result = render(y, sr=SR, beat_samples=beats, decisions=decisions, config=config)
+    seg = next(s for s in result.segments if s.type == t)
+    edges = segment_edges(beats, y.shape[1])
+    s, e = int(edges[4]), int(edges[5])
+    full = render_segment(y, t, amount, sr=SR, raw_start=s, raw_end=e, config=config)
+    body = render_like(y, t, amount, sr=SR, raw_start=s, raw_end=e, config=config)
+    H = max(half_fades(config, SR))
+    assert body.shape[1] == seg.out_end - seg.out_start == full.shape[1] - 2 * H
+    np.testing.assert_array_equal(body, full[:, H:-H])
+    h = H  # both seams are jumps or effect changes: at most H samples of fade on each side
+    placed = result.y[:, seg.out_start + h : seg.out_end - h]
+    np.testing.assert_array_equal(placed, body[:, h:-h])  # the same samples, bit for bit
+    if t != T.REVERSE:  # the effect depends on the config: another config, other samples
+        other = render_like(y, t, amount, sr=SR, raw_start=s, raw_end=e)
+        assert not np.array_equal(other, body)

@@ -74,6 +74,7 @@ def test_bc_data_names_a_missing_audio_file(tmp_path: Path, demo: Path) -> None:
     assert cli(argv) == 1  # one line on stderr, no traceback
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_train_rl_then_edit_end_to_end(ray_session: object, demo: Path, tmp_path: Path) -> None:
@@ -142,10 +143,10 @@ def test_split_hides_each_tracks_target_ratio_from_training(bc_dir: Path, tmp_pa
     from editorbot.envs.editing_env import GLOBAL_NAMES
     from editorbot.training.bc_data import load_expert_arrays
     from editorbot.training.ppo import load_run_config
-    from editorbot.training.rl_train import _split
+    from editorbot.training.rl_train import split_tracks
 
     cfg = dataclasses.replace(load_run_config(CONFIG), test_fraction=0.0)
-    split = _split(bc_dir, tmp_path, cfg)
+    split = split_tracks(bc_dir, tmp_path, cfg)
     ratios = [t.target_ratio for t in split.train]
     assert len(split.train) == 2 and len(split.val) == 1 and not split.test
     assert not {t.name for t in split.train} & {t.name for t in split.val}
@@ -154,7 +155,7 @@ def test_split_hides_each_tracks_target_ratio_from_training(bc_dir: Path, tmp_pa
     shown = obs["globals"][:, GLOBAL_NAMES.index("target_ratio")]
     # Every expert step shows the training mean (float32 storage: 1e-6 relative).
     np.testing.assert_allclose(shown, np.mean(ratios), rtol=1e-6)
-    visible = _split(bc_dir, tmp_path, dataclasses.replace(cfg, hide_target_ratio=False))
+    visible = split_tracks(bc_dir, tmp_path, dataclasses.replace(cfg, hide_target_ratio=False))
     obs, _ = load_expert_arrays(visible.train_dir / "episodes")
     shown = obs["globals"][:, GLOBAL_NAMES.index("target_ratio")]
     np.testing.assert_allclose(np.unique(shown), sorted(ratios), rtol=1e-6)  # each its own
@@ -195,7 +196,8 @@ def test_in_memory_bc_fits_the_expert_and_keeps_the_best_epoch(bc_dir: Path) -> 
     from editorbot.inference import validation_metrics
     from editorbot.models.rl_module import ModuleConfig
     from editorbot.training.bc_data import load_expert_arrays
-    from editorbot.training.bc_fit import BCFitSettings, build_module, fit_bc
+    from editorbot.training.bc_fit import build_module, fit_bc
+    from editorbot.training.ppo import BCSettings
 
     torch.set_num_threads(1)
     tables, _ = load_tables(bc_dir / "tables")
@@ -207,8 +209,8 @@ def test_in_memory_bc_fits_the_expert_and_keeps_the_best_epoch(bc_dir: Path) -> 
         return validation_metrics(m, tables, {})["type_agreement"]
 
     before = score(module)
-    settings = BCFitSettings(epochs=60, eval_every=20, batch_size=8)  # a few dozen expert steps
-    fit = fit_bc(module, obs, actions, settings, evaluate=score)
+    settings = BCSettings(epochs=60, eval_every=20, train_batch_size=8)  # a few dozen steps
+    fit = fit_bc(module, obs, actions, settings, aux_weight=0.1, evaluate=score)
     # On its own training tracks, BC must nearly reproduce the expert (the expert scores 1.0):
     # 0.9 leaves room for a beat or two of a rare type in these 3 short tracks, while an
     # untrained policy or a KEEP-only one stays far below it (KEEP covers about half the beats).
@@ -232,7 +234,6 @@ def test_seed_labels_script_reads_truth_and_writes_bc_data(demo: Path, tmp_path:
 
 
 def test_anchor_kl_is_zero_at_the_start_and_grows_as_the_policy_moves(bc_dir: Path) -> None:
-    import types
 
     import torch
     from ray.rllib.core.columns import Columns
@@ -242,7 +243,7 @@ def test_anchor_kl_is_zero_at_the_start_and_grows_as_the_policy_moves(bc_dir: Pa
     from editorbot.models.rl_module import ModuleConfig
     from editorbot.training.bc_data import load_expert_arrays
     from editorbot.training.bc_fit import build_module
-    from editorbot.training.learner import EditorPPOLearner, _frozen_copy
+    from editorbot.training.learner import anchor_kl, frozen_copy
 
     torch.manual_seed(0)
     tables, _ = load_tables(bc_dir / "tables")
@@ -250,17 +251,15 @@ def test_anchor_kl_is_zero_at_the_start_and_grows_as_the_policy_moves(bc_dir: Pa
     module = build_module(ModuleConfig.tiny(), env.observation_space, env.action_space)
     obs, _ = load_expert_arrays(bc_dir / "episodes")
     batch = {Columns.OBS: {k: torch.from_numpy(v) for k, v in obs.items()}}
-    learner = types.SimpleNamespace(_anchor={"p": _frozen_copy(module)})
+    anchor = frozen_copy(module)
 
-    def anchor_kl() -> float:
-        out = module.forward_train(batch)
-        kl = EditorPPOLearner._anchor_kl(learner, "p", batch, out)  # type: ignore[arg-type]
-        return float(kl.detach())
+    def kl_from_start() -> float:
+        return float(anchor_kl(anchor, batch, module.forward_train(batch)).detach())
 
     # Same weights: only float32 rounding in the log-softmax sums separates the two.
-    assert anchor_kl() == pytest.approx(0.0, abs=1e-5)
-    assert not any(p.requires_grad for p in learner._anchor["p"].parameters())
+    assert kl_from_start() == pytest.approx(0.0, abs=1e-5)
+    assert not any(p.requires_grad for p in anchor.parameters())
     with torch.no_grad():
         for p in module.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    assert anchor_kl() > 1e-3  # a moved policy is measurably away from its start
+    assert kl_from_start() > 1e-3  # a moved policy is measurably away from its start

@@ -135,6 +135,7 @@ def _scalar_tags(tb_dir: Path) -> set[str]:
     return tags
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(240)
 def test_train_checkpoint_reload_and_edit(tmp_path, ray_session) -> None:

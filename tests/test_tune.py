@@ -90,18 +90,18 @@ def test_a_trial_waits_for_a_growing_cluster_then_fails_with_the_fix(ray_session
     from ray.tune.execution.placement_groups import PlacementGroupFactory
     from ray.util import placement_group_table
 
-    from editorbot.training.tune_run import _wait_until_fits, check_fits
+    from editorbot.training.tune_run import check_fits, wait_until_fits
 
     nowhere = PlacementGroupFactory([{"CPU": 1}, {"CPU": 1, "nowhere": 1}])
     t0 = time.monotonic()
-    _wait_until_fits(nowhere, 2.0)  # no autoscaler here: nothing comes, it gives up
+    wait_until_fits(nowhere, 2.0)  # no autoscaler here: nothing comes, it gives up
     assert time.monotonic() - t0 >= 1.5  # it did wait (2 s; 0.5 s slack for the clock)
     # the reservation that signalled the demand is released, not left holding the cluster
     assert all(pg["state"] == "REMOVED" for pg in placement_group_table().values())
     with pytest.raises(ParameterError, match="nowhere=1"):
         check_fits(nowhere, ray_session.cluster_resources(), "x.yaml")
     before = len(placement_group_table())
-    _wait_until_fits(PlacementGroupFactory([{"CPU": 1}]), 60.0)  # fits: returns at once
+    wait_until_fits(PlacementGroupFactory([{"CPU": 1}]), 60.0)  # fits: returns at once
     assert len(placement_group_table()) == before  # without reserving (nor waiting on) anything
 
 
@@ -110,6 +110,7 @@ def _iterations(trial_dir: Path) -> list[int]:
         return [int(row["iteration"]) for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_a_trial_that_raises_is_retried_from_its_checkpoint(
@@ -137,6 +138,7 @@ def test_a_trial_that_raises_is_retried_from_its_checkpoint(
     assert "best checkpoint: " + str(exp) in out and out.count(" OK ") == 2
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_resume_continues_an_errored_sweep_without_losing_iterations(
@@ -179,6 +181,7 @@ def test_trial_checkpoints_from_another_version_are_refused(tmp_path: Path) -> N
         read_trial_state(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_supervised_sweep_runs_a_torch_trainer_per_trial(

@@ -4,10 +4,10 @@ The stages of Ellis (2007), "Beat Tracking by Dynamic Programming", J. New Music
 (https://www.ee.columbia.edu/~dpwe/pubs/Ellis07-beattrack.pdf), with the conventions librosa
 0.11 uses for them, so that grids tracked before and after librosa was dropped agree:
 
-1. :func:`mel_power` — centred STFT frames (zero padding, periodic Hann), power, Slaney mel
-   filterbank; :func:`power_to_db` relative to the loudest bin, floored 80 dB below it.
-2. :func:`onset_strength` — spectral flux of the log-mel spectrogram at lag 1, half-wave
-   rectified, mean over bands.
+1. the spectral front end (:mod:`editorbot.audio.spectral`): ``mel_power`` (centred STFT
+   frames, zero padding, periodic Hann, power, Slaney mel filterbank), ``power_to_db`` relative
+   to the loudest bin floored 80 dB below it, ``onset_strength`` (spectral flux at lag 1,
+   half-wave rectified, mean over bands); :mod:`editorbot.audio.beats` chains them.
 3. :func:`tempo` — the onset envelope's autocorrelation in 8 s Hann windows, each normalised
    to 1 at lag 0, averaged over the track, weighted by a tempo prior (log-normal around
    120 BPM, one octave wide, or flat over a range) and maximised.
@@ -17,7 +17,7 @@ The stages of Ellis (2007), "Beat Tracking by Dynamic Programming", J. New Music
    of the cumulative score; drop leading and trailing beats weaker than half the RMS of the
    (smoothed) beat scores.
 
-Nothing here imports librosa, scipy or numba: ``import editorbot.audio.beats`` costs numpy only.
+Nothing here imports librosa, scipy or numba.
 
 Shape:
     y: [shape=(L,)] mono signal.
@@ -29,15 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from editorbot.audio.filterbanks import hz_to_mel, mel_filterbank, mel_to_hz
 from editorbot.errors import ParameterError
 
-_AMIN = 1e-10
-"""[power] floor under the power before the log (-100 dB)."""
-_TOP_DB = 80.0
-"""[dB] the log-mel spectrogram is floored this far below its maximum."""
-_STFT_CHUNK = 1024
-"""[frames] STFT frames transformed at once (bounds the scratch memory to a few MB)."""
 _AC_SIZE_SEC = 8.0
 """[s] autocorrelation window of the tempo estimate."""
 _TEMPO_MAX_BPM = 320.0
@@ -53,68 +46,6 @@ _SMOOTH_BEATS = 32.0
 """[1/beat] the local score's Gaussian has a standard deviation of 1/32 beat."""
 _FIRST_BEAT = 0.01
 """[1] the DP's first beat needs a local score of 1 % of the maximum."""
-
-
-def mel_frequencies(n_mels: int, *, fmax: float, fmin: float = 0.0) -> np.ndarray:
-    """[Hz] ``n_mels`` frequencies evenly spaced on the Slaney mel scale, fmin..fmax. (n_mels,)."""
-    low, high = hz_to_mel(np.array([fmin, fmax]))  # [mel]
-    return mel_to_hz(np.linspace(low, high, n_mels))
-
-
-def mel_power(y: np.ndarray, *, sr: int, n_fft: int, hop_length: int, n_mels: int) -> np.ndarray:
-    """Mel power spectrogram of centred frames (``n_fft // 2`` zeros padded at both ends).
-
-    Args:
-        y: [shape=(L,)] mono signal.
-        sr: [Hz] its rate.
-        n_fft: [samples] frame and FFT length (periodic Hann window).
-        hop_length: [samples] frame hop.
-        n_mels: [bins] mel bands over 0..sr/2.
-
-    Returns:
-        [shape=(n_mels, 1 + L // hop_length)] float32 power (|X|^2 through the filterbank).
-    """
-    (L,) = y.shape
-    padded = np.pad(y.astype(np.float32, copy=False), n_fft // 2)
-    frames = sliding_window_view(padded, n_fft)[::hop_length]  # a view: no copy
-    T = frames.shape[0]
-    assert 1 + L // hop_length == T
-    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-    basis = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels)
-    S = np.empty((n_mels, T), dtype=np.float32)
-    for start in range(0, T, _STFT_CHUNK):
-        spectrum = np.fft.rfft(frames[start : start + _STFT_CHUNK] * window, axis=1)
-        power = spectrum.real**2 + spectrum.imag**2  # (chunk, 1 + n_fft // 2)
-        S[:, start : start + _STFT_CHUNK] = basis @ power.T
-    return S
-
-
-def power_to_db(S: np.ndarray) -> np.ndarray:
-    """[dB] ``10 log10(S / S.max())`` floored at -80 dB (and at -100 dB of absolute power).
-
-    Args:
-        S: [shape=(n_mels, T)] power.
-
-    Returns:
-        [shape=(n_mels, T)] same dtype.
-    """
-    ref_db = 10.0 * np.log10(max(_AMIN, float(S.max())))
-    db = 10.0 * np.log10(np.maximum(_AMIN, S)) - ref_db
-    return np.maximum(db, db.max() - _TOP_DB).astype(S.dtype, copy=False)
-
-
-def onset_strength(S_db: np.ndarray) -> np.ndarray:
-    """Spectral flux: per band the rise since the previous frame (lag 1, negatives dropped),
-    averaged over bands; frame 0 has no predecessor and gets 0.
-
-    Args:
-        S_db: [shape=(n_mels, T)] log-mel spectrogram in dB.
-
-    Returns:
-        [shape=(T,)] onset strength in dB (mean rise per band).
-    """
-    flux = np.maximum(0.0, np.diff(S_db, axis=1)).mean(axis=0)
-    return np.concatenate([np.zeros(1, dtype=flux.dtype), flux])
 
 
 def frame_rms(y: np.ndarray, *, frame_length: int, hop_length: int) -> np.ndarray:
@@ -178,12 +109,12 @@ def tempo(
             f"tempo: no lag of a {win}-frame window at {frames_per_sec:.2f} frames/s has a tempo "
             f"in {bpm_range} below {_TEMPO_MAX_BPM:.0f} BPM; widen the range"
         )
-    r = _mean_local_autocorrelation(onset, win=win, lags=lags[keep])
+    r = mean_tempogram(onset, win=win, lags=lags[keep])
     score = np.log1p(_ONSET_GAIN * np.maximum(r, 0.0)) + log_prior[keep]
     return float(bpms[keep][int(np.argmax(score))])
 
 
-def _mean_local_autocorrelation(onset: np.ndarray, *, win: int, lags: np.ndarray) -> np.ndarray:
+def mean_tempogram(onset: np.ndarray, *, win: int, lags: np.ndarray) -> np.ndarray:
     """Mean over frames of the lag-0-normalised autocorrelation of Hann-windowed frames.
 
     Frame ``t`` is ``x[t : t + win] * w`` of the envelope ``x`` padded by ``win // 2`` ramps to

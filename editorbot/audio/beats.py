@@ -5,7 +5,7 @@ https://www.ee.columbia.edu/~dpwe/pubs/Ellis07-beattrack.pdf), in numpy (:mod:`.
 with the global tempo estimated under a flat prior over ``[min_bpm, max_bpm]`` (the usual
 log-normal prior around 120 BPM turns 180 BPM into 90 and 70 BPM into 140: the classic octave
 errors). The estimate's metrical level is then chosen among 1/2, 2/3, 1, 3/2 and 2 times it by
-a pulse-train comb on the onset autocorrelation (:func:`_choose_level`), a pulse whose midpoints
+a pulse-train comb on the onset autocorrelation (:func:`metrical_level`), a pulse whose midpoints
 carry the kick and bass as hard as its beats is re-tracked at twice the tempo
 (:func:`_bass_between`), a backbeat check doubles a half-time pulse, and each beat is snapped
 to the attack on a 1.45 ms energy envelope (:func:`_snap_to_rise`), which removes the onset
@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from editorbot.audio import beat_tracker
+from editorbot.audio import beat_tracker, spectral
+from editorbot.audio.filterbanks import mel_frequencies
 from editorbot.errors import AudioLoadError, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def track_beats(
     config = config or BeatConfig()
     (L,) = y.shape
     duration_sec = L / sr
-    env = _envelopes(y, sr=sr, config=config)
+    env = onset_envelopes(y, sr=sr, config=config)
     tracked = _track(env, sr=sr, config=config)
     if len(tracked) < 4:
         raise AudioLoadError(
@@ -184,7 +185,7 @@ def track_beats(
 
 
 @dataclass(frozen=True, eq=False)
-class _Envelopes:
+class OnsetEnvelopes:
     """Frame-rate envelopes of one track, each [shape=(T,)]."""
 
     onset: np.ndarray
@@ -197,18 +198,18 @@ class _Envelopes:
     """[frames/s] envelope rate."""
 
 
-def _envelopes(y: np.ndarray, *, sr: int, config: BeatConfig) -> _Envelopes:
+def onset_envelopes(y: np.ndarray, *, sr: int, config: BeatConfig) -> OnsetEnvelopes:
     """All envelopes from one mel spectrogram."""
-    S = beat_tracker.mel_power(
+    S = spectral.mel_power(
         y, sr=sr, n_fft=4 * config.hop_length, hop_length=config.hop_length, n_mels=config.n_mels
     )
-    mel_hz = beat_tracker.mel_frequencies(config.n_mels, fmax=sr / 2)
+    mel_hz = mel_frequencies(config.n_mels, fmax=sr / 2)
     n_low = max(1, int(np.searchsorted(mel_hz, config.downbeat_fmax)))
     # S's frames are centred, so the flux needs no further shift (a shift would be a lag).
-    onset = beat_tracker.onset_strength(beat_tracker.power_to_db(S))
+    onset = spectral.onset_strength(spectral.power_to_db(S, ref=None))
     magnitude = np.sqrt(S)
     flux = np.maximum(0.0, np.diff(magnitude, axis=1, prepend=magnitude[:, :1]))
-    return _Envelopes(
+    return OnsetEnvelopes(
         onset=onset,
         accent=flux.sum(axis=0),
         accent_low=flux[:n_low].sum(axis=0),
@@ -216,8 +217,8 @@ def _envelopes(y: np.ndarray, *, sr: int, config: BeatConfig) -> _Envelopes:
     )
 
 
-def _track(env: _Envelopes, *, sr: int, config: BeatConfig) -> np.ndarray:
-    """Tempo under a flat prior, its metrical level by :func:`_choose_level` and
+def _track(env: OnsetEnvelopes, *, sr: int, config: BeatConfig) -> np.ndarray:
+    """Tempo under a flat prior, its metrical level by :func:`metrical_level` and
     :func:`_bass_between`, then DP beats.
 
     Returns:
@@ -228,7 +229,7 @@ def _track(env: _Envelopes, *, sr: int, config: BeatConfig) -> np.ndarray:
     bpm = beat_tracker.tempo(
         env.onset, sr=sr, hop_length=config.hop_length, bpm_range=(config.min_bpm, config.max_bpm)
     )
-    bpm = _choose_level(bpm, env, config=config)
+    bpm = metrical_level(bpm, env, config=config)
     beats = _dp_beats(env, bpm, sr=sr, config=config)
     if 2 * bpm <= config.max_bpm * 1.01 and len(beats) >= 4:  # 1 %: the estimate's jitter
         between = _bass_between(beats, env)
@@ -238,7 +239,7 @@ def _track(env: _Envelopes, *, sr: int, config: BeatConfig) -> np.ndarray:
     return beats
 
 
-def _dp_beats(env: _Envelopes, bpm: float, *, sr: int, config: BeatConfig) -> np.ndarray:
+def _dp_beats(env: OnsetEnvelopes, bpm: float, *, sr: int, config: BeatConfig) -> np.ndarray:
     """[s] DP beats at ``bpm`` without their irregular edges, shape (n,)."""
     frames = beat_tracker.track(
         env.onset, sr=sr, hop_length=config.hop_length, bpm=bpm, tightness=config.tightness
@@ -247,13 +248,13 @@ def _dp_beats(env: _Envelopes, bpm: float, *, sr: int, config: BeatConfig) -> np
     return _trim_irregular_edges(beats)
 
 
-def _bass_between(beats: np.ndarray, env: _Envelopes) -> float:
+def _bass_between(beats: np.ndarray, env: OnsetEnvelopes) -> float:
     """Median low-band (kick, bass) flux at the midpoints of ``beats`` over that at the beats.
 
     Kick and bass articulate the beat; hats, chords and arpeggios subdivide it. A pulse whose
     midpoints carry the low band about as hard as its beats (:data:`_LOW_BETWEEN`) is half the
     tempo: the typical case is a kick/snare song at 140-160 BPM whose onset autocorrelation
-    (bar-level repetition at 2, 4, 6, 8 beats) makes the comb of :func:`_choose_level` prefer
+    (bar-level repetition at 2, 4, 6, 8 beats) makes the comb of :func:`metrical_level` prefer
     70-80 BPM with the beats on the snares. At the right level an 80 BPM song with eighth-note
     hats keeps its low band on the beats. The median, not the mean: sections without drums or
     bass (intros, breakdowns) and single loud hits must not decide.
@@ -287,7 +288,7 @@ _COMB_BEATS = 4
 """[beats] lags of the comb: 1..4 beat periods, i.e. up to one 4/4 bar."""
 
 
-def _choose_level(bpm: float, env: _Envelopes, *, config: BeatConfig) -> float:
+def metrical_level(bpm: float, env: OnsetEnvelopes, *, config: BeatConfig) -> float:
     """The multiple of ``bpm`` whose pulse train best matches the onsets' periodicity.
 
     Each candidate in ``[min_bpm, max_bpm]`` scores the mean autocorrelation of the onset

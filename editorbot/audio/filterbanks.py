@@ -63,6 +63,12 @@ def mel_to_hz(mels: np.ndarray) -> np.ndarray:
     return freqs
 
 
+def mel_frequencies(n_mels: int, *, fmax: float, fmin: float = 0.0) -> np.ndarray:
+    """[Hz] ``n_mels`` frequencies evenly spaced on the Slaney mel scale, fmin..fmax. (n_mels,)."""
+    low, high = hz_to_mel(np.array([fmin, fmax]))  # [mel]
+    return mel_to_hz(np.linspace(low, high, n_mels))
+
+
 def mel_filterbank(*, sr: float, n_fft: int, n_mels: int) -> np.ndarray:
     """Slaney-normalised triangular mel filters from 0 Hz to Nyquist, as librosa.filters.mel.
 

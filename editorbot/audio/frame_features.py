@@ -8,12 +8,12 @@ contrast, flatness and rolloff come from one compiled per-frame loop
 (:mod:`editorbot.audio.magnitude_stats`). Each function names the librosa function whose
 definition it reproduces (https://librosa.org/doc/0.11.0/feature.html).
 
-The STFT is taken about :data:`_BLOCK_FRAMES` frames at a time and each block is reduced to its
-per-frame features (power, statistics, mel and chroma) before the next one is computed: the
-numbers are those of one ``torch.stft`` of the whole track (each frame's FFT is independent),
-but the working arrays (windowed frames, spectrum, power: 2.5 MB in all) are reused from block
-to block and stay in cache, instead of whole-track arrays (30-60 MB each for 3 minutes) that
-the allocator maps afresh, page by page, on every call.
+The STFT, mel projection, power-to-dB and onset strength are the spectral front end's
+(:mod:`editorbot.audio.spectral`). The STFT comes a block of frames at a time and each block
+is reduced to its per-frame features (power, statistics, mel and chroma) before the next one is
+computed: the working arrays (windowed frames, spectrum, power: 2.5 MB in all) are reused from
+block to block and stay in cache, instead of whole-track arrays (30-60 MB each for 3 minutes)
+that the allocator maps afresh, page by page, on every call.
 
 Shape:
     signals: [shape=(B, L)]: row 0 the mix, rows 1-4 the stems (optional).
@@ -23,30 +23,17 @@ Shape:
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 import torch
 
-from editorbot.audio.filterbanks import (
-    chroma_filterbank,
-    dct_matrix,
-    fft_frequencies,
-    mel_filterbank,
-)
+from editorbot.audio import spectral
+from editorbot.audio.feature_config import FeatureConfig
+from editorbot.audio.filterbanks import chroma_filterbank, dct_matrix, fft_frequencies
 from editorbot.audio.magnitude_stats import MagnitudeStats, empty_stats, magnitude_stats
 
-if TYPE_CHECKING:
-    from editorbot.audio.features import FeatureConfig
-
-N_MFCC = 13
 N_FRAME_FEATURES = 52
-# [frames] most STFT frames per block. At n_fft 2048, 128 frames are 1 MB of windowed frames,
-# 1 MB of spectrum and 0.5 MB of power, which stay in cache; smaller blocks pay more per-call
-# overhead (torch, numba dispatch), larger ones spill. 128-256 measured fastest (within noise).
-_BLOCK_FRAMES = 128
 
 
 @functools.lru_cache(maxsize=8)
@@ -56,33 +43,11 @@ def _bases(sr: int, config: FeatureConfig) -> dict[str, torch.Tensor]:
     chroma = chroma_filterbank(sr=sr, n_fft=config.n_fft, tuning=config.tuning)
     as_t = functools.partial(torch.tensor, dtype=torch.float32)
     return {
-        "window": torch.hann_window(config.n_fft),  # periodic, as scipy.signal.get_window
         "freq": as_t(freq),
         "moments": as_t(np.stack([np.ones_like(freq), freq, freq**2], axis=1)),  # (F, 3)
         "chroma": as_t(chroma.T.copy()),  # (F, 12)
         "dct": as_t(dct_matrix(config.n_mfcc, config.n_mels).T.copy()),  # (n_mels, n_mfcc)
     }
-
-
-_MEL_BLOCK = 16  # [filters] mel filters per dense block of the block-sparse filterbank
-
-
-@functools.lru_cache(maxsize=8)
-def _mel_blocks(sr: int, n_fft: int, n_mels: int) -> tuple[tuple[int, int, torch.Tensor], ...]:
-    """librosa.filters.mel as blocks (first bin, stop bin, [shape=(bins, <=16)] weights).
-
-    Each mel filter covers a few neighbouring bins, so a block of 16 consecutive filters
-    touches only a narrow band of the spectrum; multiplying by the blocks alone does about
-    8× fewer multiply-adds than the dense (F, n_mels) matrix, with the same result.
-    """
-    mel = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels)  # (n_mels, F)
-    blocks = []
-    for first in range(0, n_mels, _MEL_BLOCK):
-        weights = mel[first : first + _MEL_BLOCK]
-        used = np.flatnonzero(weights.any(axis=0))
-        lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
-        blocks.append((lo, hi, torch.tensor(weights[:, lo:hi].T.copy(), dtype=torch.float32)))
-    return tuple(blocks)
 
 
 def frame_features(
@@ -97,7 +62,7 @@ def frame_features(
     B, L = signals.shape
     bases = _bases(sr, config)
     stats, mel, chroma = _mix_spectra(signals[0], bases, sr=sr, config=config)
-    rms, zcr = _time_domain(signals, n_fft=config.n_fft, hop_length=config.hop_length)
+    rms, zcr = rms_and_zcr(signals, n_fft=config.n_fft, hop_length=config.hop_length)
     moments = torch.from_numpy(stats.moments)[None]
     if B > 1:  # stems: only their magnitude moments (centroid) are needed
         stem_moments = [_magnitude_moments(signals[b], bases, config=config) for b in range(1, B)]
@@ -115,48 +80,6 @@ def frame_features(
     return frames, stems.squeeze(2).transpose(0, 1).reshape(frames.shape[0], -1)
 
 
-def _stft_blocks(
-    y: np.ndarray, *, n_fft: int, hop_length: int, window: torch.Tensor
-) -> Iterator[tuple[int, torch.Tensor]]:
-    """``torch.stft(y, center=True, pad_mode='constant')``, a block of frames at a time.
-
-    The T frames are split into blocks of equal size (to one frame), at most
-    :data:`_BLOCK_FRAMES` each: no short last block, whose products MKL would take through
-    another kernel (a 1- or 2-row matrix product rounds differently from a long one).
-
-    Yields:
-        The block's first frame and its [shape=(n, F)] complex64 STFT, frame-major,
-        n <= :func:`_block_size` (T); the tensor is overwritten by the next block.
-    """
-    (L,) = y.shape
-    pad = n_fft // 2  # centred frames: n_fft // 2 zeros on each side, as torch.stft pads
-    padded = torch.zeros(L + 2 * pad)
-    padded[pad : pad + L] = torch.from_numpy(y)
-    frames = padded.unfold(0, n_fft, hop_length)  # (T, n_fft) view of the padded signal
-    T = _n_frames(L, n_fft=n_fft, hop_length=hop_length)
-    assert frames.shape[0] == T, (frames.shape, T)
-    n_blocks = -(-T // _BLOCK_FRAMES)
-    windowed = torch.empty(_block_size(T), n_fft)
-    spectrum = torch.empty(_block_size(T), 1 + n_fft // 2, dtype=torch.complex64)
-    for b in range(n_blocks):
-        start, stop = b * T // n_blocks, (b + 1) * T // n_blocks
-        n = stop - start
-        torch.mul(frames[start:stop], window, out=windowed[:n])
-        torch.fft.rfft(windowed[:n], out=spectrum[:n])
-        yield start, spectrum[:n]
-
-
-def _n_frames(n_samples: int, *, n_fft: int, hop_length: int) -> int:
-    """[frames] number of centred STFT frames of ``n_samples`` samples (T)."""
-    return 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop_length
-
-
-def _block_size(n_frames: int) -> int:
-    """[frames] the largest block :func:`_stft_blocks` yields for ``n_frames`` frames."""
-    n_blocks = -(-n_frames // _BLOCK_FRAMES)
-    return -(-n_frames // n_blocks)
-
-
 def _mix_spectra(
     y: np.ndarray, bases: dict[str, torch.Tensor], *, sr: int, config: FeatureConfig
 ) -> tuple[MagnitudeStats, torch.Tensor, torch.Tensor]:
@@ -165,21 +88,18 @@ def _mix_spectra(
     Returns:
         The statistics, [shape=(T, n_mels)] mel power and [shape=(T, 12)] chroma energy.
     """
-    T = _n_frames(len(y), n_fft=config.n_fft, hop_length=config.hop_length)
-    blocks = _mel_blocks(sr, config.n_fft, config.n_mels)
+    T = spectral.n_frames(len(y), n_fft=config.n_fft, hop_length=config.hop_length)
+    blocks = spectral.mel_blocks(sr, config.n_fft, config.n_mels)
     stats = empty_stats(T)
     mel = torch.empty(T, config.n_mels)
     chroma = torch.empty(T, bases["chroma"].shape[1])
-    P_block = np.empty((_block_size(T), 1 + config.n_fft // 2), np.float32)  # reused
-    stft = _stft_blocks(y, n_fft=config.n_fft, hop_length=config.hop_length, window=bases["window"])
-    for start, X in stft:
+    P_block = np.empty((spectral.block_size(T), 1 + config.n_fft // 2), np.float32)  # reused
+    for start, X in spectral.stft_blocks(y, n_fft=config.n_fft, hop_length=config.hop_length):
         stop = start + X.shape[0]
         P_np = P_block[: X.shape[0]]
         magnitude_stats(X, sr=sr, config=config, P=P_np, out=stats, start=start)
         P = torch.from_numpy(P_np)
-        for i, (lo, hi, weights) in enumerate(blocks):
-            first = i * _MEL_BLOCK
-            torch.mm(P[:, lo:hi], weights, out=mel[start:stop, first : first + weights.shape[1]])
+        spectral.project_mel(P, blocks, out=mel[start:stop])
         torch.mm(P, bases["chroma"], out=chroma[start:stop])
     return stats, mel, chroma
 
@@ -188,11 +108,11 @@ def _magnitude_moments(
     y: np.ndarray, bases: dict[str, torch.Tensor], *, config: FeatureConfig
 ) -> torch.Tensor:
     """[shape=(T, 3)] sums of ``|X|`` weighted by 1, f and f^2 per frame of ``y``'s STFT."""
-    stft = _stft_blocks(y, n_fft=config.n_fft, hop_length=config.hop_length, window=bases["window"])
+    stft = spectral.stft_blocks(y, n_fft=config.n_fft, hop_length=config.hop_length)
     return torch.cat([X.abs() @ bases["moments"] for _, X in stft])
 
 
-def _time_domain(
+def rms_and_zcr(
     signals: np.ndarray, *, n_fft: int, hop_length: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """librosa.feature.rms(y=...) and zero_crossing_rate(y), exactly, from frame sums.
@@ -245,7 +165,7 @@ def _frame_sums(x: np.ndarray, *, n_fft: int, hop_length: int, n_frames: int) ->
 
 @numba.njit(cache=True, nogil=True)
 def _rms_zcr_blocks(y, n_fft, hop_length, rms, zcr):
-    """Fill ``rms`` and ``zcr`` [T] of ``y`` [L] as :func:`_time_domain`, from hop-block sums.
+    """Fill ``rms`` and ``zcr`` [T] of ``y`` [L] as :func:`rms_and_zcr`, from hop-block sums.
 
     The centred signal is virtual: zeros outside ``y`` for RMS, its edge samples for the
     zero-crossing rate. Frame ``t`` is hop blocks ``t .. t + n_fft // hop_length - 1``, less the
@@ -309,39 +229,22 @@ def _mix_features(
     config: FeatureConfig,
 ) -> dict[str, torch.Tensor]:
     """The mix's spectral features from its mel power, chroma energy and frame statistics."""
-    mel_db = _power_to_db(mel, top_db=config.top_db)
+    mel_db = spectral.power_to_db(mel, top_db=config.top_db)
     mfcc = mel_db @ bases["dct"]
     peak = chroma.amax(dim=1, keepdim=True)
     return {
-        "onset": _onset_strength(mel_db, delay=1 + config.n_fft // (2 * config.hop_length)),
+        # librosa's centred onset strength: delayed by 1 + n_fft // (2 * hop_length) frames
+        "onset": spectral.onset_strength(
+            mel_db.T, delay=1 + config.n_fft // (2 * config.hop_length)
+        )[:, None],
         "rolloff": bases["freq"][torch.from_numpy(stats.rolloff_bin)][:, None],
         "flatness": torch.from_numpy(stats.flatness)[:, None],
-        "contrast": _power_to_db(torch.from_numpy(stats.peak), top_db=config.top_db)
-        - _power_to_db(torch.from_numpy(stats.valley), top_db=config.top_db),
+        "contrast": spectral.power_to_db(torch.from_numpy(stats.peak), top_db=config.top_db)
+        - spectral.power_to_db(torch.from_numpy(stats.valley), top_db=config.top_db),
         "mfcc": mfcc,
         "mfcc_delta": _savgol_delta(mfcc, width=config.delta_width),
         "chroma": torch.where(peak > 0, chroma / peak.clamp_min(1e-30), torch.zeros_like(chroma)),
     }
-
-
-def _power_to_db(x: torch.Tensor, *, top_db: float) -> torch.Tensor:
-    """librosa.power_to_db(x, ref=1.0, amin=1e-10, top_db=top_db) over the whole array."""
-    db = 10.0 * torch.log10(x.clamp_min(1e-10))
-    return db.clamp_min(db.max() - top_db)
-
-
-def _onset_strength(mel_db: torch.Tensor, *, delay: int) -> torch.Tensor:
-    """librosa.onset.onset_strength (lag 1, mean over bands, centred) [shape=(T, 1)].
-
-    librosa delays the spectral flux by ``delay = lag + n_fft // (2 * hop_length)`` frames (3 at
-    the defaults): frame ``t`` holds the flux from frame ``t - delay`` to ``t - delay + 1``.
-    """
-    T, M = mel_db.shape
-    flux = torch.relu(mel_db[1:] - mel_db[:-1]).mean(dim=1)
-    out = torch.zeros(T, 1)
-    if delay < T:
-        out[delay:, 0] = flux[: T - delay]
-    return out
 
 
 def _savgol_delta(x: torch.Tensor, *, width: int) -> torch.Tensor:

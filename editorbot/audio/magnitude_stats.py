@@ -49,7 +49,7 @@ from editorbot.audio.filterbanks import fft_frequencies
 from editorbot.errors import ParameterError
 
 if TYPE_CHECKING:
-    from editorbot.audio.features import FeatureConfig
+    from editorbot.audio.feature_config import FeatureConfig
 
 N_CONTRAST_BANDS = 6  # octave bands above contrast_fmin; 7 columns with the band below it
 _FLATNESS_AMIN = 1e-10  # librosa.feature.spectral_flatness's floor on the power

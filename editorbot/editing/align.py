@@ -22,11 +22,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from editorbot.audio import spectral
+from editorbot.audio.filterbanks import chroma_filterbank, dct_matrix, mel_filterbank
 from editorbot.editing.actions import ActionType, amount_value, valid_amounts
 from editorbot.editing.align_dp import Unit, jump_dp
 from editorbot.errors import DatasetError
 
 logger = logging.getLogger(__name__)
+
+_N_MELS = 64
+"""[bands] mel bands behind the MFCCs and the onset strength."""
+_N_MFCC = 13
+"""[coefficients] MFCCs computed (c0 is then dropped: 12 shape coefficients)."""
+_ONSET_DELAY = 3
+"""[frames] onset-strength delay, librosa's ``center=True`` at n_fft 2048, hop 512."""
 
 
 @dataclass(frozen=True)
@@ -148,9 +157,7 @@ def _sources(y: np.ndarray, *, sr: int, config: AlignConfig) -> dict[str, np.nda
 
 
 def _power_spectrogram(y: np.ndarray, config: AlignConfig) -> np.ndarray:
-    import librosa
-
-    return np.abs(librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length)) ** 2
+    return spectral.power_spectrogram(y, n_fft=config.n_fft, hop_length=config.hop_length)
 
 
 def _values(type: ActionType) -> list[float]:
@@ -173,13 +180,12 @@ def frame_features(y: np.ndarray, *, sr: int, config: AlignConfig) -> np.ndarray
 
 def _features(S: np.ndarray, *, sr: int, config: AlignConfig) -> np.ndarray:
     """Frame features of a power spectrogram [shape=(1 + n_fft/2, T)]."""
-    import librosa
-
     # tuning=0: raw and edit are compared with each other, so estimating it buys nothing.
-    chroma = librosa.feature.chroma_stft(S=S, sr=sr, n_fft=config.n_fft, norm=None, tuning=0.0)
-    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=S, sr=sr, n_mels=64))
-    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=13)[1:]
-    onset = librosa.onset.onset_strength(S=mel_db, sr=sr)
+    chroma = chroma_filterbank(sr=sr, n_fft=config.n_fft, tuning=0.0) @ S
+    mel_db = spectral.power_to_db(mel_filterbank(sr=sr, n_fft=config.n_fft, n_mels=_N_MELS) @ S)
+    mfcc = (dct_matrix(_N_MFCC, _N_MELS) @ mel_db)[1:]  # c0 (level) dropped
+    # delayed as librosa's centred onset strength at its default n_fft 2048 / hop 512 (3 frames)
+    onset = spectral.onset_strength(mel_db, delay=_ONSET_DELAY)
     onset = np.convolve(onset, np.ones(3) / 3, mode="same")  # less sensitive to frame phase
     onset = onset / max(float(np.percentile(onset, 95)), 1e-6)
     return np.concatenate(

@@ -44,6 +44,7 @@ from editorbot.editing.align_effects import (
     residual_db,
 )
 from editorbot.editing.align_parse import OutBeat
+from editorbot.editing.render import segment_edges
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +68,10 @@ changed beats as one family and the whole segment's resynthesis picks the type."
 
 
 def beat_edges(beat_times: np.ndarray, sr: int, L: int) -> np.ndarray:
-    """[shape=(N + 1,)] beat segment boundaries in samples (beat 0 from 0, the last to L)."""
+    """[shape=(N + 1,)] beat segment boundaries in samples (beat 0 from 0, the last to L): the
+    renderer's :func:`~editorbot.editing.render.segment_edges` of the grid at ``sr``."""
     b = np.round(np.asarray(beat_times) * sr).astype(np.int64)
-    return np.concatenate([[0], b[1:], [L]])
+    return segment_edges(b, L, check=False)
 
 
 def out_beats(

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from editorbot.editing import dsp
-from editorbot.editing.actions import ActionAmount, ActionType, amount_value, valid_amounts
+from editorbot.editing.actions import ActionAmount, ActionType, valid_amounts
+from editorbot.editing.render import RenderConfig, render_segment, segment_margin
 
 logger = logging.getLogger(__name__)
 
@@ -104,29 +105,22 @@ def candidates(
 
 
 def render_like(
-    y_raw: np.ndarray, t: ActionType, a: ActionAmount, *, sr: int, raw_start: int, raw_end: int
+    y_raw: np.ndarray,
+    t: ActionType,
+    a: ActionAmount,
+    *,
+    sr: int,
+    raw_start: int,
+    raw_end: int,
+    config: RenderConfig | None = None,
 ) -> np.ndarray:
-    """Raw ``[raw_start, raw_end)`` under ``(t, a)`` exactly as the renderer lays its body.
-
-    The renderer processes each segment with ``H + context`` samples (times the speed ratio)
-    either side; the phase vocoder's frames and the reverb's tail depend on that context, so
-    only the same context reproduces the edit sample for sample. [shape=(C, M)]
-    """
-    from editorbot.editing.render import RenderConfig
-
-    rc = RenderConfig()
-    n = raw_end - raw_start
-    if t in (_T.KEEP, _T.REVERSE):
-        body = dsp.slice_padded(y_raw, raw_start, raw_end)
-        return body[:, ::-1] if t == _T.REVERSE else body
-    v = amount_value(t, a)
-    rate = v if t in (_T.SPEED_UP, _T.SPEED_DOWN) else 1.0
-    H = max(1, round(rc.crossfade_ms * 1e-3 * sr / 2), round(rc.ramp_ms * 1e-3 * sr / 2))
-    P = int(np.ceil((H + round(rc.context_ms * 1e-3 * sr)) * rate))
-    x = dsp.slice_padded(y_raw, raw_start - P, raw_end + P)
-    y = dsp.apply_effect(x, t, v, sr=sr, pre=P, n=n)
-    at = round(P / rate)
-    return dsp.slice_padded(y, at, at + round(n / rate))
+    """Raw ``[raw_start, raw_end)`` under ``(t, a)`` exactly as the renderer lays its body
+    (:func:`editorbot.editing.render.render_segment` with the same ``RenderConfig``, whose
+    context, STFT, reverb and seed the resynthesis must share). [shape=(C, M)]"""
+    rc = config or RenderConfig()
+    x = render_segment(y_raw, t, a, sr=sr, raw_start=raw_start, raw_end=raw_end, config=rc)
+    H = segment_margin(rc, sr)
+    return x[:, H : x.shape[1] - H]
 
 
 def best_effect(

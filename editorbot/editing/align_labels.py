@@ -158,7 +158,7 @@ def _meta(decisions: list[Decision], parsed: list[Parsed], config: LabelConfig) 
     }
 
 
-def _faster_level(
+def labels_at_editors_tempo(
     dl: DecisionList, raw: Audio, edit: Audio, config: LabelConfig, name: str
 ) -> DecisionList:
     """``dl``, or the labels on the grid at twice the tempo where those re-render the edit
@@ -198,7 +198,7 @@ def _on_tracked_grid(
     raw: Audio, edit: Audio, config: LabelConfig, name: str, where: str
 ) -> DecisionList:
     """Labels on the raw track's tracked beats, smoothed where they only jitter (then tried at
-    twice the tempo, see :func:`_faster_level`).
+    twice the tempo, see :func:`labels_at_editors_tempo`).
 
     Smoothing (:func:`editorbot.editing.align_grid.smoothed_grid`) takes a tracker's per-beat
     attack jitter out of a steady grid, which keeps the alignment on the right one of two
@@ -219,7 +219,7 @@ def _on_tracked_grid(
     dl = label_pair(
         raw, edit, beat_times=grid, downbeat_phase=bg.downbeat_phase, config=config, name=name
     )
-    best = _faster_level(dl, raw, edit, config, name)
+    best = labels_at_editors_tempo(dl, raw, edit, config, name)
     meta = {**best.meta, "grid": kind, "grid_wobble_ms": wobble, "doubled_tempo": best is not dl}
     return replace(best, meta=meta)
 

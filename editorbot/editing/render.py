@@ -248,15 +248,7 @@ def render(
 
 
 def _edges(beat_samples: np.ndarray, L: int) -> np.ndarray:
-    b = np.asarray(beat_samples, dtype=np.int64)
-    if b.ndim != 1 or len(b) == 0:
-        raise ParameterError(f"beat_samples must be a non-empty 1-D array, got shape {b.shape}")
-    if b[0] < 0 or b[-1] >= L or np.any(np.diff(b) <= 0):
-        raise ParameterError(
-            f"beat_samples must increase strictly inside [0, {L}); got {b[0]}..{b[-1]} — "
-            "the beat grid does not belong to this audio (wrong file or sample rate?)"
-        )
-    return np.concatenate([[0], b[1:], [L]]).astype(np.int64)
+    return segment_edges(beat_samples, L)
 
 
 def _render_in_memory(
@@ -282,11 +274,8 @@ class _Assembler:
 
     def __init__(self, source: Audio | AudioFile, edges: np.ndarray, config: RenderConfig):
         self.source, self.sr, self.edges, self.config = source, source.sr, edges, config
-        sr = self.sr
-        self.hx = max(1, round(config.crossfade_ms * 1e-3 * sr / 2))  # half of each fade
-        self.hr = max(1, round(config.ramp_ms * 1e-3 * sr / 2))
-        self.H = max(self.hx, self.hr)  # [samples] context each chunk carries on each side
-        self.ctx = round(config.context_ms * 1e-3 * sr)
+        self.hx, self.hr = half_fades(config, self.sr)  # half of each crossfade, of each ramp
+        self.H = segment_margin(config, self.sr)  # [samples] context each chunk carries each side
         self.tape = OutputTape(source.n_channels, lambda block: None)
         self.pos = 0
         self.prev: _Chunk | None = None
@@ -330,27 +319,19 @@ class _Assembler:
 
     # -- chunks ---------------------------------------------------------------------------
 
-    def _raw(self, start: int, end: int) -> np.ndarray:
-        """Raw samples [start, end), zero outside the track. [shape=(C, end - start)]."""
-        return self.source.read(start, end)
-
     def _chunk(self, seg: PlannedSegment) -> _Chunk:
         if seg.from_output:
             return self._output_chunk(seg)
         H, t = self.H, seg.type
         s, e = int(self.edges[seg.start_beat]), int(self.edges[seg.end_beat])
         offsets, M = _layout(self.edges, seg)
-        if t in _IDENTITY or t == ActionType.REVERSE:
-            x = self._raw(s - H, e + H)
-            x = x[:, ::-1] if t == ActionType.REVERSE else x
-            aligned, identity = t != ActionType.REVERSE, t in _IDENTITY
-            return _Chunk(x[:, :H], x[:, H:-H], x[:, -H:], offsets, s, e, identity, aligned)
-        rate = _rate(seg)
-        P = int(np.ceil((H + self.ctx) * rate))  # [input samples] context before and after
-        x = _effect(self._raw(s - P, e + P), seg, sr=self.sr, pre=P, n=e - s, cfg=self.config)
-        at = round(P / rate)  # [output samples] where the body starts in x
-        x = dsp.slice_padded(x, at - H, at + M + H)
-        return _Chunk(x[:, :H], x[:, H:-H], x[:, -H:], offsets, s, e, False, t in _ALIGNED)
+        x = render_segment(
+            self.source, t, seg.amount, sr=self.sr, raw_start=s, raw_end=e, config=self.config
+        )
+        assert x.shape[1] == H + M + H, (x.shape, H, M)
+        identity = t in _IDENTITY
+        aligned = t != ActionType.REVERSE if identity or t == ActionType.REVERSE else t in _ALIGNED
+        return _Chunk(x[:, :H], x[:, H:-H], x[:, -H:], offsets, s, e, identity, aligned)
 
     def _output_chunk(self, seg: PlannedSegment) -> _Chunk:
         """REPEAT_PREV: output beats [a, b) again, followed by what followed them (prev post)."""
@@ -431,13 +412,84 @@ def body_samples(n_samples: int, rate: float) -> int:
     return n_samples if rate == 1.0 else round(n_samples / rate)
 
 
-def segment_edges(beat_samples: np.ndarray, n_samples: int) -> np.ndarray:
-    """[shape=(n_beats + 1,)] int64 beat segment boundaries of a grid on ``n_samples`` of audio.
+def segment_edges(beat_samples: np.ndarray, n_samples: int, *, check: bool = True) -> np.ndarray:
+    """[shape=(n_beats + 1,)] int64 beat segment boundaries of a grid on ``n_samples`` of audio:
+    beat ``i`` renders ``[edges[i], edges[i + 1])``, beat 0 from sample 0, the last beat to the end.
+
+    Args:
+        beat_samples: [shape=(n_beats,)] beat starts [samples].
+        n_samples: [samples] length of the audio.
+        check: refuse a grid that does not increase strictly inside the audio (the renderer
+            does; the aligner lays trial grids it checks itself).
 
     Raises:
-        ParameterError: the grid does not fit the audio.
+        ParameterError: with ``check``, the grid does not fit the audio.
     """
-    return _edges(beat_samples, n_samples)
+    b = np.asarray(beat_samples, dtype=np.int64)
+    if check and (b.ndim != 1 or len(b) == 0):
+        raise ParameterError(f"beat_samples must be a non-empty 1-D array, got shape {b.shape}")
+    if check and (b[0] < 0 or b[-1] >= n_samples or np.any(np.diff(b) <= 0)):
+        raise ParameterError(
+            f"beat_samples must increase strictly inside [0, {n_samples}); got {b[0]}..{b[-1]}"
+            " — the beat grid does not belong to this audio (wrong file or sample rate?)"
+        )
+    return np.concatenate([[0], b[1:], [n_samples]]).astype(np.int64)
+
+
+def half_fades(config: RenderConfig, sr: int) -> tuple[int, int]:
+    """[samples] half of the crossfade at a jump and half of the ramp where only the effect
+    changes (each at least 1): a seam fades over ``2 * h`` samples centred on it."""
+    crossfade = max(1, round(config.crossfade_ms * 1e-3 * sr / 2))
+    ramp = max(1, round(config.ramp_ms * 1e-3 * sr / 2))
+    return crossfade, ramp
+
+
+def segment_margin(config: RenderConfig, sr: int) -> int:
+    """[samples] audio each rendered segment carries beyond its body on each side (the longer
+    half-fade), so any seam can fade into it."""
+    return max(half_fades(config, sr))
+
+
+def render_segment(
+    source: np.ndarray | Audio | AudioFile,
+    type: ActionType,
+    amount: ActionAmount,
+    *,
+    sr: int,
+    raw_start: int,
+    raw_end: int,
+    config: RenderConfig,
+) -> np.ndarray:
+    """Raw ``[raw_start, raw_end)`` under ``(type, amount)``, exactly as the renderer lays it.
+
+    An effect is computed with :func:`segment_margin` + ``context_ms`` of raw audio (times the
+    speed ratio) either side, so the phase vocoder's frames and the reverb's tail are those of
+    the full render, sample for sample.
+
+    Args:
+        source: the raw track: a [shape=(C, L)] array, or an :class:`Audio` / :class:`AudioFile`
+            (read by range, zero outside the track).
+
+    Returns:
+        [shape=(C, H + M + H)]: ``H`` = :func:`segment_margin` samples before the body, the body
+        of ``M`` samples (:func:`body_samples` of the span at the segment's speed), ``H`` after.
+    """
+    def read(start: int, end: int) -> np.ndarray:
+        if isinstance(source, np.ndarray):
+            return dsp.slice_padded(source, start, end)
+        return source.read(start, end)
+
+    H = segment_margin(config, sr)
+    s, e = raw_start, raw_end
+    if type in _IDENTITY or type == ActionType.REVERSE:
+        x = read(s - H, e + H)
+        return x[:, ::-1] if type == ActionType.REVERSE else x
+    rate = _speed(type, amount)
+    ctx = round(config.context_ms * 1e-3 * sr)
+    P = int(np.ceil((H + ctx) * rate))  # [input samples] context before and after
+    x = _effect(read(s - P, e + P), type, amount, sr=sr, pre=P, n=e - s, cfg=config)
+    at = round(P / rate)  # [output samples] where the body starts in x
+    return dsp.slice_padded(x, at - H, at + body_samples(e - s, rate) + H)
 
 
 def _layout(edges: np.ndarray, seg: PlannedSegment) -> tuple[np.ndarray, int]:
@@ -472,13 +524,20 @@ def _segment(
 
 
 def _effect(
-    x: np.ndarray, seg: PlannedSegment, *, sr: int, pre: int, n: int, cfg: RenderConfig
+    x: np.ndarray,
+    type: ActionType,
+    amount: ActionAmount,
+    *,
+    sr: int,
+    pre: int,
+    n: int,
+    cfg: RenderConfig,
 ) -> np.ndarray:
-    """Apply ``seg``'s effect to ``x`` = ``pre`` samples of context, ``n`` of body, context."""
+    """Apply ``(type, amount)`` to ``x`` = ``pre`` samples of context, ``n`` of body, context."""
     return dsp.apply_effect(
         x,
-        seg.type,
-        amount_value(seg.type, seg.amount),
+        type,
+        amount_value(type, amount),
         sr=sr,
         pre=pre,
         n=n,
@@ -492,8 +551,13 @@ def _effect(
 
 def _rate(seg: PlannedSegment) -> float:
     """[ratio] playback speed of a segment (1 unless SPEED_UP/SPEED_DOWN)."""
-    if seg.type in (ActionType.SPEED_UP, ActionType.SPEED_DOWN):
-        return amount_value(seg.type, seg.amount)
+    return _speed(seg.type, seg.amount)
+
+
+def _speed(type: ActionType, amount: ActionAmount) -> float:
+    """[ratio] playback speed of ``(type, amount)`` (1 unless SPEED_UP/SPEED_DOWN)."""
+    if type in (ActionType.SPEED_UP, ActionType.SPEED_DOWN):
+        return amount_value(type, amount)
     return 1.0
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from editorbot.audio import spectral
 from editorbot.editing.decisions import DecisionList
 from editorbot.evaluation.label_metrics import BeatLabels, LabelScores, beat_labels
 
@@ -128,11 +129,7 @@ def aligned_spectral_distance(
 
 
 def _log_mel(y: np.ndarray, *, sr: int, hop_length: int, n_mels: int) -> np.ndarray:
-    import librosa
-
-    S = librosa.feature.melspectrogram(
-        y=y, sr=sr, n_fft=4 * hop_length, hop_length=hop_length, n_mels=n_mels
-    )
+    S = spectral.mel_power(y, sr=sr, n_fft=4 * hop_length, hop_length=hop_length, n_mels=n_mels)
     return np.log(S + 1e-6)
 
 
@@ -145,11 +142,9 @@ def _stft_distance(
     t_map: tuple[np.ndarray, np.ndarray],
 ) -> tuple[float, float]:
     """Spectral convergence and log-magnitude L1 of model frames vs. their matched human frames."""
-    import librosa
-
     hop = n_fft // 4
-    S_est = np.abs(librosa.stft(y_est, n_fft=n_fft, hop_length=hop))
-    S_ref = np.abs(librosa.stft(y_ref, n_fft=n_fft, hop_length=hop))
+    S_est = spectral.magnitude_spectrogram(y_est, n_fft=n_fft, hop_length=hop)
+    S_ref = spectral.magnitude_spectrogram(y_ref, n_fft=n_fft, hop_length=hop)
     t = np.arange(S_est.shape[1]) * hop / sr  # [s] model frame times
     j = np.round(np.interp(t, *t_map) * sr / hop).astype(np.int64)
     R = S_ref[:, np.clip(j, 0, S_ref.shape[1] - 1)]

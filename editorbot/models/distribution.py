@@ -25,6 +25,7 @@ from ray.rllib.core.distribution.torch.torch_distribution import TorchDeterminis
 from ray.rllib.utils.typing import TensorType
 
 from editorbot.editing.actions import N_AMOUNTS, N_SIZES, N_TYPES
+from editorbot.models.policy_net import greedy_chain, sample_chain, select_rows
 
 logger = logging.getLogger(__name__)
 
@@ -65,18 +66,6 @@ def _categorical_kl(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
     return (logp.exp() * (logp - logq)).sum(dim=-1)
 
 
-def _select(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Per row, the slice of ``x`` at ``index`` along the first dim after the batch dims.
-
-    Shape:
-        x: [..., N, *rest]; index: [...] (values < N). Returns: [..., *rest].
-    """
-    dim = index.ndim
-    rest = x.shape[dim + 1 :]
-    idx = index.reshape(*index.shape, 1, *([1] * len(rest))).expand(*index.shape, 1, *rest)
-    return x.gather(dim, idx).squeeze(dim)
-
-
 class AutoregressiveEditDistribution(Distribution):
     """Exact autoregressive categorical over (type, size, amount).
 
@@ -107,12 +96,7 @@ class AutoregressiveEditDistribution(Distribution):
         """Draw (type, size, amount) in order, each conditioned on the ones before."""
         if sample_shape:
             raise NotImplementedError("AutoregressiveEditDistribution samples one action per row")
-        t = torch.distributions.Categorical(logits=self.type_logp).sample()
-        size_row = _select(self.size_logp, t)
-        s = torch.distributions.Categorical(logits=size_row).sample()
-        amount_rows = _select(self.amount_logp, t)  # [B, 5 sizes, 5 amounts]
-        m = torch.distributions.Categorical(logits=_select(amount_rows, s)).sample()
-        return torch.stack([t, s, m], dim=-1)
+        return sample_chain(self.type_logp, self.size_logp, self.amount_logp)
 
     def rsample(self, *, sample_shape: tuple[int, ...] | None = None, **kwargs: Any) -> Any:
         raise NotImplementedError("a discrete action has no reparameterised sample")
@@ -121,8 +105,8 @@ class AutoregressiveEditDistribution(Distribution):
         """log p(t) + log p(s | t) + log p(m | t, s) of the given actions [B, 3]."""
         t, s, m = torch.as_tensor(value).long().unbind(dim=-1)
         lt = self.type_logp.gather(-1, t[..., None]).squeeze(-1)
-        ls = _select(self.size_logp, t).gather(-1, s[..., None]).squeeze(-1)
-        amount_row = _select(_select(self.amount_logp, t), s)
+        ls = select_rows(self.size_logp, t).gather(-1, s[..., None]).squeeze(-1)
+        amount_row = select_rows(select_rows(self.amount_logp, t), s)
         lm = amount_row.gather(-1, m[..., None]).squeeze(-1)
         return lt + ls + lm
 
@@ -154,10 +138,9 @@ class AutoregressiveEditDistribution(Distribution):
 
     def to_deterministic(self) -> DeterministicEditAction:
         """The greedy chain: argmax type, then its argmax size, then the argmax amount."""
-        t = self.type_logp.argmax(dim=-1)
-        s = _select(self.size_logp, t).argmax(dim=-1)
-        m = _select(_select(self.amount_logp, t), s).argmax(dim=-1)
-        return DeterministicEditAction(loc=torch.stack([t, s, m], dim=-1))
+        return DeterministicEditAction(
+            loc=greedy_chain(self.type_logp, self.size_logp, self.amount_logp)
+        )
 
 
 class DeterministicEditAction(TorchDeterministic):

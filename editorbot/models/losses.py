@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import nn
 
+from editorbot.audio.spectral import htk_mel_basis
 from editorbot.editing.actions import ActionType
 from editorbot.errors import ParameterError
 from editorbot.models.supervised import LOG_EPS, SupervisedConfig
@@ -70,10 +71,7 @@ class MelToAudio(nn.Module):
 
     def __init__(self, cfg: SupervisedConfig) -> None:
         super().__init__()
-        import torchaudio.functional as AF
-
-        n_freqs = cfg.n_fft // 2 + 1
-        fb = AF.melscale_fbanks(n_freqs, 0.0, cfg.f_max, cfg.n_mels, cfg.sr)  # (n_freqs, F)
+        fb = htk_mel_basis(sr=cfg.sr, n_fft=cfg.n_fft, n_mels=cfg.n_mels, f_max=cfg.f_max)
         self.register_buffer("_pinv", torch.linalg.pinv(fb.T), persistent=False)  # (n_freqs, F)
         self.register_buffer("_window", torch.hann_window(cfg.n_fft), persistent=False)
         self._cfg = cfg

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,15 +32,10 @@ _BACKENDS = ("auto", "natten", "torch")
 
 
 @dataclass(frozen=True)
-class EncoderConfig:
-    """Shape and size of :class:`HybridNATTENEncoder`."""
+class EncoderSizes:
+    """Width and depth of :class:`HybridNATTENEncoder`: what a run chooses (the RL network's
+    :class:`~editorbot.models.policy_net.ModuleConfig` extends it with its heads)."""
 
-    n_token_features: int
-    """F_tok, features per beat token [features]."""
-    n_globals: int
-    """G, global scalars fed to the fusion [scalars]; 0 for none."""
-    window: int = 64
-    """W, beats in the token window [beats]; the cursor is at ``W // 2``."""
     hidden: int = 512
     """D, model width [channels]."""
     heads: int = 8
@@ -58,14 +53,30 @@ class EncoderConfig:
     backend: Backend = "auto"
     """Attention kernel: "natten" (fused), "torch" (exact fallback), "auto" (natten on CUDA)."""
 
+    def encoder_sizes(self) -> dict[str, Any]:
+        """These fields alone (of a subclass too), as keyword arguments."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(EncoderSizes)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderConfig(EncoderSizes):
+    """Shape and size of :class:`HybridNATTENEncoder`: its sizes plus the observation's."""
+
+    n_token_features: int
+    """F_tok, features per beat token [features]."""
+    n_globals: int
+    """G, global scalars fed to the fusion [scalars]; 0 for none."""
+    window: int = 64
+    """W, beats in the token window [beats]; the cursor is at ``W // 2``."""
+
     def __post_init__(self) -> None:
         _validate(self)
 
     @classmethod
     def tiny(cls, *, n_token_features: int = 8, n_globals: int = 4) -> EncoderConfig:
         """A small configuration for tests (W = 64 so attention still spans many beats)."""
-        return cls(n_token_features, n_globals, window=64, hidden=32, heads=4, layers=1,
-                   kernel_size=9, mlp_ratio=2.0)  # fmt: skip
+        return cls(n_token_features=n_token_features, n_globals=n_globals, window=64, hidden=32,
+                   heads=4, layers=1, kernel_size=9, mlp_ratio=2.0)  # fmt: skip
 
 
 def _validate(cfg: EncoderConfig) -> None:

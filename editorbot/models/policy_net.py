@@ -9,11 +9,10 @@ every saved RLModule and never imports ``ray``:
     policy_net.json   {"format", "module_config", "encoder_config"}
     policy_net.pt     the state dict (tensors only; read with ``torch.load(weights_only=True)``)
 
-The greedy action is the chain RLlib's deterministic distribution takes (argmax type, then the
-argmax size of that type, then the argmax amount of that (type, size)); sampling draws the same
-chain in the same order as
-:class:`~editorbot.models.distribution.AutoregressiveEditDistribution`, so a seed gives the same
-edit through either.
+The greedy action (argmax type, then the argmax size of that type, then the argmax amount of
+that (type, size)) and the sampled one are :func:`greedy_chain` and :func:`sample_chain`, which
+:class:`~editorbot.models.distribution.AutoregressiveEditDistribution` calls too, so a seed
+gives the same edit through either.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from editorbot.config import from_dict
 from editorbot.editing.actions import N_AMOUNTS, N_SIZES, N_TYPES
 from editorbot.envs import spaces as obs_keys
 from editorbot.errors import CheckpointError, ParameterError
-from editorbot.models.natten_encoder import Backend, EncoderConfig, HybridNATTENEncoder
+from editorbot.models.natten_encoder import EncoderConfig, EncoderSizes, HybridNATTENEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -48,25 +47,11 @@ POLICY_FORMAT = "editorbot.policy_net/1"
 
 
 @dataclass(frozen=True)
-class ModuleConfig:
-    """Sizes of the RL network; window and feature counts come from the observation space."""
+class ModuleConfig(EncoderSizes):
+    """Sizes of the RL network: the encoder's (:class:`EncoderSizes`: ``hidden``, ``heads``,
+    ``layers``, ``kernel_size``, ``dilation``, ``mlp_ratio``, ``dropout``, ``backend``) and the
+    heads'; window and feature counts come from the observation space."""
 
-    hidden: int = 512
-    """D, encoder width [channels]."""
-    heads: int = 8
-    """H, attention heads [heads]."""
-    layers: int = 3
-    """Neighbourhood-attention layers [layers]."""
-    kernel_size: int = 33
-    """K, beats each beat attends to [beats]; odd."""
-    dilation: int = 1
-    """Step between attended beats [beats]."""
-    mlp_ratio: float = 4.0
-    """MLP width in the encoder as a multiple of ``hidden`` [ratio]."""
-    dropout: float = 0.0
-    """Dropout probability in the encoder [probability]."""
-    backend: Backend = "auto"
-    """Attention kernel: "auto" (natten on CUDA, fallback on CPU), "natten" or "torch"."""
     head_hidden: int = 256
     """Hidden width of every head MLP [channels]."""
     embedding_dim: int = 32
@@ -101,11 +86,11 @@ class ModuleConfig:
     ) -> EncoderConfig:
         """The encoder's config for an observation space of these sizes."""
         return EncoderConfig(
-            n_token_features=n_token_features, n_globals=n_globals, window=window,
-            hidden=self.hidden, heads=self.heads, layers=self.layers,
-            kernel_size=self.kernel_size, dilation=self.dilation, mlp_ratio=self.mlp_ratio,
-            dropout=self.dropout, backend=self.backend,
-        )  # fmt: skip
+            **self.encoder_sizes(),
+            n_token_features=n_token_features,
+            n_globals=n_globals,
+            window=window,
+        )
 
 
 class PolicyLogits(NamedTuple):
@@ -228,28 +213,51 @@ class EditPolicyNet(nn.Module):
         return sample_actions(logits) if sample else greedy_actions(logits)
 
 
-def _pick(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Per row ``b``, ``x[b, index[b]]``.
+def select_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Per row, the slice of ``x`` at ``index`` along the first dim after the batch dims.
 
     Shape:
-        x: [B, N, *rest]; index: [B]. Returns: [B, *rest].
+        x: [..., N, *rest]; index: [...] (values < N). Returns: [..., *rest].
     """
-    return x[torch.arange(x.shape[0], device=x.device), index]
+    dim = index.ndim
+    rest = x.shape[dim + 1 :]
+    idx = index.reshape(*index.shape, 1, *([1] * len(rest))).expand(*index.shape, 1, *rest)
+    return x.gather(dim, idx).squeeze(dim)
 
 
-def greedy_actions(logits: PolicyLogits) -> torch.Tensor:
-    """The greedy chain: argmax type, then its argmax size, then the argmax amount.
-
-    The argmax is taken over the log-probabilities, as ``AutoregressiveEditDistribution`` does:
-    the same numbers, so near-ties fall the same way.
+def greedy_chain(
+    type_logp: torch.Tensor, size_logp: torch.Tensor, amount_logp: torch.Tensor
+) -> torch.Tensor:
+    """The greedy chain on log-probabilities: argmax type, then its argmax size, then the
+    argmax amount of that (type, size). The one greedy rule of ``edit`` and of RLlib's
+    deterministic distribution (``AutoregressiveEditDistribution.to_deterministic``).
 
     Shape:
-        Returns: [B, 3] int64 (type, size, amount).
+        type_logp: [..., 20]; size_logp: [..., 20, 5]; amount_logp: [..., 20, 5, 5].
+        Returns: [..., 3] int64 (type, size, amount).
     """
-    type_logp, size_logp, amount_logp = _log_probs(logits)
     t = type_logp.argmax(dim=-1)
-    s = _pick(size_logp, t).argmax(dim=-1)
-    m = _pick(_pick(amount_logp, t), s).argmax(dim=-1)
+    s = select_rows(size_logp, t).argmax(dim=-1)
+    m = select_rows(select_rows(amount_logp, t), s).argmax(dim=-1)
+    return torch.stack([t, s, m], dim=-1)
+
+
+def sample_chain(
+    type_logp: torch.Tensor, size_logp: torch.Tensor, amount_logp: torch.Tensor
+) -> torch.Tensor:
+    """Draw (type, size, amount) in order from torch's global RNG, each given the ones before.
+
+    The one sampling rule of ``edit`` and of RLlib's ``AutoregressiveEditDistribution.sample``,
+    so ``torch.manual_seed(k)`` fixes the edit whichever way the policy is run.
+
+    Shape:
+        as :func:`greedy_chain`.
+    """
+    Categorical = torch.distributions.Categorical
+    t = Categorical(logits=type_logp).sample()
+    s = Categorical(logits=select_rows(size_logp, t)).sample()
+    amount_rows = select_rows(amount_logp, t)  # [..., 5 sizes, 5 amounts]
+    m = Categorical(logits=select_rows(amount_rows, s)).sample()
     return torch.stack([t, s, m], dim=-1)
 
 
@@ -259,22 +267,14 @@ def _log_probs(logits: PolicyLogits) -> tuple[torch.Tensor, torch.Tensor, torch.
     return t, s, m
 
 
+def greedy_actions(logits: PolicyLogits) -> torch.Tensor:
+    """:func:`greedy_chain` of the heads' log-probabilities. Returns: [B, 3] int64."""
+    return greedy_chain(*_log_probs(logits))
+
+
 def sample_actions(logits: PolicyLogits) -> torch.Tensor:
-    """Draw (type, size, amount) in order from torch's global RNG, each given the ones before.
-
-    Draws the same numbers as ``AutoregressiveEditDistribution.sample`` (same log-softmax rows,
-    same order), so ``torch.manual_seed(k)`` fixes the edit whichever way the policy is run.
-
-    Shape:
-        Returns: [B, 3] int64 (type, size, amount).
-    """
-    Categorical = torch.distributions.Categorical
-    type_logp, size_logp, amount_logp = _log_probs(logits)
-    t = Categorical(logits=type_logp).sample()
-    s = Categorical(logits=_pick(size_logp, t)).sample()
-    amount_rows = _pick(amount_logp, t)  # [B, 5 sizes, 5 amounts]
-    m = Categorical(logits=_pick(amount_rows, s)).sample()
-    return torch.stack([t, s, m], dim=-1)
+    """:func:`sample_chain` of the heads' log-probabilities. Returns: [B, 3] int64."""
+    return sample_chain(*_log_probs(logits))
 
 
 def policy_state(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:

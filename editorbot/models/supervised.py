@@ -17,85 +17,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
+from editorbot.audio.spectral import htk_mel_magnitude
 from editorbot.editing.actions import N_AMOUNTS, N_SIZES, N_TYPES
+from editorbot.models.supervised_beats import BeatLabelHead
+from editorbot.models.supervised_parts import SupervisedConfig, encoder_stack, sinusoidal_positions
 
 logger = logging.getLogger(__name__)
 
 LOG_EPS = 1e-5
 """[linear mel magnitude] floor added before the log, so silence is log(1e-5) = -11.5, not -inf."""
-
-
-@dataclass(frozen=True)
-class SupervisedConfig:
-    """The supervised model, its mel front end and its loss weights (seed defaults)."""
-
-    sr: int = 22050
-    """[Hz] sample rate the mel front end runs at (the analysis rate)."""
-    n_fft: int = 1024
-    """[samples] FFT size of the mel front end."""
-    hop_length: int = 256
-    """[samples] hop between mel frames (11.6 ms at 22,050 Hz)."""
-    n_mels: int = 80
-    """[bins] mel bands F."""
-    f_max: float = 11025.0
-    """[Hz] top of the mel filterbank."""
-    encoder_dim: int = 512
-    """[units] encoder width D."""
-    decoder_dim: int = 512
-    """[units] decoder width."""
-    n_layers: int = 6
-    """[layers] transformer layers in the encoder and, separately, in the decoder."""
-    n_heads: int = 8
-    """[heads] attention heads H in every layer."""
-    ff_mult: int = 4
-    """[x width] feed-forward width as a multiple of the layer width."""
-    dropout: float = 0.1
-    """[probability] dropout in every transformer layer."""
-    crop_frames: int = 256
-    """[frames] length T of a training crop (about 3 s at the defaults)."""
-    l1_weight: float = 1.0
-    """[weight] L1 on log-mel."""
-    msstft_weight: float = 1.0
-    """[weight] multi-resolution STFT loss on resynthesised waveforms."""
-    edit_consistency_weight: float = 0.5
-    """[weight] unedited (KEEP) frames equal to the input."""
-    label_weight: float = 1.0
-    """[weight] label-head cross-entropy (type + size + amount), per beat."""
-    beat_layers: int = 2
-    """[layers] transformer layers across the beats of a track in the label head."""
-    class_weight_power: float = 0.5
-    """[exponent] label classes weighted by (training frequency) ** -power (0: unweighted)."""
-    msstft_fft_sizes: tuple[int, ...] = (512, 1024, 2048)
-    """[samples] FFT sizes of the multi-resolution STFT loss (hops are 1/4, windows equal)."""
-    griffin_lim_iters: int = 8
-    """[iterations] Griffin-Lim iterations of the mel -> audio resynthesis inside the loss."""
-
-    @classmethod
-    def tiny(cls) -> SupervisedConfig:
-        """A few-thousand-parameter configuration for tests and smoke runs."""
-        return cls(
-            n_mels=32,
-            encoder_dim=32,
-            decoder_dim=32,
-            n_layers=1,
-            n_heads=2,
-            ff_mult=2,
-            dropout=0.0,
-            crop_frames=64,
-            griffin_lim_iters=2,
-        )
-
-    def replace(self, **changes: object) -> SupervisedConfig:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
 class LabelLogits(NamedTuple):
@@ -119,19 +55,6 @@ class SupervisedOutput(NamedTuple):
     """the beat head's ``BeatLabels`` of the tracks passed, or None."""
 
 
-def sinusoidal_positions(T: int, D: int, *, device: torch.device) -> torch.Tensor:
-    """Fixed sinusoidal position codes (Vaswani et al. 2017), any length. Shape (T, D)."""
-    position = torch.arange(T, device=device, dtype=torch.float32)[:, None]
-    # [1/frames]: geometric ladder of frequencies from 1 to 1/10000.
-    inv_freq = torch.exp(
-        torch.arange(0, D, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / D)
-    )
-    pe = torch.zeros(T, D, device=device)
-    pe[:, 0::2] = torch.sin(position * inv_freq)
-    pe[:, 1::2] = torch.cos(position * inv_freq)[:, : D // 2]
-    return pe
-
-
 class LogMel(nn.Module):
     """Waveform -> natural-log mel magnitude, the representation the model and L1 loss use.
 
@@ -141,26 +64,19 @@ class LogMel(nn.Module):
 
     def __init__(self, cfg: SupervisedConfig) -> None:
         super().__init__()
-        import torchaudio
-
-        self._mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=cfg.sr,
-            n_fft=cfg.n_fft,
-            hop_length=cfg.hop_length,
-            f_max=cfg.f_max,
-            n_mels=cfg.n_mels,
-            power=1.0,
-        )
+        self._cfg = cfg
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return torch.log(self._mel(y) + LOG_EPS)
-
-
-def _encoder_stack(D: int, cfg: SupervisedConfig) -> nn.TransformerEncoder:
-    layer = nn.TransformerEncoderLayer(
-        D, cfg.n_heads, cfg.ff_mult * D, cfg.dropout, batch_first=True, norm_first=True
-    )
-    return nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
+        cfg = self._cfg
+        S = htk_mel_magnitude(
+            y,
+            sr=cfg.sr,
+            n_fft=cfg.n_fft,
+            hop_length=cfg.hop_length,
+            n_mels=cfg.n_mels,
+            f_max=cfg.f_max,
+        )
+        return torch.log(S + LOG_EPS)
 
 
 class EditEncoder(nn.Module):
@@ -175,7 +91,7 @@ class EditEncoder(nn.Module):
         super().__init__()
         D = cfg.encoder_dim
         self._in = nn.Linear(cfg.n_mels, D)
-        self._encoder = _encoder_stack(D, cfg)
+        self._encoder = encoder_stack(D, cfg)
         self._norm = nn.LayerNorm(D)
         self._type = nn.Embedding(N_TYPES, D)
         self._size = nn.Embedding(N_SIZES, D)
@@ -245,8 +161,6 @@ class SupervisedEditModel(nn.Module):
 
     def __init__(self, cfg: SupervisedConfig) -> None:
         super().__init__()
-        from editorbot.models.supervised_beats import BeatLabelHead
-
         self.config = cfg
         self._encoder = EditEncoder(cfg)
         self._label_head = BeatLabelHead(cfg)

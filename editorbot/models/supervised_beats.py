@@ -20,18 +20,24 @@ Plain PyTorch, no Ray.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 import torch
 from torch import nn
 
+from editorbot.audio.beats import BARS_PER_PHRASE, BEATS_PER_BAR
 from editorbot.editing.actions import N_AMOUNTS, N_SIZES, N_TYPES
+from editorbot.models.supervised_parts import SupervisedConfig, encoder_stack, sinusoidal_positions
 
-if TYPE_CHECKING:
-    from editorbot.models.supervised import EditEncoder, SupervisedConfig
 
-BEATS_PER_BAR = 4
-BARS_PER_PHRASE = 4
+class RawEncoder(Protocol):
+    """What the head needs of the model's encoder: its raw-only path (``EditEncoder``)."""
+
+    def encode_raw(self, S: torch.Tensor) -> torch.Tensor:
+        """(B, F, T) raw log-mel -> (B, T, D) latent."""
+        ...
+
+
 N_CONTEXT_FIXED = 2 + BEATS_PER_BAR + BARS_PER_PHRASE + 1
 """Context channels besides the relative spectrum: position and remainder in the track, beat in
 bar (one-hot), bar in phrase (one-hot), relative loudness."""
@@ -106,16 +112,14 @@ class BeatLabelHead(nn.Module):
 
     def __init__(self, cfg: SupervisedConfig) -> None:
         super().__init__()
-        from editorbot.models.supervised import _encoder_stack
-
         D = cfg.encoder_dim
         self._crop = cfg.crop_frames
         self._in = nn.Linear(D + cfg.n_mels + N_CONTEXT_FIXED, D)
-        self._beats = _encoder_stack(D, cfg.replace(n_layers=cfg.beat_layers))
+        self._beats = encoder_stack(D, cfg.replace(n_layers=cfg.beat_layers))
         self._norm = nn.LayerNorm(D)
         self._out = nn.Linear(D, N_TYPES + N_SIZES + N_AMOUNTS)
 
-    def tokens(self, encoder: EditEncoder, track: BeatTrack) -> torch.Tensor:
+    def tokens(self, encoder: RawEncoder, track: BeatTrack) -> torch.Tensor:
         """One track's beat tokens before the beat transformer. Shape (W, D)."""
         F, T = track.S.shape
         windows = frame_windows(track.S, self._crop)  # (n_win, F, crop)
@@ -127,9 +131,7 @@ class BeatLabelHead(nn.Module):
         ctx = beat_context(S_beat, track.downbeat_phase)
         return self._in(torch.cat([_pool(h, index, W), ctx], dim=1))
 
-    def forward(self, encoder: EditEncoder, tracks: list[BeatTrack]) -> BeatLabels:
-        from editorbot.models.supervised import sinusoidal_positions
-
+    def forward(self, encoder: RawEncoder, tracks: list[BeatTrack]) -> BeatLabels:
         toks = [self.tokens(encoder, t) for t in tracks]
         W = max(len(x) for x in toks)
         D = toks[0].shape[1]

@@ -21,7 +21,7 @@ import logging
 import sys
 from pathlib import Path
 
-from editorbot.cli import _add_common, _dispatch
+from editorbot.cli import _add_common, run_command
 from editorbot.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m editorbot.scripts.infer_rich_bc_labels")
     _add_common(parser)
     add_arguments(parser)
-    return _dispatch(sys.modules[__name__], parser.parse_args(argv))
+    return run_command(sys.modules[__name__], parser.parse_args(argv))
 
 
 if __name__ == "__main__":

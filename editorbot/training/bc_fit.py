@@ -18,38 +18,23 @@ import copy
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from editorbot.training.ppo import BCSettings
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BCFitSettings:
-    """In-memory BC: optimiser, epochs and early stopping."""
-
-    epochs: int = 40
-    """[passes] over the expert steps."""
-    lr: float = 1e-3
-    """[1/step] Adam learning rate."""
-    batch_size: int = 64
-    """[steps] per gradient update."""
-    weight_decay: float = 0.0
-    """[1/step] AdamW decoupled weight decay."""
-    aux_weight: float = 0.1
-    """[loss weight] of the auxiliary (tempo, energy, phrase) losses."""
-    eval_every: int = 5
-    """[epochs] between held-out evaluations (the best one is kept)."""
 
 
 def fit_bc(
     module: Any,
     obs: dict[str, np.ndarray],
     actions: np.ndarray,
-    settings: BCFitSettings,
+    settings: BCSettings,
     *,
+    aux_weight: float,
     evaluate: Any = None,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -59,7 +44,9 @@ def fit_bc(
         module: an ``EditorRLModule`` (full, not inference-only).
         obs: key -> [shape=(N, ...)] expert observations (as :func:`load_expert_arrays`).
         actions: [shape=(N, 3)] expert (type, size, amount).
-        settings: optimiser and schedule.
+        settings: optimiser and schedule (``epochs``, ``lr``, ``train_batch_size``,
+            ``weight_decay``, ``eval_every``; ``iterations`` is RLlib BC's, not read here).
+        aux_weight: [loss weight] of the auxiliary (tempo, energy, phrase) losses, PPO's.
         evaluate: ``f(module) -> float`` (higher is better) run every ``eval_every`` epochs and
             at the end; the best-scoring weights are loaded back. None = keep the last epoch.
         seed: minibatch order.
@@ -80,7 +67,7 @@ def fit_bc(
     start, loss = time.perf_counter(), float("nan")
     for epoch in range(1, settings.epochs + 1):
         module.train()
-        loss = _epoch(module, opt, obs_t, act_t, settings, aux_losses)
+        loss = _epoch(module, opt, obs_t, act_t, settings.train_batch_size, aux_weight, aux_losses)
         if evaluate is not None and (epoch % settings.eval_every == 0 or epoch == settings.epochs):
             module.eval()
             score = float(evaluate(module))
@@ -96,7 +83,13 @@ def fit_bc(
 
 
 def _epoch(
-    module: Any, opt: Any, obs: dict[str, Any], actions: Any, s: BCFitSettings, aux_losses: Any
+    module: Any,
+    opt: Any,
+    obs: dict[str, Any],
+    actions: Any,
+    batch_size: int,
+    aux_weight: float,
+    aux_losses: Any,
 ) -> float:
     """One pass in random minibatches; returns the mean BC loss (−log π(expert action))."""
     import torch
@@ -104,12 +97,12 @@ def _epoch(
 
     n = len(actions)
     total = 0.0
-    for idx in torch.randperm(n).split(s.batch_size):
+    for idx in torch.randperm(n).split(batch_size):
         batch = {Columns.OBS: {k: v[idx] for k, v in obs.items()}}
         out = module.forward_train(batch)
         dist = module.get_train_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
         bc = -dist.logp(actions[idx]).mean()
-        loss = bc + s.aux_weight * sum(aux_losses(out, batch).values()) if s.aux_weight else bc
+        loss = bc + aux_weight * sum(aux_losses(out, batch).values()) if aux_weight else bc
         opt.zero_grad()
         loss.backward()
         opt.step()

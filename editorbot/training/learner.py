@@ -69,7 +69,7 @@ class EditorPPOLearner(PPOTorchLearner):
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
     ) -> torch.Tensor:
         if self._anchor_weight > 0 and module_id not in self._anchor:
-            self._anchor[module_id] = _frozen_copy(self.module[module_id].unwrapped())
+            self._anchor[module_id] = frozen_copy(self.module[module_id].unwrapped())
         if self._warmup_left > 0:
             return self._warmup_loss(module_id, config, batch, fwd_out)
         total: torch.Tensor = super().compute_loss_for_module(  # type: ignore[assignment]
@@ -85,7 +85,7 @@ class EditorPPOLearner(PPOTorchLearner):
             total = total + self._bc_weight * bc
             logs.update({BC_LOSS_KEY: bc, BC_WEIGHT_KEY: self._bc_weight})
         if module_id in self._anchor:
-            kl = self._anchor_kl(module_id, batch, fwd_out)
+            kl = anchor_kl(self._anchor[module_id], batch, fwd_out)
             total = total + self._anchor_weight * kl
             logs[ANCHOR_KL_KEY] = kl
         if logs:
@@ -111,17 +111,6 @@ class EditorPPOLearner(PPOTorchLearner):
         self.metrics.log_dict({WARMUP_VF_KEY: loss}, key=module_id, window=1)
         return config.vf_loss_coeff * loss
 
-    def _anchor_kl(
-        self, module_id: str, batch: dict[str, Any], fwd_out: dict[str, Any]
-    ) -> torch.Tensor:
-        """Mean KL(π_start ‖ π) over the rollout observations."""
-        anchor = self._anchor[module_id]
-        dist_cls = anchor.get_train_action_dist_cls()
-        with torch.no_grad():
-            start = dist_cls.from_logits(anchor.forward_train(batch)[Columns.ACTION_DIST_INPUTS])
-        now = dist_cls.from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
-        return _masked_mean(start.kl(now), batch)
-
     def _bc_loss(self, module_id: str) -> torch.Tensor:
         """Mean −log π(expert action | expert observation) on a random expert batch."""
         assert self._expert is not None
@@ -141,7 +130,17 @@ def _masked_mean(x: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
     return x.mean() if mask is None else x[mask].sum() / mask.sum().clamp(min=1)
 
 
-def _frozen_copy(module: Any) -> Any:
+def anchor_kl(anchor: Any, batch: dict[str, Any], fwd_out: dict[str, Any]) -> torch.Tensor:
+    """Mean KL(π_start ‖ π) over the rollout observations, π_start = ``anchor``
+    (a :func:`frozen_copy` of the policy PPO started from), π = ``fwd_out``'s."""
+    dist_cls = anchor.get_train_action_dist_cls()
+    with torch.no_grad():
+        start = dist_cls.from_logits(anchor.forward_train(batch)[Columns.ACTION_DIST_INPUTS])
+    now = dist_cls.from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
+    return _masked_mean(start.kl(now), batch)
+
+
+def frozen_copy(module: Any) -> Any:
     """A deep copy of ``module`` in eval mode with no gradients (the policy PPO started from)."""
     import copy
 

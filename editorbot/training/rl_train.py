@@ -35,6 +35,7 @@ import numpy as np
 from editorbot import __version__
 from editorbot.atomic import replace_dir
 from editorbot.errors import CheckpointError, DatasetError
+from editorbot.training import tensorboard
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def train_rl(
     save_dir = Path(save_dir)
     _RUN_START[save_dir] = time.perf_counter()
     logger.info("resolved config: %s", json.dumps(dataclasses.asdict(cfg), default=str))
-    split = _split(Path(bc_dir), save_dir / "data", cfg)
+    split = split_tracks(Path(bc_dir), save_dir / "data", cfg)
     if not ray.is_initialized():
         from editorbot.training.local_ray import init_local
 
@@ -115,7 +116,7 @@ def train_rl(
     start_module = None
     if last is None:
         start_module = _pretrain_bc(cfg, split, save_dir / "bc", env_config)
-    best = _Best.read(save_dir / "best") if last is not None else _Best()
+    best = BestCheckpoint.read(save_dir / "best") if last is not None else BestCheckpoint()
     if start_module is not None:  # the BC policy competes for best/ too: PPO must beat it
         best = _log_bc_agreement(start_module, split, env_config, save_dir)
     # A resumed run has done its value warm-up already (the learner counts from its start).
@@ -152,7 +153,7 @@ def train_rl(
 
 
 @dataclasses.dataclass(frozen=True)
-class _Split:
+class TrackSplit:
     """The tracks of one run: training (folder), validation and test (tables in memory)."""
 
     train_dir: Path
@@ -170,7 +171,7 @@ class _Split:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Best:
+class BestCheckpoint:
     """What ``best/`` holds: the iteration (0 = BC) and its validation / test agreement."""
 
     iteration: int = -1
@@ -178,8 +179,8 @@ class _Best:
     test: float | None = None
 
     @classmethod
-    def read(cls, best_dir: Path) -> _Best:
-        """What ``best_dir`` holds; nothing (``_Best()``) when it does not exist.
+    def read(cls, best_dir: Path) -> BestCheckpoint:
+        """What ``best_dir`` holds; nothing (``BestCheckpoint()``) when it does not exist.
 
         Raises:
             CheckpointError: it exists but its description is unreadable: resuming would
@@ -206,14 +207,14 @@ def _ppo_loop(
     algo: Any,
     cfg: Any,
     env_config: dict[str, Any],
-    split: _Split,
+    split: TrackSplit,
     save_dir: Path,
     stop_iters: int,
     checkpoint_freq: int,
     *,
-    best: _Best,
+    best: BestCheckpoint,
     start_iter: int = 0,
-) -> _Best:
+) -> BestCheckpoint:
     """PPO iterations ``start_iter + 1 .. stop_iters`` (a resumed run continues its numbering;
     ``best`` is what ``best/`` already holds); returns what it holds at the end."""
     for it in range(start_iter + 1, stop_iters + 1):
@@ -225,12 +226,14 @@ def _ppo_loop(
         if it % checkpoint_freq == 0 or it == stop_iters:
             _save_checkpoint(algo, save_dir / "checkpoints" / f"iter_{it:04d}")
         if metrics["val_type_agreement"] > best.val:
-            best = _Best(it, metrics["val_type_agreement"], metrics.get("test_type_agreement"))
+            best = BestCheckpoint(
+                it, metrics["val_type_agreement"], metrics.get("test_type_agreement")
+            )
             _write_best(save_dir, module, cfg, env_config, split, best)
     return best
 
 
-def _agreements(module: Any, split: _Split, env_config: dict[str, Any]) -> dict[str, float]:
+def _agreements(module: Any, split: TrackSplit, env_config: dict[str, Any]) -> dict[str, float]:
     """Greedy-policy metrics on the validation and the test tracks, as ``edit`` would run:
     every track shows the one target ratio ``best/`` stores (an edit knows no human edit)."""
     from editorbot.inference import validation_metrics
@@ -251,7 +254,12 @@ def _edit_target_ratio(tables: list[Any]) -> float:
 
 
 def _write_best(
-    save_dir: Path, module: Any, cfg: Any, env_config: dict[str, Any], split: _Split, best: _Best
+    save_dir: Path,
+    module: Any,
+    cfg: Any,
+    env_config: dict[str, Any],
+    split: TrackSplit,
+    best: BestCheckpoint,
 ) -> None:
     validation = {"iteration": best.iteration, "type_agreement": best.val}
     if best.test is not None:
@@ -300,7 +308,7 @@ def write_best(
 _BC_COMPONENT = "learner_group/learner/rl_module/default_policy"
 
 
-def _pretrain_bc(cfg: Any, split: _Split, out: Path, env_config: dict[str, Any]) -> str | None:
+def _pretrain_bc(cfg: Any, split: TrackSplit, out: Path, env_config: dict[str, Any]) -> str | None:
     """BC on the training episodes (see :class:`~editorbot.training.ppo.BCSettings`), the epoch
     chosen on the validation tracks; returns the saved module's path, which PPO restores as
     :data:`_BC_COMPONENT`."""
@@ -314,12 +322,8 @@ def _pretrain_bc(cfg: Any, split: _Split, out: Path, env_config: dict[str, Any])
     import torch
 
     from editorbot.training.bc_data import load_expert_arrays
-    from editorbot.training.bc_fit import BCFitSettings, build_module, fit_bc
+    from editorbot.training.bc_fit import build_module, fit_bc
 
-    b = cfg.bc
-    settings = BCFitSettings(epochs=b.epochs, lr=b.lr, batch_size=b.train_batch_size,
-                             weight_decay=b.weight_decay, aux_weight=cfg.ppo.aux_weight,
-                             eval_every=b.eval_every)  # fmt: skip
     torch.manual_seed(cfg.seed)  # the initial weights: same seed, same BC start
     module = build_module(cfg.module, env.observation_space, env.action_space)
     obs, actions = load_expert_arrays(split.train_dir / "episodes")
@@ -328,7 +332,8 @@ def _pretrain_bc(cfg: Any, split: _Split, out: Path, env_config: dict[str, Any])
     def held_out(m: Any) -> float:
         return float(_agreements(m, val_only, env_config)["val_type_agreement"])
 
-    fit = fit_bc(module, obs, actions, settings, seed=cfg.seed, evaluate=held_out)
+    fit = fit_bc(module, obs, actions, cfg.bc, aux_weight=cfg.ppo.aux_weight, seed=cfg.seed,
+                 evaluate=held_out)  # fmt: skip
     logger.info("BC: %d expert steps, best validation type agreement %.3f at epoch %d",
                 len(actions), fit["best_score"], fit["best_epoch"])  # fmt: skip
     path = (out / "rl_module").resolve()
@@ -336,7 +341,7 @@ def _pretrain_bc(cfg: Any, split: _Split, out: Path, env_config: dict[str, Any])
     return str(path)
 
 
-def _pretrain_rllib_bc(cfg: Any, split: _Split, out: Path, env: Any) -> str:
+def _pretrain_rllib_bc(cfg: Any, split: TrackSplit, out: Path, env: Any) -> str:
     """RLlib's BC algorithm on the run's own packed copy of its training episodes (Ray Data)."""
     from editorbot.envs.editing_env import EditingEnv
     from editorbot.training.bc_data import RLLIB_EPISODES_DIR, write_rllib_episodes
@@ -361,17 +366,17 @@ def _pretrain_rllib_bc(cfg: Any, split: _Split, out: Path, env: Any) -> str:
 
 
 def _log_bc_agreement(
-    module_path: str, split: _Split, env_config: dict[str, Any], save_dir: Path
-) -> _Best:
+    module_path: str, split: TrackSplit, env_config: dict[str, Any], save_dir: Path
+) -> BestCheckpoint:
     """Validation and test agreement of the BC policy alone (row 0 of ``progress.jsonl``)."""
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     metrics = _agreements(RLModule.from_checkpoint(module_path), split, env_config)
     _log_progress(save_dir, 0, {}, metrics, 0.0)
-    return _Best(0, metrics["val_type_agreement"], metrics.get("test_type_agreement"))
+    return BestCheckpoint(0, metrics["val_type_agreement"], metrics.get("test_type_agreement"))
 
 
-def _split(bc_dir: Path, out: Path, cfg: Any) -> _Split:
+def split_tracks(bc_dir: Path, out: Path, cfg: Any) -> TrackSplit:
     """Split the tracks into training, validation and test by a seeded permutation; copy the
     training tracks' tables and episodes to ``out/train``.
 
@@ -401,7 +406,7 @@ def _split(bc_dir: Path, out: Path, cfg: Any) -> _Split:
     write_bc_data(train_dir, train, normalizer, env_config=env)
     logger.info("train on %d tracks, validate on %s, test on %s", len(train),
                 sorted(t.name for t in val), sorted(t.name for t in test))  # fmt: skip
-    return _Split(train_dir, train, val or tables, test, normalizer, env)  # one track: validate
+    return TrackSplit(train_dir, train, val or tables, test, normalizer, env)  # one track: validate
 
 
 def _build_bc_data(args: argparse.Namespace, env_cfg: dict[str, Any]) -> Path:
@@ -465,12 +470,12 @@ def _log_progress(
         "elapsed_sec": time.perf_counter() - _RUN_START.setdefault(save_dir, time.perf_counter()),
         **metrics,
         "episode_return_mean": runners.get("episode_return_mean"),
-        **{k: learner[k] for k in sorted(learner) if _is_loss_key(k)},
+        **{k: learner[k] for k in sorted(learner) if tensorboard.is_loss_key(k)},
     }
     save_dir.mkdir(parents=True, exist_ok=True)
     with open(save_dir / "progress.jsonl", "a") as f:
         f.write(json.dumps(row, default=float) + "\n")
-    writer = _tensorboard(save_dir / "logs")
+    writer = tensorboard.writer(save_dir / "logs")
     for key, value in row.items():
         if key != "iteration" and isinstance(value, int | float):
             writer.add_scalar(key, value, it)
@@ -480,19 +485,5 @@ def _log_progress(
         logger.warning("iter %d: action-type collapse (one type > 90%% of actions)", it)
 
 
-_WRITERS: dict[Path, Any] = {}
 _RUN_START: dict[Path, float] = {}
 """[s] ``perf_counter`` at the start of each run in this process (``elapsed_sec`` of a row)."""
-
-
-def _tensorboard(path: Path) -> Any:
-    """One TensorBoard writer per log folder for the life of the process."""
-    if path not in _WRITERS:
-        from torch.utils.tensorboard import SummaryWriter
-
-        _WRITERS[path] = SummaryWriter(str(path))
-    return _WRITERS[path]
-
-
-def _is_loss_key(key: str) -> bool:
-    return any(s in key for s in ("loss", "entropy", "kl", "bc_", "aux_"))

@@ -36,6 +36,7 @@ from editorbot.config import from_dict
 from editorbot.errors import EditorbotError, ParameterError
 from editorbot.models.losses import SupervisedLoss, class_weights_from_counts
 from editorbot.models.supervised import SupervisedConfig, SupervisedEditModel, save_checkpoint
+from editorbot.training import tensorboard
 from editorbot.training.supervised_data import (
     CropDataset,
     TrackExample,
@@ -95,7 +96,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     rank = ray.train.get_context().get_world_rank()
     save_dir = Path(config["save_dir"])
-    writer = _tensorboard(save_dir) if rank == 0 else None
+    writer = tensorboard.writer(save_dir / "tensorboard") if rank == 0 else None
     best, since_best = math.inf, 0
     for epoch in range(tc.epochs):
         train_ds.epoch = epoch
@@ -241,12 +242,6 @@ def _validate(model, loss_fn, loader, tracks) -> tuple[float, dict[str, torch.Te
             }
     acc = right / max(beats, 1.0)
     return total / max(n, 1), {k: v.cpu() for k, v in example.items()}, acc
-
-
-def _tensorboard(save_dir: Path) -> Any:
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(log_dir=str(save_dir / "tensorboard"))
 
 
 def _log_tensorboard(writer: Any, metrics: dict[str, float], example: dict, epoch: int) -> None:

@@ -195,7 +195,7 @@ def check_fits(pgf: Any, cluster: dict[str, float], source: str) -> None:
         )
 
 
-def _wait_until_fits(pgf: Any, timeout_s: float) -> None:
+def wait_until_fits(pgf: Any, timeout_s: float) -> None:
     """Give a growing cluster ``timeout_s`` to offer one trial's resources.
 
     A cluster from ``cluster.yaml`` starts with worker nodes at ``min_workers`` (0 by default),
@@ -275,7 +275,7 @@ def _rl_trainable(sweep: Sweep, bc_dir: Path, exp_dir: Path) -> Any:
     env_config = {**sweep.run.env, "tables": str(bc_dir / "tables"), "seed": sweep.run.seed}
     register()  # Tuner.restore needs the env registered again
     pgf = resources(sweep.run, env_config)
-    _wait_until_fits(pgf, sweep.run.ppo.placement_timeout_s)
+    wait_until_fits(pgf, sweep.run.ppo.placement_timeout_s)
     check_fits(pgf, ray.cluster_resources(), sweep.source)
     return tune.with_resources(
         tune.with_parameters(

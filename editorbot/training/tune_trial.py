@@ -164,7 +164,9 @@ def _lookup(result: dict[str, Any], key: str) -> Any:
 
 
 def _is_scalar_loss(key: str, value: Any) -> bool:
-    return isinstance(value, int | float) and any(s in key for s in ("loss", "entropy", "kl"))
+    from editorbot.training.tensorboard import is_loss_key
+
+    return isinstance(value, int | float) and is_loss_key(key)
 
 
 class InjectedFailure(RuntimeError):

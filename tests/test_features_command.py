@@ -76,6 +76,7 @@ def test_missing_file_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     _one_error_line(capsys.readouterr().err, "nope.wav", "no such file")
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(240)
 def test_features_directory_in_parallel_with_ray(
@@ -103,10 +104,3 @@ def test_duplicate_output_names_refused(tmp_path: Path, capsys: pytest.CaptureFi
     argv = ["features", str(tmp_path / "a" / "x.wav"), str(tmp_path / "b" / "x.wav")]
     assert cli.main([*argv, "--out", str(tmp_path / "o")]) == 1
     _one_error_line(capsys.readouterr().err, "would both write")
-
-
-def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        cli.main(["--help"])
-    out = capsys.readouterr().out
-    assert all(name in out for name in ("features", "data", "demo"))
