@@ -474,6 +474,7 @@ def render_segment(
         [shape=(C, H + M + H)]: ``H`` = :func:`segment_margin` samples before the body, the body
         of ``M`` samples (:func:`body_samples` of the span at the segment's speed), ``H`` after.
     """
+
     def read(start: int, end: int) -> np.ndarray:
         if isinstance(source, np.ndarray):
             return dsp.slice_padded(source, start, end)
