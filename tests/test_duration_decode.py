@@ -15,7 +15,11 @@ import soundfile as sf
 
 from editorbot.cli import main as cli
 from editorbot.editing.decisions import decisions_from_actions
-from editorbot.editing.duration_decode import BeatLogProbs, constrained_actions
+from editorbot.editing.duration_decode import (
+    BeatLogProbs,
+    constrained_actions,
+    supervised_log_probs,
+)
 from editorbot.editing.render import render
 from editorbot.target_duration import (
     Grid,
@@ -23,7 +27,6 @@ from editorbot.target_duration import (
     fit_actions,
     output_samples,
     stretch_to,
-    supervised_log_probs,
 )
 
 RATIOS = (0.4, 0.6, 0.8, 1.0, 1.25, 1.5)

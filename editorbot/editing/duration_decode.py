@@ -77,6 +77,16 @@ class BeatLogProbs:
         return iter((self.type_lp, self.size_lp, self.amount_lp))
 
 
+def supervised_log_probs(lp: list[np.ndarray]) -> BeatLogProbs:
+    """The label head's per-beat (type, size, amount) log-probabilities as joint tables (its
+    size and amount do not depend on the type)."""
+    type_lp, size_lp, amount_lp = (np.asarray(x, np.float64) for x in lp)
+    N, n_types = type_lp.shape
+    size = np.broadcast_to(size_lp[:, None, :], (N, n_types, size_lp.shape[1]))
+    amount = np.broadcast_to(amount_lp[:, None, None, :], (*size.shape, amount_lp.shape[1]))
+    return BeatLogProbs(type_lp, size, amount)
+
+
 @dataclass(frozen=True, eq=False)
 class _Moves:
     """Every move the search may take from each cursor, one slot per distinct length rule.

@@ -17,6 +17,7 @@ import numpy as np
 from editorbot.audio.io import load_audio
 from editorbot.datasets.pairs import Pair
 from editorbot.editing.decisions import DecisionList, decisions_from_actions
+from editorbot.editing.duration_decode import supervised_log_probs
 from editorbot.errors import ParameterError
 from editorbot.evaluation import metrics
 from editorbot.evaluation.label_metrics import LabelScores
@@ -26,7 +27,6 @@ from editorbot.target_duration import (
     fit_actions,
     output_samples,
     policy_log_probs,
-    supervised_log_probs,
 )
 
 FACTORS = (0.8, 1.0, 1.2)

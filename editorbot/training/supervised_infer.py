@@ -147,8 +147,7 @@ def decode_decisions(lp: list[np.ndarray], *, n_beats: int, downbeat_phase: int)
     A decision's confidence is the geometric mean over its beats of the head's probability of
     its (type, size, amount).
     """
-    from editorbot.editing.duration_decode import most_likely_actions
-    from editorbot.target_duration import supervised_log_probs
+    from editorbot.editing.duration_decode import most_likely_actions, supervised_log_probs
 
     actions = most_likely_actions(
         supervised_log_probs(lp), n_beats=n_beats, downbeat_phase=downbeat_phase
