@@ -32,6 +32,7 @@ minutes on one core; the full size about an hour.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -184,10 +185,47 @@ def label(raw: Path, edit: Path, out: Path, before: bool = False) -> tuple[objec
 
 
 def _score_pair(acc: dict, method: str, truth, pred, real: bool) -> None:
-    from editorbot.evaluation.label_metrics import LabelScores, on_grid
+    from editorbot.evaluation.label_metrics import LabelScores
 
-    pred = _same_audio(pred) if real else pred
-    acc.setdefault(method, LabelScores()).add(truth, on_grid(pred, truth.beat_times))
+    acc.setdefault(method, LabelScores()).add(truth, _read(truth, pred, real))
+
+
+def _read(truth, pred, real: bool):
+    """``pred`` on the truth's grid, in the truth's names where they render the same audio."""
+    from editorbot.evaluation.label_metrics import on_grid
+
+    if not real:
+        return on_grid(pred, truth.beat_times)
+    return _as_truth_where_same(truth, on_grid(_same_audio(pred), truth.beat_times))
+
+
+def _as_truth_where_same(truth, read):
+    """``read`` (labels on the truth's grid) with the truth's names where both readings render
+    the same audio: the editor's KEEP of n beats then REPEAT_PREV of n plays those n beats
+    twice and skips the next n, exactly as a LOOP x2 of the n beats and a CUT of the next n."""
+    from editorbot.editing.actions import ActionAmount, ActionType
+    from editorbot.editing.actions import amount_value as value
+    from editorbot.evaluation.label_metrics import BeatLabels
+
+    t, labels = truth.labels[:, 0], read.labels.copy()
+    runs, i = [], 0
+    while i < len(t):
+        j = i
+        while j < len(t) and t[j] == t[i]:
+            j += 1
+        runs.append((int(t[i]), i, j))
+        i = j
+    for (ta, a0, a1), (tb, b0, b1) in itertools.pairwise(runs):
+        if (ta, tb) != (ActionType.KEEP, ActionType.REPEAT_PREV) or a1 - a0 != b1 - b0:
+            continue
+        loop = labels[a0:a1]
+        twice = all(
+            r[0] == ActionType.LOOP and value(ActionType.LOOP, ActionAmount(int(r[2]))) == 2
+            for r in loop
+        )
+        if twice and (labels[b0:b1, 0] == ActionType.CUT).all():
+            labels[a0:b1, 0] = t[a0:b1]
+    return BeatLabels(read.beat_times, labels, read.events)
 
 
 def _same_audio(pred):
@@ -244,11 +282,13 @@ def _three(acc, timing, truth, paths, log, name, real) -> None:
     import soundfile as sf
     from baselines_label import dtw_labels, keep_all
 
-    from editorbot.evaluation.label_metrics import LabelScores, on_grid
+    from editorbot.evaluation.label_metrics import LabelScores
 
     raw_p, edit_p, pred_p = paths
     minutes = sf.info(str(raw_p)).duration / 60
     pred, cpu = _labelled(raw_p, edit_p, pred_p, truth, name, before=False)
+    if pred_p.exists():
+        _reliability(timing, truth, pred, _decision_confidence(pred_p), real)
     if BEFORE:
         old, old_cpu = _labelled(raw_p, edit_p, pred_p.with_suffix(".before.json"), truth, name,
                                  before=True)  # fmt: skip
@@ -264,9 +304,48 @@ def _three(acc, timing, truth, paths, log, name, real) -> None:
     timing["dtw"] = timing.get("dtw", 0.0) + dtw_cpu
     if log:
         one = LabelScores()
-        one.add(truth, on_grid(_same_audio(pred) if real else pred, truth.beat_times))
+        one.add(truth, _read(truth, pred, real))
         print(f"{name}: type acc {one.summary()['type_accuracy']:.3f} "
               f"({cpu:.0f} CPU-s)", file=sys.stderr)  # fmt: skip
+
+
+RELIABILITY_BINS = (0.0, 0.5, 0.7, 0.9, 1.0001)
+"""[confidence] bin edges of the reliability table (the issue's claim is about >= 0.9)."""
+
+
+def _decision_confidence(pred_p: Path) -> np.ndarray:
+    """[shape=(N,)] the confidence of the decision that consumed each beat of the prediction's
+    own grid (NaN where no decision did: beats the renderer keeps by default)."""
+    from editorbot.editing.actions import initial_state, keep_until, step
+    from editorbot.editing.decisions import DecisionList
+
+    dl = DecisionList.load(pred_p)
+    conf = np.full(len(dl.beat_times), np.nan)
+    state = initial_state(len(dl.beat_times), downbeat_phase=dl.downbeat_phase)
+    for d in dl.decisions:
+        state, _ = keep_until(state, d.beat)
+        before = state.cursor
+        state, _ = step(state, d.type, d.size, d.amount)
+        conf[before : state.cursor] = d.confidence
+    return conf
+
+
+def _reliability(timing: dict, truth, pred, conf: np.ndarray, real: bool) -> None:
+    """Count, per confidence bin, the truth's beats and how many the labeller got right (each
+    true beat takes the confidence of the predicted beat holding its midpoint, as the score)."""
+
+    if len(conf) != len(pred.beat_times):
+        return  # the labeller failed on this pair; its old file is not this prediction
+    read = _read(truth, pred, real)
+    times = np.asarray(truth.beat_times, dtype=float)
+    period = np.diff(times, append=times[-1] + np.median(np.diff(times)))
+    idx = np.searchsorted(pred.beat_times, times + 0.5 * period, side="right") - 1
+    c = conf[np.clip(idx, 0, len(conf) - 1)]
+    right = read.labels[:, 0] == truth.labels[:, 0]
+    rel = timing.setdefault("reliability", np.zeros((len(RELIABILITY_BINS) - 1, 2)))
+    k = np.digitize(c[~np.isnan(c)], RELIABILITY_BINS) - 1
+    np.add.at(rel, (k, 0), 1)
+    np.add.at(rel, (k, 1), right[~np.isnan(c)])
 
 
 def _labelled(raw_p, edit_p, pred_p, truth, name, *, before: bool) -> tuple:
@@ -295,6 +374,13 @@ def summarise(acc: dict, timing: dict) -> dict:
             "n_beats": s["n_beats"],
             "recall": recall,
         }
+    if "reliability" in timing:
+        rel = timing["reliability"]
+        out["reliability"] = [
+            {"confidence": f"{lo:.1f}-{min(hi, 1.0):.1f}", "n_beats": int(n),
+             "accuracy": round(float(r / n), 3) if n else None}
+            for lo, hi, (n, r) in zip(RELIABILITY_BINS[:-1], RELIABILITY_BINS[1:], rel, strict=True)
+        ]  # fmt: skip
     m = max(timing.get("minutes", 0.0), 1e-9)
     out["cpu_s_per_min"] = {
         k: round(timing.get(k, 0.0) / m, 2) for k in ("editorbot", "editorbot-before", "dtw")
@@ -314,6 +400,11 @@ def table(name: str, res: dict) -> str:
                      f"{r['effect_macro_f1']:.3f} | {per} |")  # fmt: skip
     c = res["cpu_s_per_min"]
     lines.append(f"\nCPU-s per minute of raw audio: {c}")
+    if "reliability" in res:
+        lines += ["", "| editorbot confidence | beats | right |", "|---|---|---|"]
+        for r in res["reliability"]:
+            acc = "—" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
+            lines.append(f"| {r['confidence']} | {r['n_beats']} | {acc} |")
     return "\n".join(lines)
 
 

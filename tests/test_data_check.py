@@ -96,3 +96,31 @@ def test_missing_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert cli.main(["data", "check", str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no such folder" in err
+
+
+def test_data_check_names_an_edit_not_made_of_its_raw_track(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(0)
+    root = tmp_path / "d"
+
+    def music(seed: int) -> np.ndarray:
+        """Noise bursts, one every 0.25 s, each different: matchable frame by frame."""
+        r = np.random.default_rng(seed)
+        n = int(0.25 * SR)
+        env = np.exp(-np.arange(n) / (0.05 * SR))
+        return np.concatenate([0.2 * r.normal(size=n) * env for _ in range(48)])[None]
+
+    y = music(1)
+    write_audio(root / "input" / "same_raw.wav", y.astype(np.float32), sr=SR)
+    edit = np.concatenate([y[:, : 4 * SR], y[:, 6 * SR :]], axis=1)  # a 2 s cut
+    edit = edit + 0.002 * rng.normal(size=edit.shape)  # an export's noise, about -35 dB
+    write_audio(root / "desired_output" / "same_edit.wav", edit.astype(np.float32), sr=SR)
+    write_audio(root / "input" / "wrong_raw.wav", y.astype(np.float32), sr=SR)
+    write_audio(root / "desired_output" / "wrong_edit.wav", music(2).astype(np.float32), sr=SR)
+    by_name = {c.pair.name: c for c in check_pairs(root).checks}
+    assert by_name["same"].unrelated is None  # an edit of its raw track, exported
+    assert by_name["wrong"].unrelated is not None and "wrong_edit.wav" in by_name["wrong"].unrelated
+    assert cli.main(["data", "check", str(root)]) == 0  # both readable: still valid pairs
+    err = capsys.readouterr().err
+    assert sum(line.startswith("unusable:") for line in err.splitlines()) == 1

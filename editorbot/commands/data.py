@@ -65,7 +65,7 @@ def _print_report(report: DataReport) -> None:
     for column in ("name", "raw", "edit", "edit/raw", "status"):
         table.add_column(column)
     for c in report.checks:
-        status = "ok" if c.ok else "unreadable"
+        status = "unreadable" if not c.ok else "unrelated?" if c.unrelated else "ok"
         ratio = f"{c.duration_ratio:.2f}" if c.ok else "-"
         table.add_row(c.pair.name, _describe(c.raw), _describe(c.edit), ratio, status)
     Console().print(table)
@@ -74,6 +74,9 @@ def _print_report(report: DataReport) -> None:
         for info in (c.raw, c.edit):
             if info.error is not None:
                 err.print(f"unreadable: {info.error}", markup=False, soft_wrap=True)
+    for c in report.checks:
+        if c.unrelated:
+            err.print(f"unusable: {c.unrelated}", markup=False, soft_wrap=True)
     for line in report.scan.problems:
         err.print(f"unmatched: {line}", markup=False, soft_wrap=True)
     for path in report.scan.ignored:

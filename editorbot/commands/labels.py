@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     with Progress(disable=args.no_progress) as bar:
         task = bar.add_task("aligning pairs", total=len(jobs))
         results = label_pairs(jobs, num_cpus=args.num_cpus, on_done=lambda _: bar.advance(task))
-    return _report(results, args.out, DatasetError)
+    return report_results(results, args.out, DatasetError)
 
 
 def _refuse_truth(out: Path, data_dir: Path, *, force: bool) -> None:
@@ -100,11 +100,14 @@ def _grid(folder: Path | None, name: str) -> Path | None:
     return path
 
 
-def _report(results: list[dict[str, Any]], out: Path, error: type[Exception]) -> int:
+def report_results(results: list[dict[str, Any]], out: Path, error: type[Exception]) -> int:
+    """Print what a labels run did (pairs skipped, doubtful pairs, a summary line); 0, or
+    ``error`` when no pair could be labelled."""
     bad = [r for r in results if "error" in r]
     good = [r for r in results if "error" not in r]
     for r in sorted(bad, key=lambda r: r["name"]):
         print(f"editorbot: skipped {r['name']}: {r['error']}", file=sys.stderr)
+    name_doubtful_pairs(good)
     n_low = sum(r["low_confidence"] for r in good)
     print(
         f"{out}: {len(good)} decision lists, {len(bad)} pairs skipped, "
@@ -113,6 +116,21 @@ def _report(results: list[dict[str, Any]], out: Path, error: type[Exception]) ->
     if not good:
         raise error(f"{out}: no pair could be labelled ({len(bad)} skipped); see the lines above")
     return 0
+
+
+def name_doubtful_pairs(good: list[dict[str, Any]]) -> None:
+    """One line per labelled pair whose decisions' mean confidence is under
+    ``LabelConfig.low_pair_confidence``: its labels are more guess than reading."""
+    from editorbot.editing.align_labels import LabelConfig
+
+    floor = LabelConfig().low_pair_confidence
+    for r in sorted(good, key=lambda r: r["name"]):
+        if r["mean_confidence"] < floor:
+            print(
+                f"editorbot: {r['name']}: mean label confidence {r['mean_confidence']:.2f} "
+                f"(under {floor:.2f}); listen to the pair, or leave it out of training",
+                file=sys.stderr,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ ignored and listed; a raw without an edit (or the reverse) is reported as unmatc
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from editorbot.audio.io import AUDIO_EXTENSIONS, AudioConfig, load_audio
@@ -168,10 +168,27 @@ class PairCheck:
     pair: Pair
     raw: FileInfo
     edit: FileInfo
+    copy_floor_db: float | None = None
+    """[dB] residual of the edit's closest copies of raw audio (see
+    :func:`editorbot.editing.labels.prepare_pair`); None when a file is unreadable."""
 
     @property
     def ok(self) -> bool:
         return self.raw.error is None and self.edit.error is None
+
+    @property
+    def unrelated(self) -> str | None:
+        """One line saying why the edit does not look made of its raw track, or None."""
+        from editorbot.editing.labels import ExportConfig
+
+        limit = ExportConfig().unrelated_floor_db
+        if self.copy_floor_db is None or self.copy_floor_db <= limit:
+            return None
+        return (
+            f"{self.pair.name}: the edit does not look made of its raw track (its closest "
+            f"copies of the raw differ by {self.copy_floor_db:.1f} dB, as unrelated audio "
+            f"does); check that {self.pair.edit.name} is the edit of {self.pair.raw.name}"
+        )
 
     @property
     def duration_ratio(self) -> float:
@@ -208,8 +225,18 @@ def check_pairs(root: str | Path, *, config: AudioConfig | None = None) -> DataR
         DatasetError: ``root`` or its ``input/`` / ``desired_output/`` folder missing.
     """
     scan = scan_pairs(root)
-    checks = tuple(
-        PairCheck(p, file_info(p.raw, config=config), file_info(p.edit, config=config))
-        for p in scan.pairs
-    )
-    return DataReport(root=Path(root), scan=scan, checks=checks)
+    checks = []
+    for p in scan.pairs:
+        c = PairCheck(p, file_info(p.raw, config=config), file_info(p.edit, config=config))
+        checks.append(replace(c, copy_floor_db=_copy_floor_db(p, config)) if c.ok else c)
+    return DataReport(root=Path(root), scan=scan, checks=tuple(checks))
+
+
+def _copy_floor_db(pair: Pair, config: AudioConfig | None) -> float:
+    """[dB] how closely the edit's best-matched windows copy the raw track, after the pair's
+    export chain (about -120 for a renderer's edit, -20 to -35 for a lossy export, near 0 for
+    audio that is not an edit of this raw track)."""
+    from editorbot.editing.labels import ExportConfig, prepare_pair
+
+    raw, edit = load_audio(pair.raw, config=config), load_audio(pair.edit, config=config)
+    return prepare_pair(raw, edit, ExportConfig())[2].copy_floor_db

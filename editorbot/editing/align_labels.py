@@ -51,6 +51,9 @@ class LabelConfig:
     """effect detection thresholds."""
     low_confidence: float = 0.5
     """[0..1] decisions below this are flagged in ``meta["low_confidence"]``."""
+    low_pair_confidence: float = 0.5
+    """[0..1] a pair whose decisions' mean confidence is below this is named by ``editorbot
+    labels`` (one line each)."""
     resolve: ResolveConfig = field(default_factory=ResolveConfig)
     """how effect decisions get their type and amount."""
     double_below_bpm: float = 80.0
