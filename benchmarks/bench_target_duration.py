@@ -73,7 +73,7 @@ def _measure(audio_path: Path, checkpoint: Path) -> dict[str, Any]:
     from editorbot.editing.decisions import decisions_from_actions
     from editorbot.editing.render import render_decision_list
     from editorbot.envs.editing_env import EditingEnv
-    from editorbot.inference import _table, load_policy, run_policy
+    from editorbot.inference.rl import _table, load_policy, run_policy
     from editorbot.target_duration import Grid, TargetSpec, fit_actions, policy_log_probs
 
     torch.set_num_threads(1)
