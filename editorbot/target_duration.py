@@ -148,6 +148,7 @@ def fit_supervised(
         decisions_with_confidence,
         decode_decisions,
         predict_beat_log_probs,
+        supervised_log_probs,
     )
 
     lp, beat_times, phase, sr, meta = predict_beat_log_probs(checkpoint, audio_path)
@@ -252,16 +253,6 @@ def policy_log_probs(
     at = np.where(visited, first, at)
     tables = [np.stack([r[i] for r in rows])[at] for i in range(3)]
     return np.asarray(actions, np.int64).reshape(-1, 3), BeatLogProbs(*tables)
-
-
-def supervised_log_probs(lp: list[np.ndarray]) -> BeatLogProbs:
-    """The label head's per-beat (type, size, amount) log-probabilities as joint tables (its
-    size and amount do not depend on the type)."""
-    type_lp, size_lp, amount_lp = (np.asarray(x, np.float64) for x in lp)
-    N, n_types = type_lp.shape
-    size = np.broadcast_to(size_lp[:, None, :], (N, n_types, size_lp.shape[1]))
-    amount = np.broadcast_to(amount_lp[:, None, None, :], (*size.shape, amount_lp.shape[1]))
-    return BeatLogProbs(type_lp, size, amount)
 
 
 def _tolerance(spec: TargetSpec, grid: Grid, target: int) -> int:

@@ -17,13 +17,13 @@ from editorbot.cli import main as cli
 from editorbot.editing.decisions import decisions_from_actions
 from editorbot.editing.duration_decode import BeatLogProbs, constrained_actions
 from editorbot.editing.render import render
+from editorbot.inference.supervised import supervised_log_probs
 from editorbot.target_duration import (
     Grid,
     TargetSpec,
     fit_actions,
     output_samples,
     stretch_to,
-    supervised_log_probs,
 )
 
 RATIOS = (0.4, 0.6, 0.8, 1.0, 1.25, 1.5)

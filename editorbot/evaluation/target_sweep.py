@@ -26,7 +26,6 @@ from editorbot.target_duration import (
     fit_actions,
     output_samples,
     policy_log_probs,
-    supervised_log_probs,
 )
 
 FACTORS = (0.8, 1.0, 1.2)
@@ -99,7 +98,11 @@ def markdown(result: dict[str, dict[str, dict[str, float]]]) -> list[str]:
 def _scores(kind: str, ckpt: Path, raw: Path) -> tuple[np.ndarray, Any, Grid, np.ndarray]:
     """(unconstrained actions, per-beat log-probs, grid, beat times [s]) of a learner on a track."""
     if kind == "supervised":
-        from editorbot.inference.supervised import decode_decisions, predict_beat_log_probs
+        from editorbot.inference.supervised import (
+            decode_decisions,
+            predict_beat_log_probs,
+            supervised_log_probs,
+        )
 
         lp, beat_times, phase, sr, _ = predict_beat_log_probs(ckpt, raw)
         greedy = DecisionList(

@@ -30,6 +30,7 @@ from editorbot.editing.actions import (
     ActionSize,
     ActionType,
 )
+from editorbot.editing.duration_decode import BeatLogProbs
 from editorbot.models.supervised import SupervisedConfig, SupervisedEditModel, load_checkpoint
 
 if TYPE_CHECKING:
@@ -148,12 +149,21 @@ def decode_decisions(lp: list[np.ndarray], *, n_beats: int, downbeat_phase: int)
     its (type, size, amount).
     """
     from editorbot.editing.duration_decode import most_likely_actions
-    from editorbot.target_duration import supervised_log_probs
 
     actions = most_likely_actions(
         supervised_log_probs(lp), n_beats=n_beats, downbeat_phase=downbeat_phase
     )
     return decisions_with_confidence(actions, lp, n_beats=n_beats, downbeat_phase=downbeat_phase)
+
+
+def supervised_log_probs(lp: list[np.ndarray]) -> BeatLogProbs:
+    """The label head's per-beat (type, size, amount) log-probabilities as joint tables (its
+    size and amount do not depend on the type)."""
+    type_lp, size_lp, amount_lp = (np.asarray(x, np.float64) for x in lp)
+    N, n_types = type_lp.shape
+    size = np.broadcast_to(size_lp[:, None, :], (N, n_types, size_lp.shape[1]))
+    amount = np.broadcast_to(amount_lp[:, None, None, :], (*size.shape, amount_lp.shape[1]))
+    return BeatLogProbs(type_lp, size, amount)
 
 
 def decisions_with_confidence(
