@@ -93,3 +93,16 @@ def test_train_maps_the_seed_flags_onto_train_rl(
         vars(got)
     )
 
+
+def test_seed_labels_script_names_the_missing_edit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from editorbot.scripts.infer_rich_bc_labels import main
+
+    (tmp_path / "input").mkdir()
+    (tmp_path / "desired_output").mkdir()
+    (tmp_path / "input" / "a_raw.wav").write_bytes(b"")  # pairs are matched by name, not read
+    assert main(["--data_dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err  # one line, no traceback
+    assert "a_raw.wav: no edit; expected" in err and "truth" in err
