@@ -1,7 +1,7 @@
 """The seed's entry points, defined in one place (not an ``editorbot`` subcommand).
 
 ``python -m editorbot.infer``, ``python -m editorbot.train`` and
-``python -m editorbot.supervised_trainer`` are three-line shims that call :func:`infer`,
+``python -m editorbot.supervised_trainer`` are shims of a few lines that call :func:`infer`,
 :func:`train` and :func:`supervised_trainer` here:
 
 * ``infer`` is ``editorbot edit`` (:mod:`editorbot.commands.edit`), same flags;
