@@ -198,7 +198,7 @@ def _staged_edit(audio: str, checkpoint: str, output: str) -> dict[str, Any]:
     import editorbot.commands.edit
     import editorbot.editing.decisions as decisions
     import editorbot.editing.render as render
-    import editorbot.inference as inference
+    import editorbot.inference.rl as inference
     import editorbot.models.policy_net as policy_net
 
     assert editorbot.commands.edit  # imported here so that its imports count in `imports`

@@ -8,7 +8,7 @@ the goal is read as: the peak's growth above the fixed cost <= 1.5 x (decoded au
 the fixed cost measured in the same run by children that do everything but the track:
 
 - ``imports_only``: imports the edit path (interpreter, numpy, torch, soundfile, editorbot);
-- ``imports_policy``: the same, then loads the checkpoint's policy (``inference.load_policy``:
+- ``imports_policy``: the same, then loads the checkpoint's policy (``inference.rl.load_policy``:
   building it on torch's meta device first imports sympy, about 0.12 GB, whatever the input);
 - ``edit_20s``: ``edit`` on the song's first 20 s (every lazy initialisation of the path:
   torch's convolution, numba's compiled kernels), the fixed cost of the whole command.
@@ -75,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     edit = [sys.executable, "-c", _HWM_HOOK + _RUN_CLI, "edit"]
     out = args.workdir / "edited.wav"
     result: dict[str, Any] = {}
-    imports = ("import editorbot.inference, editorbot.audio.analysis, editorbot.editing.render, "
+    imports = ("import editorbot.inference.rl, editorbot.audio.analysis, editorbot.editing.render, "
                "torch, soundfile\n")  # fmt: skip
     result["imports_only"] = _peak([sys.executable, "-c", _HWM_HOOK + imports])
-    policy = f"{imports}editorbot.inference.load_policy({str(ckpt)!r})\n"
+    policy = f"{imports}editorbot.inference.rl.load_policy({str(ckpt)!r})\n"
     result["imports_policy"] = _peak([sys.executable, "-c", _HWM_HOOK + policy])
     result["edit_20s"] = _peak([*edit, str(short), "--checkpoint", str(ckpt), "--output",
                                 str(args.workdir / "edited_20s.wav")])  # fmt: skip

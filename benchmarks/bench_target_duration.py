@@ -73,7 +73,8 @@ def _measure(audio_path: Path, checkpoint: Path) -> dict[str, Any]:
     from editorbot.editing.decisions import decisions_from_actions
     from editorbot.editing.render import render_decision_list
     from editorbot.envs.editing_env import EditingEnv
-    from editorbot.inference import _table, load_policy, run_policy
+    from editorbot.envs.track_table import table_from_analysis
+    from editorbot.inference.rl import load_policy, run_policy
     from editorbot.target_duration import Grid, TargetSpec, fit_actions, policy_log_probs
 
     torch.set_num_threads(1)
@@ -81,7 +82,8 @@ def _measure(audio_path: Path, checkpoint: Path) -> dict[str, Any]:
     net, normalizer, meta = load_policy(checkpoint)
     analysis, t_analysis = _cpu(lambda: analyze(audio))
     g = analysis.grid
-    table = _table("bench", analysis, normalizer, meta.get("target_ratio", 1.0))
+    ratio = meta.get("target_ratio", 1.0)
+    table = table_from_analysis("bench", analysis, normalizer, target_ratio=ratio)
     env = EditingEnv({**meta["env_config"], "tables": [table]})
     (free, _), t_policy = _cpu(lambda: run_policy(net, env, 0))
     dl = decisions_from_actions(

@@ -8,7 +8,7 @@ decodes each held-out song twice from the same per-beat log-probabilities:
 
 * ``greedy`` (the baseline, the decoder before): along the cursor, the argmax type at the cursor
   beat, then the size and amount at that beat;
-* ``per_beat`` (``supervised_infer.decode_decisions``): the most likely decision list, every
+* ``per_beat`` (``inference.supervised.decode_decisions``): the most likely decision list, every
   beat a decision consumes scoring that decision's labels.
 
 ``--seed S`` trains on demo seed S and holds out S + 1. Seed 0 is the demo's own data; any other
@@ -88,7 +88,7 @@ def score(test: Path, refs: Path, best: Path) -> dict[str, dict[str, float]]:
     from editorbot.editing.decisions import DecisionList
     from editorbot.evaluation import metrics
     from editorbot.evaluation.label_metrics import LabelScores
-    from editorbot.training.supervised_infer import decode_decisions, predict_beat_log_probs
+    from editorbot.inference.supervised import decode_decisions, predict_beat_log_probs
 
     scores = {"greedy": LabelScores(), "per_beat": LabelScores()}
     for pair in discover_pairs(test):

@@ -109,10 +109,21 @@ def before_exit() -> None:
     gc.freeze()
 
 
-def run_module(module_name: str, argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand module standalone (``python -m editorbot.commands.X``)."""
+def run_module(
+    module_name: str, argv: Sequence[str] | None = None, *, prog: str | None = None
+) -> int:
+    """Run one subcommand module standalone (``python -m editorbot.commands.X``).
+
+    Args:
+        module_name: a module with ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+        argv: the arguments; None reads the command line (and ends with :func:`before_exit`).
+        prog: the name ``--help`` shows (default ``python -m MODULE_NAME``), for an entry point
+            that runs another module's command under its own name.
+    """
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"python -m {module_name}", description=module.HELP)
+    if prog is None:  # under ``python -m``, ``__name__`` is ``__main__``; the spec has the name
+        prog = f"python -m {module.__spec__.name if module.__spec__ else module_name}"
+    parser = argparse.ArgumentParser(prog=prog, description=module.HELP)
     _add_common(parser)
     module.add_arguments(parser)
     args = parser.parse_args(list(argv) if argv is not None else None)

@@ -145,7 +145,7 @@ def fit_supervised(
 ) -> DecisionList:
     """The supervised label head's decision list for a track, fitted to ``spec`` if given."""
     from editorbot.editing.decisions import DecisionList
-    from editorbot.training.supervised_infer import (
+    from editorbot.inference.supervised import (
         decisions_with_confidence,
         decode_decisions,
         predict_beat_log_probs,
@@ -220,7 +220,7 @@ def policy_log_probs(
     net: EditPolicyNet, env: EditingEnv, track_index: int
 ) -> tuple[np.ndarray, BeatLogProbs]:
     """The greedy episode of ``net`` (in eval mode: the same actions as
-    ``inference.run_policy``) and its heads' log-probabilities at every raw beat.
+    ``inference.rl.run_policy``) and its heads' log-probabilities at every raw beat.
 
     A beat the episode's cursor visited gets the log-probabilities of that step (the first one
     there, before any JUMP_BACK); a beat inside a longer action gets those of the step that

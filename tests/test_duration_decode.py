@@ -142,7 +142,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _policy_on(song: Path, checkpoint: Path) -> tuple:
     """What ``edit_track`` builds before decoding: the policy, its env on the song, the grid."""
-    from editorbot.inference import policy_on_track
+    from editorbot.inference.rl import policy_on_track
 
     net, env, audio, g = policy_on_track(checkpoint, song)
     grid = Grid.of(g.beat_times, sr=audio.sr, n_samples=audio.n_samples, phase=g.downbeat_phase)
@@ -333,7 +333,7 @@ def test_a_size_read_at_one_beat_does_not_swallow_the_beats_after_it() -> None:
     """Beat 0's size head says 'two bars' but the type head reads beats 4-7 as KEEP: the
     decode fades one bar in and keeps the next (the cursor-only, greedy reading faded both)."""
     from editorbot.editing.actions import ActionSize, ActionType
-    from editorbot.training.supervised_infer import decode_decisions
+    from editorbot.inference.supervised import decode_decisions
 
     n, low = 8, np.log(1e-4)
     type_lp = np.full((n, 20), low)

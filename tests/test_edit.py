@@ -135,7 +135,7 @@ def test_incompatible_checkpoint_is_refused(
     import shutil
 
     from editorbot.errors import CheckpointError
-    from editorbot.inference import CHECKPOINT_JSON, load_policy
+    from editorbot.inference.rl import CHECKPOINT_JSON, load_policy
 
     old = tmp_path / "old"
     shutil.copytree(checkpoint, old)

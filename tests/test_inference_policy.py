@@ -24,7 +24,7 @@ from editorbot.editing.actions import N_AMOUNTS, N_SIZES, N_TYPES
 from editorbot.envs import spaces as sp
 from editorbot.envs.editing_env import EditingEnv
 from editorbot.errors import CheckpointError
-from editorbot.inference import run_policy
+from editorbot.inference.rl import run_policy
 from editorbot.models.distribution import AutoregressiveEditDistribution, unpack_logits
 from editorbot.models.policy_net import (
     POLICY_JSON,
@@ -256,7 +256,7 @@ def test_checkpoint_without_policy_files_is_refused_unpickled(
 
     from editorbot.audio.features import N_FEATURES
     from editorbot.envs.track_table import FeatureNormalizer
-    from editorbot.inference import MODULE_DIR, load_policy
+    from editorbot.inference.rl import MODULE_DIR, load_policy
     from editorbot.training.ppo import RLRunConfig
     from editorbot.training.rl_train import write_best
 

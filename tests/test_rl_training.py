@@ -193,7 +193,7 @@ def test_in_memory_bc_fits_the_expert_and_keeps_the_best_epoch(bc_dir: Path) -> 
 
     from editorbot.envs.editing_env import EditingEnv
     from editorbot.envs.track_table import load_tables
-    from editorbot.inference import validation_metrics
+    from editorbot.inference.rl import validation_metrics
     from editorbot.models.rl_module import ModuleConfig
     from editorbot.training.bc_data import load_expert_arrays
     from editorbot.training.bc_fit import build_module, fit_bc

@@ -141,7 +141,7 @@ def _scalar_tags(tb_dir: Path) -> set[str]:
 def test_train_checkpoint_reload_and_edit(tmp_path, ray_session) -> None:
     """Tiny config, a few steps through Ray Train in Tune via the CLI, then edit a file."""
     from editorbot.cli import main
-    from editorbot.training.supervised_infer import predict_decisions, resynthesise
+    from editorbot.inference.supervised import predict_decisions, resynthesise
     from editorbot.training.supervised_train import METRIC
 
     for i in range(3):

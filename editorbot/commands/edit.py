@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from editorbot.inference import read_checkpoint_meta
+    from editorbot.inference.rl import read_checkpoint_meta
 
     raw_sec = _check_input(args)
     kind = read_checkpoint_meta(args.checkpoint).get("kind")
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.checkpoint}: --mel-output needs a supervised checkpoint (this one is {kind!r})"
         )
     if kind == "rl":
-        from editorbot.inference import edit_track
+        from editorbot.inference.rl import edit_track
 
         paths = edit_track(
             args.input,
@@ -118,7 +118,7 @@ def _check_input(args: argparse.Namespace) -> float:
 
 def _edit_supervised(args: argparse.Namespace, target_sec: float | None) -> dict[str, Path]:
     from editorbot.audio.io import open_audio
-    from editorbot.inference import write_edit
+    from editorbot.inference.rl import write_edit
     from editorbot.target_duration import TargetSpec, fit_supervised
 
     audio = open_audio(args.input)
@@ -126,7 +126,7 @@ def _edit_supervised(args: argparse.Namespace, target_sec: float | None) -> dict
     dl = fit_supervised(args.checkpoint, args.input, spec, n_samples=audio.n_samples)
     write_edit(audio, dl, args.output, protect=(args.input,))
     if args.mel_output is not None:
-        from editorbot.training.supervised_infer import resynthesise
+        from editorbot.inference.supervised import resynthesise
 
         print(f"decoder resynthesis: {resynthesise(args.checkpoint, args.input, args.mel_output)}")
     return {"audio": args.output, "decisions": dl.save(args.output.with_suffix(".decisions.json"))}

@@ -17,7 +17,7 @@ NAME = "train"
 HELP = "train a learner: `train supervised` (the baseline) or `train rl` (BC + PPO)"
 
 TRAINERS: dict[str, str] = {
-    "supervised": "editorbot.supervised_trainer",
+    "supervised": "editorbot.training.supervised_run",
     "rl": "editorbot.training.rl_train",
 }
 """Learner name -> module implementing it (order = order in --help)."""

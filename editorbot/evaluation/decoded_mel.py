@@ -30,6 +30,7 @@ def decoded_mels(ckpt: Path, raw: Path, edit: Path, ref: Any) -> dict[str, np.nd
 
     from editorbot.audio.io import AudioConfig, analysis_signal, load_audio
     from editorbot.editing.render import render
+    from editorbot.inference.supervised import decode_mel
     from editorbot.models.supervised import load_checkpoint
     from editorbot.training.supervised_data import (
         aligned_target,
@@ -37,7 +38,6 @@ def decoded_mels(ckpt: Path, raw: Path, edit: Path, ref: Any) -> dict[str, np.nd
         log_mel,
         raw_to_output_samples,
     )
-    from editorbot.training.supervised_infer import decode_mel
 
     model, _ = load_checkpoint(ckpt)
     cfg = model.config

@@ -138,7 +138,7 @@ def _progress(pairs: list[Pair], progress: bool) -> Any:
 
 def _name_models(checkpoints: list[Path]) -> dict[str, tuple[str, Path]]:
     """``rl``, ``supervised`` (``rl_2`` … for a second checkpoint of one kind) -> (kind, path)."""
-    from editorbot.inference import read_checkpoint_meta
+    from editorbot.inference.rl import read_checkpoint_meta
 
     out: dict[str, tuple[str, Path]] = {}
     for ckpt in checkpoints:
@@ -177,12 +177,12 @@ def _references(
 def _model_list(kind: str, ckpt: Path, pair: Pair, out_dir: Path) -> DecisionList:
     """The decision list a learner makes for ``pair.raw`` (RL: written by ``edit_track``)."""
     if kind == "rl":
-        from editorbot.inference import edit_track
+        from editorbot.inference.rl import edit_track
 
         paths = edit_track(pair.raw, checkpoint=ckpt, output=_edit_path(out_dir, pair, kind))
         return DecisionList.load(paths["decisions"])
     if kind == "supervised":
-        from editorbot.training.supervised_infer import predict_decisions
+        from editorbot.inference.supervised import predict_decisions
 
         return predict_decisions(ckpt, pair.raw)
     from editorbot.errors import CheckpointError

@@ -99,7 +99,7 @@ def markdown(result: dict[str, dict[str, dict[str, float]]]) -> list[str]:
 def _scores(kind: str, ckpt: Path, raw: Path) -> tuple[np.ndarray, Any, Grid, np.ndarray]:
     """(unconstrained actions, per-beat log-probs, grid, beat times [s]) of a learner on a track."""
     if kind == "supervised":
-        from editorbot.training.supervised_infer import decode_decisions, predict_beat_log_probs
+        from editorbot.inference.supervised import decode_decisions, predict_beat_log_probs
 
         lp, beat_times, phase, sr, _ = predict_beat_log_probs(ckpt, raw)
         greedy = DecisionList(
@@ -108,7 +108,7 @@ def _scores(kind: str, ckpt: Path, raw: Path) -> tuple[np.ndarray, Any, Grid, np
         ).to_action_array()  # fmt: skip
         grid = Grid.of(beat_times, sr=sr, n_samples=load_audio(raw).n_samples, phase=phase)
         return greedy, supervised_log_probs(lp), grid, beat_times
-    from editorbot.inference import policy_on_track
+    from editorbot.inference.rl import policy_on_track
 
     net, env, audio, g = policy_on_track(ckpt, raw)
     grid = Grid.of(g.beat_times, sr=audio.sr, n_samples=audio.n_samples, phase=g.downbeat_phase)

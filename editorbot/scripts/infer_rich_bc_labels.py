@@ -4,8 +4,9 @@ How to run::
 
     python -m editorbot.scripts.infer_rich_bc_labels --data_dir training_data --out bc_data
 
-Labels come from ``DATA/truth/NAME.json`` when present (demo data); otherwise every
-``input/NAME_raw.*`` with a ``desired_output/NAME_edit.*`` is labelled by the alignment
+Labels come from ``DATA/truth/NAME.json`` when present (demo data); otherwise every pair
+:func:`editorbot.datasets.pairs.discover_pairs` finds (``input/NAME_raw.*`` with
+``desired_output/NAME_edit.*``) is labelled by the alignment
 (:func:`editorbot.editing.align_labels.label_files`) into ``OUT/labels/``. Then the expert
 replay writes the BC data as ``editorbot bc-data`` does. Tracks in ``reference/`` (no human edit)
 are not labelled: they serve auxiliary targets only.
@@ -21,7 +22,7 @@ import logging
 import sys
 from pathlib import Path
 
-from editorbot.cli import _add_common, run_command
+from editorbot.cli import run_module
 from editorbot.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -52,38 +53,29 @@ def label_folder(data_dir: Path, out: Path) -> list[Path]:
     """The decision lists of ``data_dir``: ``truth/*.json`` if any, else aligned into ``out``.
 
     Raises:
-        DatasetError: no labels and no (raw, edit) pairs.
+        DatasetError: no labels and no (raw, edit) pairs
+            (:func:`editorbot.datasets.pairs.discover_pairs`).
     """
-    from editorbot.audio.io import AUDIO_EXTENSIONS
+    from editorbot.datasets.pairs import discover_pairs
     from editorbot.editing.align_labels import label_files
 
     truth = sorted((data_dir / "truth").glob("*.json"))
     if truth:
         return truth
+    try:
+        pairs = discover_pairs(data_dir)
+    except DatasetError as e:
+        raise DatasetError(f"{e} (or put decision lists in {data_dir / 'truth'}/)") from e
     labels = []
-    for raw in sorted((data_dir / "input").glob("*_raw.*")):
-        name = raw.stem.removesuffix("_raw")
-        edits = [data_dir / "desired_output" / f"{name}_edit{e}" for e in AUDIO_EXTENSIONS]
-        edit = next((e for e in edits if e.is_file()), None)
-        if edit is None:
-            logger.info("%s: no edit in desired_output/, skipped", raw)
-            continue
-        path = out / f"{name}.json"
-        logger.info("labelled %s", label_files(raw, edit, path))
+    for pair in pairs:
+        path = out / f"{pair.name}.json"
+        logger.info("labelled %s", label_files(pair.raw, pair.edit, path))
         labels.append(path)
-    if not labels:
-        raise DatasetError(
-            f"{data_dir}: no truth/*.json and no input/NAME_raw.* with desired_output/"
-            "NAME_edit.*; check --data_dir"
-        )
     return labels
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m editorbot.scripts.infer_rich_bc_labels")
-    _add_common(parser)
-    add_arguments(parser)
-    return run_command(sys.modules[__name__], parser.parse_args(argv))
+    return run_module(__name__, argv)
 
 
 if __name__ == "__main__":

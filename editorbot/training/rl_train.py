@@ -186,7 +186,7 @@ class BestCheckpoint:
             CheckpointError: it exists but its description is unreadable: resuming would
                 replace it with whatever policy comes next, maybe a worse one.
         """
-        from editorbot.inference import CHECKPOINT_JSON
+        from editorbot.inference.rl import CHECKPOINT_JSON
 
         if not best_dir.exists():
             return cls()
@@ -236,7 +236,7 @@ def _ppo_loop(
 def _agreements(module: Any, split: TrackSplit, env_config: dict[str, Any]) -> dict[str, float]:
     """Greedy-policy metrics on the validation and the test tracks, as ``edit`` would run:
     every track shows the one target ratio ``best/`` stores (an edit knows no human edit)."""
-    from editorbot.inference import validation_metrics
+    from editorbot.inference.rl import validation_metrics
 
     ratio = _edit_target_ratio(split.train)
     out: dict[str, float] = {}
@@ -282,7 +282,7 @@ def write_best(
 ) -> None:
     """Write a self-describing checkpoint (module, normaliser, configs) into ``path``, replacing
     it only once the new one is complete."""
-    from editorbot.inference import CHECKPOINT_JSON, KIND, MODULE_DIR
+    from editorbot.inference.rl import CHECKPOINT_JSON, KIND, MODULE_DIR
 
     tmp = path.with_name(f".{path.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
