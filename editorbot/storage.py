@@ -83,6 +83,17 @@ def filesystem(location: str | Path) -> tuple[Any, str]:
     return fs, str(path).rstrip("/") or "/"
 
 
+def ray_storage(location: str | Path) -> tuple[str, Any]:
+    """(``storage_path``, ``storage_filesystem``) for a Ray Tune / Train ``RunConfig``: an
+    absolute path and None for a path; for a URI the path inside the filesystem and the
+    filesystem itself (built here, so S3 follows the AWS variables as everywhere in editorbot;
+    Ray ships it to whichever node writes)."""
+    if not is_uri(location):
+        return str(Path(location).resolve()), None
+    fs, path = filesystem(location)
+    return path, fs
+
+
 def s3_options() -> dict[str, Any]:
     """``pyarrow.fs.S3FileSystem`` keywords from the standard AWS variables (those set)."""
     options: dict[str, Any] = {"connect_timeout": 10.0}  # [s] an unreachable endpoint fails fast

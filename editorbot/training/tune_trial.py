@@ -53,11 +53,14 @@ def rl_trial(
     config: dict[str, Any],
     base: Any,
     env_config: dict[str, Any],
-    episodes: str,
+    expert_ref: list[Any],
     sweep: Any,
     marker_dir: str,
 ) -> None:
-    """One Tune trial: PPO for ``sweep.stop_iters`` iterations, checkpointing as it goes."""
+    """One Tune trial: PPO for ``sweep.stop_iters`` iterations, checkpointing as it goes.
+
+    ``env_config["tables"]`` and ``expert_ref[0]`` (the BC loss's arrays, or None) are Ray
+    object references, so the trial and its actors run on any node."""
     import torch
     from ray import tune
 
@@ -66,7 +69,7 @@ def rl_trial(
     torch.set_num_threads(1)  # the trial process hosts the local learner and runner
     run = trial_run_config(base, config)
     algo = ppo_config(
-        run.ppo, env_config=env_config, module=run.module, expert_episodes=episodes, seed=run.seed
+        run.ppo, env_config=env_config, module=run.module, expert=expert_ref[0], seed=run.seed
     ).build_algo()
     try:
         start = _restore(algo, tune.get_checkpoint())
@@ -184,8 +187,11 @@ def _maybe_fail(sweep: Any, it: int, marker_dir: str) -> None:
         raise InjectedFailure(f"injected failure after iteration {it} (inject_failure_at_iter)")
 
 
-def supervised_trainable(run: SupervisedRun, data_dir: Path, source: str) -> Any:
-    """The supervised trial: a ``TorchTrainer`` per trial, its best model in the trial folder.
+def supervised_trainable(
+    run: SupervisedRun, data_dir: Path, source: str, experiment: str | Path
+) -> Any:
+    """The supervised trial: a ``TorchTrainer`` per trial, its best model in the trial folder
+    under ``experiment`` (the sweep's storage location: a folder or a URI every node reaches).
 
     The trial itself asks for almost nothing; its Train workers hold the CPUs.
 
@@ -207,23 +213,28 @@ def supervised_trainable(run: SupervisedRun, data_dir: Path, source: str) -> Any
     examples = load_examples(data_dir, run.model)
     train, val = split_by_track(examples, val_fraction=tc.val_fraction, seed=tc.seed)
     return tune.with_resources(
-        tune.with_parameters(supervised_trial, base=run, train_ref=train, val_ref=val),
+        tune.with_parameters(
+            supervised_trial, base=run, train_ref=train, val_ref=val, experiment=str(experiment)
+        ),
         {"CPU": 0.01},
     )
 
 
 def supervised_trial(
-    config: dict[str, Any], base: SupervisedRun, train_ref: Any, val_ref: Any
+    config: dict[str, Any], base: SupervisedRun, train_ref: Any, val_ref: Any, experiment: str
 ) -> None:
-    """One supervised trial: ``supervised_train``'s Tune trial with this trial's folder."""
+    """One supervised trial: ``supervised_train``'s Tune trial with this trial's folder in the
+    experiment's storage (not the trial's local folder on whatever node it runs)."""
     from ray import tune
 
+    from editorbot.storage import join
     from editorbot.training import supervised_train
 
     run = trial_run_config(base, config)
+    trial_dir = Path(tune.get_context().get_trial_dir()).name
     plain = {
         "model": dataclasses.asdict(run.model),
         "train": dataclasses.asdict(run.train),
-        "save_dir": tune.get_context().get_trial_dir(),
+        "save_dir": str(join(experiment, trial_dir)),
     }
     supervised_train._trial(plain, train_ref, val_ref)
