@@ -191,7 +191,7 @@ def _assert_edit_reads_from_the_bucket(
 
 @pytest.mark.timeout(1200)
 def test_tune_trials_run_on_the_blind_node_and_keep_their_results_in_the_bucket(
-    cluster: LocalCluster, s3: S3Server, tiny_bc_dir: Path, tmp_path: Path
+    cluster: LocalCluster, s3: S3Server, tiny_demo: Path, tiny_bc_dir: Path, tmp_path: Path
 ) -> None:
     env = _driver_env(cluster, s3, tmp_path)
     before = _actor_ids(cluster)
@@ -208,10 +208,14 @@ def test_tune_trials_run_on_the_blind_node_and_keep_their_results_in_the_bucket(
     files = _bucket_files(s3, "tune/sweep")
     trials = {f.split("/")[0] for f in files if f.startswith("rl_trial")}
     assert len(trials) == 2, sorted(files)
-    for trial in trials:  # each trial's last checkpoint (iteration 2) is in the bucket
+    for trial in trials:  # each trial's checkpoints and its train-rl best/ are in the bucket
         state = [f for f in files if f.startswith(f"{trial}/checkpoint_")
                  and f.endswith("editorbot_trial.json")]  # fmt: skip
         assert len(state) >= 1, sorted(files)
+        assert f"{trial}/best/editorbot_checkpoint.json" in files, sorted(files)
+    _assert_edit_reads_from_the_bucket(
+        f"s3://{s3.bucket}/tune/sweep/{min(trials)}/best", s3, tiny_demo, tmp_path
+    )
 
 
 @pytest.mark.timeout(1200)

@@ -40,6 +40,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,19 +118,58 @@ def train_rl(
         ``best_agreement`` (validation, the BC start included), ``bc`` and ``best`` (the
         validation and test agreement of the BC start and of the chosen ``best/``).
     """
+    tables, normalizer = _load_tables(Path(bc_dir))
+    store = save_dir if isinstance(save_dir, RunStorage) else RunStorage.open(save_dir)
+    return run_rl(cfg, tables=tables, normalizer=normalizer, store=store, stop_iters=stop_iters,
+                  checkpoint_freq=checkpoint_freq, resume=resume)  # fmt: skip
+
+
+Report = Callable[[int, Any, dict[str, Any], dict[str, float]], None]
+"""``report(iteration, algo, rllib_result, metrics)``: called after each PPO iteration, once
+``best/`` is up to date (``metrics``: the validation and test agreement of that iteration)."""
+
+
+def run_rl(
+    cfg: Any,
+    *,
+    tables: list[Any],
+    normalizer: Any,
+    store: RunStorage,
+    stop_iters: int,
+    checkpoint_freq: int = 1,
+    resume: bool = False,
+    restore: tuple[Path, int] | None = None,
+    report: Report | None = None,
+    wait_for_actors: bool = True,
+) -> dict[str, Any]:
+    """The one RL run, behind ``train rl`` and every ``tune`` trial: the train / validation /
+    test split of ``tables``, BC pretraining (epoch chosen on validation), then PPO + BC with
+    ``best/`` chosen on validation agreement (the BC start included).
+
+    Args:
+        resume: continue from the run's own last checkpoint (``train rl --resume``).
+        restore: instead, continue from this checkpoint folder after its iteration (a Tune
+            trial's checkpoint; BC is not run again).
+        report: called after every iteration (a Tune trial reports and checkpoints there);
+            with it the run saves no ``checkpoints/`` of its own.
+        wait_for_actors: wait (``ppo.placement_timeout_s``) for the cluster to offer the env
+            runners' and learners' resources; off in a Tune trial, whose placement group
+            already holds them (a second reservation could never fit).
+
+    Returns: see :func:`train_rl`.
+    """
     import ray
     import torch
 
     from editorbot.training.ppo import ppo_config, wait_for_resources
 
-    torch.set_num_threads(1)  # the driver hosts the local learner and env runner
-    store = save_dir if isinstance(save_dir, RunStorage) else RunStorage.open(save_dir)
+    torch.set_num_threads(1)  # this process hosts the local learner and env runner
     save_dir = store.local
-    if resume:
+    if resume or restore is not None:
         _pull_for_resume(store)
     _RUN_START[save_dir] = time.perf_counter()
     logger.info("resolved config: %s", json.dumps(dataclasses.asdict(cfg), default=str))
-    split = _split(Path(bc_dir), save_dir / "data", cfg)
+    split = _split_tables(tables, normalizer, save_dir / "data", cfg)
     if not ray.is_initialized():
         from editorbot.training.local_ray import init_local
 
@@ -141,6 +181,9 @@ def train_rl(
     env_config = {**split.env, "tables": ray.put(split.train), "seed": cfg.seed}
     expert = ray.put(load_expert_arrays(split.train_dir / "episodes"))
     last = _last_checkpoint(save_dir) if resume else None
+    start_iter = _iteration_of(last)
+    if restore is not None:
+        last, start_iter = restore
     start_module = None
     if last is None:
         start_module = _pretrain_bc(cfg, split, save_dir / "bc", env_config)
@@ -148,7 +191,7 @@ def train_rl(
     if start_module is not None:  # the BC policy competes for best/ too: PPO must beat it
         best = _log_bc_agreement(start_module, split, env_config, save_dir)
     # A resumed run has done its value warm-up already (the learner counts from its start).
-    warmup_left = max(0, cfg.ppo.vf_warmup_iters - _iteration_of(last))
+    warmup_left = max(0, cfg.ppo.vf_warmup_iters - start_iter)
     ppo = dataclasses.replace(cfg.ppo, vf_warmup_iters=warmup_left)
     algo_cfg = ppo_config(
         ppo,
@@ -157,7 +200,8 @@ def train_rl(
         expert=expert,
         seed=cfg.seed,
     )
-    wait_for_resources(algo_cfg, cfg.ppo.placement_timeout_s)  # RLlib would wait forever
+    if wait_for_actors:
+        wait_for_resources(algo_cfg, cfg.ppo.placement_timeout_s)  # RLlib would wait forever
     algo = algo_cfg.build_algo()
     try:
         if last is not None:
@@ -168,7 +212,7 @@ def train_rl(
         if start_module is not None:
             _write_best(store, algo.get_module(), cfg, env_config, split, best)
         best = _ppo_loop(algo, cfg, env_config, split, store, stop_iters, checkpoint_freq,
-                         best=best, start_iter=_iteration_of(last))  # fmt: skip
+                         best=best, start_iter=start_iter, report=report)  # fmt: skip
     finally:
         algo.stop()
     _plot_curves(save_dir)
@@ -244,6 +288,7 @@ def _ppo_loop(
     *,
     best: _Best,
     start_iter: int = 0,
+    report: Report | None = None,
 ) -> _Best:
     """PPO iterations ``start_iter + 1 .. stop_iters`` (a resumed run continues its numbering;
     ``best`` is what ``best/`` already holds); returns what it holds at the end."""
@@ -254,12 +299,14 @@ def _ppo_loop(
         module = algo.get_module()
         metrics = _agreements(module, split, env_config)
         _log_progress(save_dir, it, result, metrics, time.perf_counter() - start)
-        if it % checkpoint_freq == 0 or it == stop_iters:
+        if report is None and (it % checkpoint_freq == 0 or it == stop_iters):
             _save_checkpoint(algo, store, it)
         if metrics["val_type_agreement"] > best.val:
             best = _Best(it, metrics["val_type_agreement"], metrics.get("test_type_agreement"))
             _write_best(store, module, cfg, env_config, split, best)
         store.push("progress.jsonl")
+        if report is not None:
+            report(it, algo, result, metrics)
     return best
 
 
@@ -414,19 +461,31 @@ def _log_bc_agreement(
     return _Best(0, metrics["val_type_agreement"], metrics.get("test_type_agreement"))
 
 
-def _split(bc_dir: Path, out: Path, cfg: Any) -> _Split:
-    """Split the tracks into training, validation and test by a seeded permutation; copy the
-    training tracks' tables and episodes to ``out/train``.
-
-    At least one track validates (when there are 2+) and one trains; the test share is taken
-    only while a training track is left. One track alone trains and validates (smoke runs).
-    """
+def _load_tables(bc_dir: Path) -> tuple[list[Any], Any]:
+    """The tables and normaliser of an ``editorbot bc-data`` folder."""
     from editorbot.envs.track_table import load_tables
-    from editorbot.training.bc_data import TABLES_DIR, write_bc_data
+    from editorbot.training.bc_data import TABLES_DIR
 
     tables, normalizer = load_tables(bc_dir / TABLES_DIR)
     if normalizer is None:
         raise DatasetError(f"{bc_dir / TABLES_DIR}: no normalizer.json; rebuild with bc-data")
+    return tables, normalizer
+
+
+def _split(bc_dir: Path, out: Path, cfg: Any) -> _Split:
+    """:func:`_split_tables` of an ``editorbot bc-data`` folder."""
+    return _split_tables(*_load_tables(bc_dir), out, cfg)
+
+
+def _split_tables(tables: list[Any], normalizer: Any, out: Path, cfg: Any) -> _Split:
+    """Split the tracks into training, validation and test by a seeded permutation; write the
+    training tracks' tables and episodes (replayed with the run's env config) to ``out/train``.
+
+    At least one track validates (when there are 2+) and one trains; the test share is taken
+    only while a training track is left. One track alone trains and validates (smoke runs).
+    """
+    from editorbot.training.bc_data import write_bc_data
+
     n = len(tables)
     order = np.random.default_rng(cfg.seed).permutation(n)
     n_val = max(1, round(cfg.validation_fraction * n)) if n > 1 else 0
@@ -478,14 +537,15 @@ _LATEST = "latest.json"
 
 
 def _pull_for_resume(store: RunStorage) -> None:
-    """Bring a URI run's last checkpoint, ``best/`` and ``progress.jsonl`` into its staging
+    """Bring a URI run's ``best/``, ``progress.jsonl`` and last checkpoint into its staging
     folder (a resume on another machine starts with an empty one)."""
-    if not store.remote or not store.pull(f"checkpoints/{_LATEST}"):
+    if not store.remote:
         return
-    name = json.loads((store.local / "checkpoints" / _LATEST).read_text())["checkpoint"]
-    store.pull(f"checkpoints/{name}")
     store.pull("best")
     store.pull("progress.jsonl")
+    if store.pull(f"checkpoints/{_LATEST}"):
+        name = json.loads((store.local / "checkpoints" / _LATEST).read_text())["checkpoint"]
+        store.pull(f"checkpoints/{name}")
 
 
 def _iteration_of(checkpoint: Path | None) -> int:

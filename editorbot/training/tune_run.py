@@ -65,8 +65,9 @@ class SweepConfig:
     ``train:`` sections: SupervisedConfig, SupervisedTrainConfig)."""
     name: str = "editorbot_rl"
     """[folder name] experiment directory under the storage path."""
-    metric: str = "env_runners/episode_return_mean"
-    """[result key] what the scheduler and the results table rank trials by."""
+    metric: str = "val_type_agreement"
+    """[result key] what the scheduler and the results table rank trials by; for RL trials by
+    default the validation agreement that ``train rl`` chooses ``best/`` by."""
     mode: str = "max"
     """[max|min] whether a larger metric is better."""
     num_samples: int = 1
@@ -242,13 +243,13 @@ def run_sweep(sweep: Sweep, *, data: str | Path, storage: str | Path, resume: bo
         from editorbot.training.local_ray import init_local
 
         init_local()
+    # Trials run in their own working folders: a relative path would move with them.
+    where = storage if st.is_uri(storage) else Path(storage).resolve()
     if s.trainable == "rl":
-        trainable = _rl_trainable(sweep, Path(data).resolve(), exp_dir)
+        trainable = _rl_trainable(sweep, Path(data).resolve(), exp_dir, st.join(where, s.name))
     else:
         from editorbot.training.tune_trial import supervised_trainable
 
-        # Trials run in their own working folders: a relative path would move with them.
-        where = storage if st.is_uri(storage) else Path(storage).resolve()
         trainable = supervised_trainable(sweep.run, Path(data), sweep.source,
                                          st.join(where, s.name))  # fmt: skip
     space = param_space(s)
@@ -272,39 +273,33 @@ def run_sweep(sweep: Sweep, *, data: str | Path, storage: str | Path, resume: bo
     return tuner.fit()
 
 
-def _rl_trainable(sweep: Sweep, bc_dir: Path, exp_dir: str) -> Any:
-    """The PPO trial with RLlib's resource request, checked against the cluster first.
+def _rl_trainable(sweep: Sweep, bc_dir: Path, exp_dir: str, experiment: str | Path) -> Any:
+    """The RL trial (``train rl``'s run) with RLlib's resource request, checked against the
+    cluster first.
 
-    The training tables and the expert arrays are ``ray.put`` once here: trials (and their env
-    runners and learners) run on any node, which need not see this machine's ``bc_dir``."""
+    The tables are ``ray.put`` once here: trials (and their env runners and learners) run on any
+    node, which need not see this machine's ``bc_dir``; each trial splits them and replays the
+    experts with its own env config, as ``train rl`` does."""
     import ray
     from ray import tune
 
     from editorbot.envs.registration import register
-    from editorbot.envs.track_table import load_tables
-    from editorbot.training.bc_data import check_episodes, load_expert_arrays
+    from editorbot.training.rl_train import _load_tables
     from editorbot.training.tune_trial import rl_trial
 
-    expert = None
-    if sweep.run.ppo.bc_weight > 0:  # fail here in one line, not in every trial's learner
-        check_episodes(bc_dir / "episodes")
-        expert = ray.put(load_expert_arrays(bc_dir / "episodes"))
-    tables, _ = load_tables(bc_dir / "tables")
-    env_config = {**sweep.run.env, "tables": ray.put(tables), "seed": sweep.run.seed}
+    tables, normalizer = _load_tables(bc_dir)  # one line here, not an error in every trial
     register()  # Tuner.restore needs the env registered again
-    pgf = resources(sweep.run, env_config)
+    pgf = resources(sweep.run, {**sweep.run.env, "seed": sweep.run.seed})
     _wait_until_fits(pgf, sweep.run.ppo.placement_timeout_s)
     check_fits(pgf, ray.cluster_resources(), sweep.source)
     return tune.with_resources(
         tune.with_parameters(
             rl_trial,
             base=sweep.run,
-            env_config=env_config,
-            # In a list: tune.with_parameters resolves a top-level reference (the trial would
-            # then ship the arrays by value to its learners) but passes a nested one as it is.
-            expert_ref=[expert],
+            data_ref=[ray.put((tables, normalizer))],
             sweep=sweep.sweep,
             marker_dir=str(exp_dir),
+            experiment=str(experiment),
         ),
         pgf,
     )
