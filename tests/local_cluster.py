@@ -53,6 +53,9 @@ class LocalCluster:
         head_cpus: int = 1,
         worker_cpus: int = 1,
         worker_resources: dict[str, float] | None = None,
+        worker_masks: tuple[str, ...] = (),
+        worker_env: dict[str, str] | None = None,
+        worker_ip: str = HOST,
     ) -> None:
         self.port, self.dashboard_port = free_port(), free_port()
         self.address = f"{HOST}:{self.port}"
@@ -71,6 +74,17 @@ class LocalCluster:
         self._procs: list[subprocess.Popen] = []
         self.head_cpus, self.worker_cpus = head_cpus, worker_cpus
         self.worker_resources = {"rollout": 1} if worker_resources is None else worker_resources
+        # The worker node in its own mount namespace, an empty tmpfs over each of these folders:
+        # a file the driver wrote there cannot be read by path from that node. Its Ray temp dir
+        # is then outside them (under /var/tmp, short for Ray's Unix sockets).
+        self.worker_masks = worker_masks
+        self.worker_env = {**self.env, **(worker_env or {})}
+        # A loopback address of its own (127.0.0.2) makes the worker another machine to Ray: RLlib
+        # tells nodes apart by IP (it copies checkpoints between nodes only when theirs differ).
+        self.worker_ip = worker_ip
+        self.worker_temp_dir = (
+            tempfile.mkdtemp(prefix="ebw_", dir="/var/tmp") if worker_masks else None
+        )
 
     def start(self, timeout_sec: float = 180.0) -> LocalCluster:
         """Start the head, wait for it, then the worker; ``timeout_sec`` [s] bounds both (a
@@ -90,13 +104,18 @@ class LocalCluster:
             ]
         )
         self._wait_for_nodes(1, deadline)  # a worker started before its GCS may give up
-        self._start(
-            [
-                f"--address={self.address}",
-                f"--num-cpus={self.worker_cpus}",
-                f"--resources={json.dumps(self.worker_resources)}",
-            ]
-        )
+        worker_args = [
+            f"--address={self.address}",
+            f"--num-cpus={self.worker_cpus}",
+            f"--resources={json.dumps(self.worker_resources)}",
+        ]
+        prefix: list[str] = []
+        if self.worker_masks:
+            worker_args.append(f"--temp-dir={self.worker_temp_dir}")
+            mounts = " && ".join(f"mount -t tmpfs none {m}" for m in self.worker_masks)
+            prefix = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                      f'{mounts} && exec "$@"', "sh"]  # fmt: skip
+        self._start(worker_args, prefix=prefix, env=self.worker_env, ip=self.worker_ip)
         self._wait_for_nodes(2, deadline)
         return self
 
@@ -110,9 +129,15 @@ class LocalCluster:
                 )
             time.sleep(1.0)
 
-    def _start(self, args: list[str]) -> None:
+    def _start(
+        self,
+        args: list[str],
+        prefix: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        ip: str = HOST,
+    ) -> None:
         port_args = [
-            f"--node-ip-address={HOST}",
+            f"--node-ip-address={ip}",
             f"--dashboard-agent-listen-port={free_port()}",
             f"--metrics-export-port={free_port()}",
             "--disable-usage-stats",
@@ -120,8 +145,8 @@ class LocalCluster:
         log = Path(self.temp_dir) / f"ray_start_{len(self._procs)}.log"
         with log.open("wb") as out:  # the child keeps its own descriptor
             proc = subprocess.Popen(
-                [RAY, "start", "--block", *args, *port_args],
-                env=self.env,
+                [*(prefix or []), RAY, "start", "--block", *args, *port_args],
+                env=self.env if env is None else env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -149,6 +174,8 @@ class LocalCluster:
         self._procs.clear()
         if not keep_logs:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
+            if self.worker_temp_dir is not None:
+                shutil.rmtree(self.worker_temp_dir, ignore_errors=True)
 
     def listening(self) -> list[tuple[str, int, str]]:
         """(local address, port, process name) of every TCP socket this cluster's processes

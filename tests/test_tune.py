@@ -220,3 +220,37 @@ def test_supervised_sweep_runs_a_torch_trainer_per_trial(
     (trial,) = trials
     assert 1.0e-3 <= json.loads((trial / "params.json").read_text())["train"]["lr"] <= 3.0e-3
     assert out.count(" OK ") == 1 and f"best checkpoint: {trial / 'best'}" in out
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(300)
+def test_a_tune_trial_is_the_train_rl_run(
+    ray_session: object, bc_dir: Path, tmp_path: Path
+) -> None:
+    """One trainable: a trial splits, pretrains BC, chooses best/ and is ranked by the same
+    validation agreement as `train rl` with the same config (same seed: same BC start)."""
+    import json
+
+    from editorbot.training.ppo import load_run_config
+    from editorbot.training.rl_train import train_rl
+
+    path = _sweep_file(tmp_path, {"name": "same", "stop_iters": 1})
+    argv = ["tune", str(path), "--bc-data", str(bc_dir), "--storage", str(tmp_path / "s")]
+    assert cli(argv) == 0
+    (trial,) = (p for p in (tmp_path / "s" / "same").iterdir() if p.name.startswith("rl_"))
+    reported = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+    assert [r["iteration"] for r in reported] == [1]
+    trial_rows = [json.loads(line) for line in (trial / "progress.jsonl").read_text().splitlines()]
+    assert reported[0]["val_type_agreement"] == trial_rows[-1]["val_type_agreement"]
+    trial_best = json.loads((trial / "best" / "editorbot_checkpoint.json").read_text())
+
+    train_rl(load_run_config(path), bc_dir=bc_dir, save_dir=tmp_path / "rl", stop_iters=1)
+    rl_rows = [json.loads(line) for line in (tmp_path / "rl" / "progress.jsonl").read_text()
+               .splitlines()]  # fmt: skip
+    assert [r["iteration"] for r in trial_rows] == [r["iteration"] for r in rl_rows] == [0, 1]
+    # The BC start is deterministic given the seed: the same split, epochs and agreement.
+    assert trial_rows[0]["val_type_agreement"] == rl_rows[0]["val_type_agreement"]
+    assert set(trial_rows[0]) == set(rl_rows[0])  # the same metrics, named alike
+    # best/ is what the best validation agreement chose, in the trial as in train rl.
+    top = max(r["val_type_agreement"] for r in trial_rows)
+    assert trial_best["validation"]["type_agreement"] == top

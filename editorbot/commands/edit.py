@@ -18,6 +18,7 @@ from pathlib import Path
 
 from editorbot.cli import run_module
 from editorbot.errors import CheckpointError, ParameterError
+from editorbot.storage import as_location, local_copy
 
 NAME = "edit"
 HELP = "edit a track with a trained checkpoint; writes the audio and its decision list"
@@ -25,7 +26,12 @@ HELP = "edit a track with a trained checkpoint; writes the audio and its decisio
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="the raw track")
-    parser.add_argument("--checkpoint", type=Path, required=True, help="e.g. SAVE_DIR/best")
+    parser.add_argument(
+        "--checkpoint",
+        type=as_location,
+        required=True,
+        help="e.g. SAVE_DIR/best, or a storage URI (s3://BUCKET/run/best)",
+    )
     parser.add_argument("--output", type=Path, required=True, help="edited audio (.wav/.flac)")
     parser.add_argument("--sample", action="store_true", help="sample actions (rl only)")
     parser.add_argument("--seed", type=int, default=0, help="seed for --sample")
@@ -50,9 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from editorbot.inference.rl import read_checkpoint_meta
+    from editorbot.inference.rl import CHECKPOINT_JSON, read_checkpoint_meta
 
     raw_sec = _check_input(args)
+    # A URI is downloaded to a local cache first; the loaders then check it as any folder.
+    args.checkpoint = local_copy(args.checkpoint, require=CHECKPOINT_JSON)
     kind = read_checkpoint_meta(args.checkpoint).get("kind")
     target_sec = _target_sec(args, raw_sec=raw_sec)
     if args.mel_output is not None and kind != "supervised":

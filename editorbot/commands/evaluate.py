@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from editorbot.cli import run_module
+from editorbot.storage import as_location, local_copy
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         required=True,
-        type=Path,
+        type=as_location,
         action="append",
-        help="checkpoint folder (e.g. SAVE_DIR/best); repeat to compare several",
+        help="checkpoint folder (e.g. SAVE_DIR/best) or storage URI; repeat to compare several",
     )
     parser.add_argument("--out", type=Path, default=Path("report"), help="report folder")
     parser.add_argument("--labels", type=Path, help="reference decision lists (editorbot labels)")
@@ -47,10 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from editorbot.evaluation.report import evaluate
+    from editorbot.inference.rl import CHECKPOINT_JSON
 
+    checkpoints = [local_copy(c, require=CHECKPOINT_JSON) for c in args.checkpoint]
     result = evaluate(
         args.data_dir,
-        list(args.checkpoint),
+        checkpoints,
         out_dir=args.out,
         labels_dir=args.labels,
         seed=args.seed,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from editorbot.cli import run_module
 from editorbot.errors import EditorbotError
+from editorbot.storage import RunStorage, as_location, join
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bc-data", type=Path, help="prebuilt `editorbot bc-data` folder")
     parser.add_argument(
         "--storage",
-        type=Path,
+        type=as_location,
         default=Path("tune_results"),
-        help="folder of experiment directories (default ./tune_results)",
+        help="folder or storage URI (s3://BUCKET/tune) of experiment directories "
+        "(default ./tune_results)",
     )
     parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
 
@@ -48,21 +50,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from editorbot.training.tune_run import load_sweep, results_table, run_sweep
 
+    store = RunStorage.open(args.storage)  # an unusable location stops here, before Ray
     sweep = load_sweep(args.config)
     if args.data_dir is None and args.bc_data is None:
-        args.data_dir = _demo_data(args.storage / "demo_data")
+        args.data_dir = _demo_data(store.local / "demo_data")
     if sweep.sweep.trainable == "supervised":
         data = args.data_dir
     else:
-        data = args.bc_data or _build_bc_data(args, sweep.run.env)
+        data = args.bc_data or _build_bc_data(args, sweep.run.env, store.local)
     grid = run_sweep(sweep, data=data, storage=args.storage, resume=args.resume)
-    rows = results_table(grid, sweep.sweep.metric, sweep.sweep.mode)
+    rows = results_table(grid, sweep.sweep.metric, sweep.sweep.mode, args.storage)
     _print_table(rows, sweep.sweep.metric, sweep.sweep.search_space)
     errored = [r for r in rows if r["status"] == "ERROR"]
     if errored or not rows or not rows[0]["checkpoint"]:
         raise EditorbotError(
             f"{len(errored)} of {len(rows)} trials failed (details under "
-            f"{args.storage / sweep.sweep.name}); fix and re-run with --resume"
+            f"{join(args.storage, sweep.sweep.name)}); fix and re-run with --resume"
         )
     print(f"best checkpoint: {rows[0]['checkpoint']}")
     return 0
@@ -81,11 +84,11 @@ def _demo_data(out: Path) -> Path:
     return out
 
 
-def _build_bc_data(args: argparse.Namespace, env_cfg: dict) -> Path:
-    """Features → expert replay once in the driver; every trial reads the same folder."""
+def _build_bc_data(args: argparse.Namespace, env_cfg: dict, local: Path) -> Path:
+    """Features → expert replay once in the driver (the trials get its arrays through Ray)."""
     from editorbot.training import bc_data
 
-    out = args.storage / "bc_data"
+    out = local / "bc_data"
     bc_data.bc_data_from_labels(
         args.data_dir / "truth", args.data_dir, out, env_config=dict(env_cfg)
     )

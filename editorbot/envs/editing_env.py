@@ -86,8 +86,9 @@ class EditingEnv(gym.Env):
     """Gymnasium environment over precomputed track tables.
 
     Args:
-        config: a dict with ``tables`` (a list of :class:`TrackTable` or a folder of ``*.npz``)
-            and any :class:`EnvConfig` field (``reward`` as a nested dict).
+        config: a dict with ``tables`` (a list of :class:`TrackTable`, a Ray ``ObjectRef`` to
+            such a list, or a folder of ``*.npz``) and any :class:`EnvConfig` field (``reward``
+            as a nested dict).
 
     Raises:
         ParameterError: on an unknown key, ``window`` < 64, or no tables.
@@ -343,6 +344,10 @@ def _resolve_tables(tables: Any) -> list[TrackTable]:
     if isinstance(tables, str | Path):
         loaded, _ = load_tables(tables)
         return loaded
+    if type(tables).__name__ == "ObjectRef":  # put once by the driver, read on any node
+        import ray
+
+        tables = ray.get(tables)
     tables = list(tables)
     if not tables or not all(isinstance(t, TrackTable) for t in tables):
         raise ParameterError("EditingEnv config: 'tables' must be a folder or TrackTable objects")

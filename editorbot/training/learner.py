@@ -42,7 +42,8 @@ WARMUP_VF_KEY = "warmup_vf_loss"
 class EditorPPOLearner(PPOTorchLearner):
     """``PPOTorchLearner`` + BC on expert steps + auxiliary losses (see the module docstring).
 
-    Reads ``config.learner_config_dict``: ``bc_episodes`` (folder or None), ``bc_weight``,
+    Reads ``config.learner_config_dict``: ``bc_expert`` (a Ray ``ObjectRef`` to the expert
+    (obs, actions) arrays) or ``bc_episodes`` (a folder this node sees), ``bc_weight``,
     ``bc_weight_decay``, ``bc_batch_size``, ``aux_weight``, ``anchor_weight``,
     ``vf_warmup_iters``.
     """
@@ -58,7 +59,14 @@ class EditorPPOLearner(PPOTorchLearner):
         self._warmup_left = int(cfg.get("vf_warmup_iters", 0))
         self._anchor: dict[str, Any] = {}  # module id -> frozen copy of the starting policy
         self._expert: tuple[dict[str, np.ndarray], np.ndarray] | None = None
-        if cfg.get("bc_episodes") and self._bc_weight > 0:
+        if cfg.get("bc_expert") is not None and self._bc_weight > 0:
+            import ray
+
+            # (obs, actions) put once by the driver: the learner may be on a node that does not
+            # see the driver's disk.
+            self._expert = ray.get(cfg["bc_expert"])
+            logger.info("mixed BC on %d expert steps", len(self._expert[1]))
+        elif cfg.get("bc_episodes") and self._bc_weight > 0:
             from editorbot.training.bc_data import load_expert_arrays
 
             self._expert = load_expert_arrays(cfg["bc_episodes"])

@@ -186,15 +186,22 @@ def ppo_config(
     env_config: dict[str, Any],
     module: ModuleConfig,
     expert_episodes: str | Path | None = None,
+    expert: Any = None,
     seed: int | None = None,
 ) -> PPOConfig:
     """PPO on the registered editing env, with the BC + auxiliary learner.
 
     Args:
         settings: hyperparameters and resources.
-        env_config: the env's config dict (``tables`` = a folder path, so it ships to runners).
+        env_config: the env's config dict; ``tables`` is a Ray ``ObjectRef`` (``ray.put`` once
+            by the driver: every runner reads the same copy, on any node) or a folder path
+            (only where every node mounts it).
         module: RLModule sizes.
-        expert_episodes: folder of offline episodes for the mixed BC loss (None = no BC loss).
+        expert: a Ray ``ObjectRef`` to the expert (obs, actions) arrays of the mixed BC loss
+            (:func:`~editorbot.training.bc_data.load_expert_arrays`); the learner reads it from
+            the object store, wherever it runs.
+        expert_episodes: instead of ``expert``, a folder of expert episodes every learner's node
+            sees (None for both = no BC loss).
         seed: RLlib's global seed.
     """
     from editorbot.training.learner import EditorPPOLearner
@@ -202,6 +209,7 @@ def ppo_config(
     register()
     s = settings
     learner_cfg = {
+        "bc_expert": expert if s.bc_weight > 0 else None,
         "bc_episodes": str(expert_episodes) if expert_episodes and s.bc_weight > 0 else None,
         "bc_weight": s.bc_weight,
         "bc_weight_decay": s.bc_weight_decay,

@@ -8,6 +8,19 @@ How to run::
 ``--data-dir`` holds ``input/``, ``desired_output/`` and the labels in ``truth/`` (or pass
 ``--labels``); or pass ``--bc-data`` (a folder from ``editorbot bc-data``) to skip the features.
 
+``--save-dir`` is a folder or a storage URI (``s3://BUCKET/run``, ``gs://...``; see
+:mod:`editorbot.storage`): through a URI the run works in a local staging folder and pushes
+``best/``, each checkpoint, ``progress.jsonl`` and the curves to it as they are written, so
+``editorbot edit --checkpoint s3://BUCKET/run/best`` works from any machine.
+
+Where each artefact goes on a cluster (no remote actor reads the driver's disk): the training
+tables are ``ray.put`` once and reach every env runner through the object store (a reference in
+``env_config["tables"]``); the expert (observation, action) arrays of the mixed BC loss likewise
+reach every learner (``learner_config_dict["bc_expert"]``); the BC start is restored into the
+learners by RLlib, which copies it to their nodes through Ray; checkpoints and ``best/`` are
+written by the driver and pushed to the storage location, which every node and a later ``edit``
+reach.
+
 What to expect: ``SAVE_DIR/data/`` (tables and expert episodes of the training tracks; the
 tracks are split three ways: training, validation — which chooses the BC epoch and ``best/`` —
 and test, scored alongside but never used to choose anything),
@@ -27,6 +40,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +49,7 @@ import numpy as np
 from editorbot import __version__
 from editorbot.atomic import replace_dir
 from editorbot.errors import CheckpointError, DatasetError
+from editorbot.storage import RunStorage, as_location, join
 from editorbot.training import tensorboard
 
 logger = logging.getLogger(__name__)
@@ -48,7 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="training data (input/, truth/)")
     parser.add_argument("--labels", type=Path, help="decision lists (default DATA_DIR/truth)")
     parser.add_argument("--bc-data", type=Path, help="prebuilt `editorbot bc-data` folder")
-    parser.add_argument("--save-dir", type=Path, required=True, help="run folder")
+    parser.add_argument(
+        "--save-dir", type=as_location, required=True,
+        help="run folder, or a storage URI every node reaches (s3://BUCKET/run, gs://...)",
+    )  # fmt: skip
     parser.add_argument("--stop-iters", type=int, default=100, help="PPO iterations")
     parser.add_argument("--checkpoint-freq", type=int, default=1, help="iterations per save")
     parser.add_argument("--num-env-runners", type=int, help="override ppo.num_env_runners")
@@ -61,6 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from editorbot.training.ppo import load_run_config
 
+    store = RunStorage.open(args.save_dir)  # an unusable location stops here, before Ray
     cfg = load_run_config(args.config)
     overrides = {
         key: getattr(args, key, None)
@@ -68,16 +87,17 @@ def run(args: argparse.Namespace) -> int:
     }
     ppo = dataclasses.replace(cfg.ppo, **{k: v for k, v in overrides.items() if v is not None})
     cfg = dataclasses.replace(cfg, ppo=ppo)
-    bc_dir = args.bc_data or _build_bc_data(args, cfg.env)
+    bc_dir = args.bc_data or _build_bc_data(args, cfg.env, store.local)
     result = train_rl(
         cfg,
         bc_dir=bc_dir,
-        save_dir=args.save_dir,
+        save_dir=store,
         stop_iters=args.stop_iters,
         checkpoint_freq=args.checkpoint_freq,
         resume=args.resume,
     )
-    print(f"{args.save_dir}/best: validation type agreement {result['best_agreement']:.3f}")
+    best = join(args.save_dir, "best")
+    print(f"{best}: validation type agreement {result['best_agreement']:.3f}")
     return 0
 
 
@@ -85,34 +105,86 @@ def train_rl(
     cfg: Any,
     *,
     bc_dir: str | Path,
-    save_dir: str | Path,
+    save_dir: str | Path | RunStorage,
     stop_iters: int,
     checkpoint_freq: int = 1,
     resume: bool = False,
 ) -> dict[str, Any]:
     """The whole run (see the module docstring).
 
+    Args:
+        save_dir: the run folder or storage URI (see :mod:`editorbot.storage`), or one opened.
+
     Returns:
         ``best_agreement`` (validation, the BC start included), ``bc`` and ``best`` (the
         validation and test agreement of the BC start and of the chosen ``best/``).
+    """
+    tables, normalizer = _load_tables(Path(bc_dir))
+    store = save_dir if isinstance(save_dir, RunStorage) else RunStorage.open(save_dir)
+    return run_rl(cfg, tables=tables, normalizer=normalizer, store=store, stop_iters=stop_iters,
+                  checkpoint_freq=checkpoint_freq, resume=resume)  # fmt: skip
+
+
+Report = Callable[[int, Any, dict[str, Any], dict[str, float]], None]
+"""``report(iteration, algo, rllib_result, metrics)``: called after each PPO iteration, once
+``best/`` is up to date (``metrics``: the validation and test agreement of that iteration)."""
+
+
+def run_rl(
+    cfg: Any,
+    *,
+    tables: list[Any],
+    normalizer: Any,
+    store: RunStorage,
+    stop_iters: int,
+    checkpoint_freq: int = 1,
+    resume: bool = False,
+    restore: tuple[Path, int] | None = None,
+    report: Report | None = None,
+    wait_for_actors: bool = True,
+) -> dict[str, Any]:
+    """The one RL run, behind ``train rl`` and every ``tune`` trial: the train / validation /
+    test split of ``tables``, BC pretraining (epoch chosen on validation), then PPO + BC with
+    ``best/`` chosen on validation agreement (the BC start included).
+
+    Args:
+        resume: continue from the run's own last checkpoint (``train rl --resume``).
+        restore: instead, continue from this checkpoint folder after its iteration (a Tune
+            trial's checkpoint; BC is not run again).
+        report: called after every iteration (a Tune trial reports and checkpoints there);
+            with it the run saves no ``checkpoints/`` of its own.
+        wait_for_actors: wait (``ppo.placement_timeout_s``) for the cluster to offer the env
+            runners' and learners' resources; off in a Tune trial, whose placement group
+            already holds them (a second reservation could never fit).
+
+    Returns: see :func:`train_rl`.
     """
     import ray
     import torch
 
     from editorbot.training.ppo import ppo_config, wait_for_resources
 
-    torch.set_num_threads(1)  # the driver hosts the local learner and env runner
-    save_dir = Path(save_dir)
+    torch.set_num_threads(1)  # this process hosts the local learner and env runner
+    save_dir = store.local
+    if resume or restore is not None:
+        _pull_for_resume(store)
     _RUN_START[save_dir] = time.perf_counter()
     logger.info("resolved config: %s", json.dumps(dataclasses.asdict(cfg), default=str))
-    split = split_tracks(Path(bc_dir), save_dir / "data", cfg)
+    split = _split_tables(tables, normalizer, save_dir / "data", cfg)
     if not ray.is_initialized():
         from editorbot.training.local_ray import init_local
 
         init_local()
-    env_config = {**split.env, "tables": str((split.train_dir / "tables").resolve()),
-                  "seed": cfg.seed}  # fmt: skip
+    from editorbot.training.bc_data import load_expert_arrays
+
+    # Through the object store, not by path: env runners and learners may be on nodes that do
+    # not see this machine's disk.
+    env_config = {**split.env, "tables": ray.put(split.train), "seed": cfg.seed}
+    expert = ray.put(load_expert_arrays(split.train_dir / "episodes"))
     last = _last_checkpoint(save_dir) if resume else None
+    start_iter = _iteration_of(last)
+    if restore is not None:
+        last, start_iter = restore
     start_module = None
     if last is None:
         start_module = _pretrain_bc(cfg, split, save_dir / "bc", env_config)
@@ -120,16 +192,17 @@ def train_rl(
     if start_module is not None:  # the BC policy competes for best/ too: PPO must beat it
         best = _log_bc_agreement(start_module, split, env_config, save_dir)
     # A resumed run has done its value warm-up already (the learner counts from its start).
-    warmup_left = max(0, cfg.ppo.vf_warmup_iters - _iteration_of(last))
+    warmup_left = max(0, cfg.ppo.vf_warmup_iters - start_iter)
     ppo = dataclasses.replace(cfg.ppo, vf_warmup_iters=warmup_left)
     algo_cfg = ppo_config(
         ppo,
         env_config=env_config,
         module=cfg.module,
-        expert_episodes=(split.train_dir / "episodes").resolve(),
+        expert=expert,
         seed=cfg.seed,
     )
-    wait_for_resources(algo_cfg, cfg.ppo.placement_timeout_s)  # RLlib would wait forever
+    if wait_for_actors:
+        wait_for_resources(algo_cfg, cfg.ppo.placement_timeout_s)  # RLlib would wait forever
     algo = algo_cfg.build_algo()
     try:
         if last is not None:
@@ -138,12 +211,14 @@ def train_rl(
             # Restoring the learner's module also syncs the env runners.
             algo.restore_from_path(start_module, component=_BC_COMPONENT)
         if start_module is not None:
-            _write_best(save_dir, algo.get_module(), cfg, env_config, split, best)
-        best = _ppo_loop(algo, cfg, env_config, split, save_dir, stop_iters, checkpoint_freq,
-                         best=best, start_iter=_iteration_of(last))  # fmt: skip
+            _write_best(store, algo.get_module(), cfg, env_config, split, best)
+        best = _ppo_loop(algo, cfg, env_config, split, store, stop_iters, checkpoint_freq,
+                         best=best, start_iter=start_iter, report=report)  # fmt: skip
     finally:
         algo.stop()
     _plot_curves(save_dir)
+    for name in ("curves.png", "logs", "progress.jsonl"):
+        store.push(name)
     bc = _row(save_dir, 0)
     return {
         "best_agreement": best.val,
@@ -208,28 +283,33 @@ def _ppo_loop(
     cfg: Any,
     env_config: dict[str, Any],
     split: TrackSplit,
-    save_dir: Path,
+    store: RunStorage,
     stop_iters: int,
     checkpoint_freq: int,
     *,
     best: BestCheckpoint,
     start_iter: int = 0,
+    report: Report | None = None,
 ) -> BestCheckpoint:
     """PPO iterations ``start_iter + 1 .. stop_iters`` (a resumed run continues its numbering;
     ``best`` is what ``best/`` already holds); returns what it holds at the end."""
+    save_dir = store.local
     for it in range(start_iter + 1, stop_iters + 1):
         start = time.perf_counter()
         result = algo.train()
         module = algo.get_module()
         metrics = _agreements(module, split, env_config)
         _log_progress(save_dir, it, result, metrics, time.perf_counter() - start)
-        if it % checkpoint_freq == 0 or it == stop_iters:
-            _save_checkpoint(algo, save_dir / "checkpoints" / f"iter_{it:04d}")
+        if report is None and (it % checkpoint_freq == 0 or it == stop_iters):
+            _save_checkpoint(algo, store, it)
         if metrics["val_type_agreement"] > best.val:
             best = BestCheckpoint(
                 it, metrics["val_type_agreement"], metrics.get("test_type_agreement")
             )
-            _write_best(save_dir, module, cfg, env_config, split, best)
+            _write_best(store, module, cfg, env_config, split, best)
+        store.push("progress.jsonl")
+        if report is not None:
+            report(it, algo, result, metrics)
     return best
 
 
@@ -254,21 +334,26 @@ def _edit_target_ratio(tables: list[Any]) -> float:
 
 
 def _write_best(
-    save_dir: Path,
+    store: RunStorage,
     module: Any,
     cfg: Any,
     env_config: dict[str, Any],
     split: TrackSplit,
     best: BestCheckpoint,
 ) -> None:
+    """``best/`` in the staging folder, then pushed (its description last: see
+    :func:`editorbot.storage.upload_dir`)."""
+    from editorbot.inference.rl import CHECKPOINT_JSON
+
     validation = {"iteration": best.iteration, "type_agreement": best.val}
     if best.test is not None:
         validation["test_type_agreement"] = best.test
     # write_best stores the tables' mean target ratio: the training tracks' (_edit_target_ratio),
     # which `edit` shows unless the user gives a target duration (so that one still reaches it).
     shown = {k: v for k, v in env_config.items() if k != "shown_target_ratio"}
-    write_best(save_dir / "best", module, split.normalizer, cfg, shown, split.train,
+    write_best(store.local / "best", module, split.normalizer, cfg, shown, split.train,
                validation)  # fmt: skip
+    store.push("best", last=CHECKPOINT_JSON)
 
 
 def write_best(
@@ -376,19 +461,31 @@ def _log_bc_agreement(
     return BestCheckpoint(0, metrics["val_type_agreement"], metrics.get("test_type_agreement"))
 
 
-def split_tracks(bc_dir: Path, out: Path, cfg: Any) -> TrackSplit:
-    """Split the tracks into training, validation and test by a seeded permutation; copy the
-    training tracks' tables and episodes to ``out/train``.
-
-    At least one track validates (when there are 2+) and one trains; the test share is taken
-    only while a training track is left. One track alone trains and validates (smoke runs).
-    """
+def _load_tables(bc_dir: Path) -> tuple[list[Any], Any]:
+    """The tables and normaliser of an ``editorbot bc-data`` folder."""
     from editorbot.envs.track_table import load_tables
-    from editorbot.training.bc_data import TABLES_DIR, write_bc_data
+    from editorbot.training.bc_data import TABLES_DIR
 
     tables, normalizer = load_tables(bc_dir / TABLES_DIR)
     if normalizer is None:
         raise DatasetError(f"{bc_dir / TABLES_DIR}: no normalizer.json; rebuild with bc-data")
+    return tables, normalizer
+
+
+def split_tracks(bc_dir: Path, out: Path, cfg: Any) -> TrackSplit:
+    """:func:`_split_tables` of an ``editorbot bc-data`` folder."""
+    return _split_tables(*_load_tables(bc_dir), out, cfg)
+
+
+def _split_tables(tables: list[Any], normalizer: Any, out: Path, cfg: Any) -> TrackSplit:
+    """Split the tracks into training, validation and test by a seeded permutation; write the
+    training tracks' tables and episodes (replayed with the run's env config) to ``out/train``.
+
+    At least one track validates (when there are 2+) and one trains; the test share is taken
+    only while a training track is left. One track alone trains and validates (smoke runs).
+    """
+    from editorbot.training.bc_data import write_bc_data
+
     n = len(tables)
     order = np.random.default_rng(cfg.seed).permutation(n)
     n_val = max(1, round(cfg.validation_fraction * n)) if n > 1 else 0
@@ -409,24 +506,46 @@ def split_tracks(bc_dir: Path, out: Path, cfg: Any) -> TrackSplit:
     return TrackSplit(train_dir, train, val or tables, test, normalizer, env)  # one track: validate
 
 
-def _build_bc_data(args: argparse.Namespace, env_cfg: dict[str, Any]) -> Path:
+def _build_bc_data(args: argparse.Namespace, env_cfg: dict[str, Any], local: Path) -> Path:
     from editorbot.training import bc_data
 
     if args.data_dir is None:
         raise DatasetError("train rl: pass --data-dir (with truth/ or --labels) or --bc-data")
-    out = args.save_dir / "bc_data"
+    out = local / "bc_data"
     labels = args.labels or args.data_dir / "truth"
     bc_data.bc_data_from_labels(labels, args.data_dir, out, env_config=dict(env_cfg))
     return out
 
 
-def _save_checkpoint(algo: Any, path: Path) -> None:
-    """Save beside ``path`` and rename: a driver killed mid-save leaves no half checkpoint
-    for ``--resume`` to pick up (``_last_checkpoint`` only sees ``iter_*``)."""
+def _save_checkpoint(algo: Any, store: RunStorage, it: int) -> None:
+    """Save ``checkpoints/iter_NNNN`` beside its place and rename: a driver killed mid-save
+    leaves no half checkpoint for ``--resume`` to pick up (``_last_checkpoint`` only sees
+    ``iter_*``). Through a URI it is then pushed, and ``checkpoints/latest.json`` (one object,
+    written after the folder) names it for a resume from another machine."""
+    path = store.local / "checkpoints" / f"iter_{it:04d}"
     tmp = path.with_name(f".{path.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     algo.save_to_path(str(tmp.resolve()))
     tmp.rename(path)
+    if store.remote:
+        store.push(f"checkpoints/{path.name}")
+        (path.parent / _LATEST).write_text(json.dumps({"checkpoint": path.name}))
+        store.push(f"checkpoints/{_LATEST}")
+
+
+_LATEST = "latest.json"
+
+
+def _pull_for_resume(store: RunStorage) -> None:
+    """Bring a URI run's ``best/``, ``progress.jsonl`` and last checkpoint into its staging
+    folder (a resume on another machine starts with an empty one)."""
+    if not store.remote:
+        return
+    store.pull("best")
+    store.pull("progress.jsonl")
+    if store.pull(f"checkpoints/{_LATEST}"):
+        name = json.loads((store.local / "checkpoints" / _LATEST).read_text())["checkpoint"]
+        store.pull(f"checkpoints/{name}")
 
 
 def _iteration_of(checkpoint: Path | None) -> int:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from editorbot.errors import ParameterError
+from editorbot.storage import as_location, check_writable, join, local_copy
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--save-dir",
-        type=Path,
+        type=as_location,
         default=Path("models/supervised"),
-        help="where best/, tensorboard/ and ray_results/ go (default: %(default)s)",
+        help="folder or storage URI (s3://BUCKET/run) for best/, tensorboard/ and ray_results/ "
+        "(default: %(default)s)",
     )
     parser.add_argument("--tiny", action="store_true", help="the tiny test configuration")
     parser.add_argument(
@@ -89,15 +91,17 @@ def run(args: argparse.Namespace) -> int:
     from editorbot.training.supervised_train import METRIC, fit
 
     _check(args)
+    check_writable(args.save_dir)  # an unusable location stops here, before Ray
     model_cfg, train_cfg = _configs(args)
     examples = load_examples(args.data_dir, model_cfg, labels_dir=args.labels)
     train, val = split_by_track(examples, val_fraction=train_cfg.val_fraction, seed=train_cfg.seed)
     logger.info("%d training tracks, %d validation tracks", len(train), len(val))
     with local_ray():
         metrics = fit(train, val, model_cfg=model_cfg, train_cfg=train_cfg, save_dir=args.save_dir)
-    best = json.loads((args.save_dir / "best" / CHECKPOINT_JSON).read_text())
+    best_dir = join(args.save_dir, "best")
+    best = json.loads((local_copy(best_dir, require=CHECKPOINT_JSON) / CHECKPOINT_JSON).read_text())
     print(
-        f"best checkpoint: {args.save_dir / 'best'} ({METRIC} {best[METRIC]:.4f} at epoch "
+        f"best checkpoint: {best_dir} ({METRIC} {best[METRIC]:.4f} at epoch "
         f"{best['epoch']}; stopped after epoch {metrics.get('epoch', '?')})"
     )
     return 0

@@ -18,6 +18,11 @@ of a validation example, a Ray Train checkpoint every ``checkpoint_every`` epoch
 How to run: ``editorbot train supervised --data-dir training_data --save-dir models/supervised``.
 What to expect: ``SAVE_DIR/best/editorbot_checkpoint.json`` + weights, ``SAVE_DIR/tensorboard``,
 and Ray's trial results under ``SAVE_DIR/ray_results``.
+
+``SAVE_DIR`` may be a storage URI (``s3://BUCKET/run``; :mod:`editorbot.storage`): the rank-0
+Train worker, on whatever node it runs, then writes ``best/`` in a local folder and uploads it
+(description last), and Ray Train writes its results there too; the driver reads ``best/`` back
+from the location, never from a folder of the worker's node.
 """
 
 from __future__ import annotations
@@ -32,10 +37,16 @@ from typing import Any
 
 import torch
 
+from editorbot import storage
 from editorbot.config import from_dict
 from editorbot.errors import EditorbotError, ParameterError
 from editorbot.models.losses import SupervisedLoss, class_weights_from_counts
-from editorbot.models.supervised import SupervisedConfig, SupervisedEditModel, save_checkpoint
+from editorbot.models.supervised import (
+    CHECKPOINT_JSON,
+    SupervisedConfig,
+    SupervisedEditModel,
+    save_checkpoint,
+)
 from editorbot.training import tensorboard
 from editorbot.training.supervised_data import (
     CropDataset,
@@ -95,7 +106,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     model, loss_fn, train_ds, train_dl, val_dl, tracks = _setup(config, tc)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     rank = ray.train.get_context().get_world_rank()
-    save_dir = Path(config["save_dir"])
+    location = config["save_dir"]
+    # Through a URI this node writes locally and uploads; a path is written in place.
+    remote = storage.is_uri(location)
+    save_dir = Path(tempfile.mkdtemp(prefix="editorbot_sup_")) if remote else Path(location)
     writer = tensorboard.writer(save_dir / "tensorboard") if rank == 0 else None
     best, since_best = math.inf, 0
     for epoch in range(tc.epochs):
@@ -118,6 +132,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             save_checkpoint(
                 save_dir / "best", _unwrap(model), extra={"epoch": epoch + 1, METRIC: val}
             )
+            if remote:
+                storage.upload_dir(
+                    save_dir / "best", storage.join(location, "best"), last=CHECKPOINT_JSON
+                )
         _report(model, metrics, epoch, tc, rank)
         if since_best >= tc.patience:
             logger.info(
@@ -126,6 +144,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             break
     if writer is not None:
         writer.close()
+        if remote:
+            storage.upload_dir(save_dir / "tensorboard", storage.join(location, "tensorboard"))
 
 
 def _setup(config: dict[str, Any], tc: SupervisedTrainConfig) -> tuple[Any, ...]:
@@ -292,6 +312,8 @@ def fit(
 ) -> dict[str, Any]:
     """Run one Tune trial that fits a ``TorchTrainer``; return the trial's last metrics.
 
+    ``save_dir`` is a folder or a storage URI (see the module docstring).
+
     Ray must already be initialised (the command does it; tests use a local cluster).
 
     Raises:
@@ -300,13 +322,14 @@ def fit(
     import ray
     from ray import tune
 
-    save_dir = Path(save_dir).resolve()
+    location = save_dir if storage.is_uri(save_dir) else str(Path(save_dir).resolve())
+    results, results_fs = storage.ray_storage(storage.join(location, "ray_results"))
     _check_resources(train_cfg)
     logger.info("supervised training: %s %s", model_cfg, train_cfg)
     param_space = {
         "model": dataclasses.asdict(model_cfg),
         "train": dataclasses.asdict(train_cfg),
-        "save_dir": str(save_dir),
+        "save_dir": location,
     }
     trainable = tune.with_resources(
         tune.with_parameters(
@@ -321,15 +344,15 @@ def fit(
         param_space=param_space,
         tune_config=tune.TuneConfig(metric=METRIC, mode="min", num_samples=1),
         run_config=tune.RunConfig(
-            name="supervised", storage_path=str(save_dir / "ray_results"), verbose=0
+            name="supervised", storage_path=results, storage_filesystem=results_fs, verbose=0
         ),
     )
     grid = tuner.fit()
-    if grid.errors or not (save_dir / "best").is_dir():
+    if grid.errors or not storage.exists(storage.join(location, "best", CHECKPOINT_JSON)):
         first = grid.errors[0] if grid.errors else "no epoch finished"
         raise EditorbotError(
             f"supervised training failed: {str(first).strip().splitlines()[-1]} "
-            f"(details under {save_dir / 'ray_results'}); see the message and re-run"
+            f"(details under {storage.join(location, 'ray_results')}); see the message and re-run"
         )
     return dict(grid.get_best_result().metrics or {})
 
@@ -342,13 +365,15 @@ def _trial(config: dict[str, Any], train_ref: Any, val_ref: Any) -> None:
     from ray.tune.integration.ray_train import TuneReportCallback
 
     tc = from_dict(SupervisedTrainConfig, config["train"], source="train config")
+    results, results_fs = storage.ray_storage(storage.join(config["save_dir"], "ray_results"))
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={**config, "train_ref": ray.put(train_ref), "val_ref": ray.put(val_ref)},
         scaling_config=ray.train.ScalingConfig(num_workers=tc.num_workers, use_gpu=tc.use_gpu),
         run_config=ray.train.RunConfig(
             name="train",
-            storage_path=str(Path(config["save_dir"]) / "ray_results"),
+            storage_path=results,
+            storage_filesystem=results_fs,
             callbacks=[TuneReportCallback()],  # type: ignore[list-item]  # Train V2 UserCallback
             checkpoint_config=ray.train.CheckpointConfig(
                 num_to_keep=2, checkpoint_score_attribute=METRIC, checkpoint_score_order="min"

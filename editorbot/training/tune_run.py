@@ -65,8 +65,9 @@ class SweepConfig:
     ``train:`` sections: SupervisedConfig, SupervisedTrainConfig)."""
     name: str = "editorbot_rl"
     """[folder name] experiment directory under the storage path."""
-    metric: str = "env_runners/episode_return_mean"
-    """[result key] what the scheduler and the results table rank trials by."""
+    metric: str = "val_type_agreement"
+    """[result key] what the scheduler and the results table rank trials by; for RL trials by
+    default the validation agreement that ``train rl`` chooses ``best/`` by."""
     mode: str = "max"
     """[max|min] whether a larger metric is better."""
     num_samples: int = 1
@@ -222,7 +223,9 @@ def run_sweep(sweep: Sweep, *, data: str | Path, storage: str | Path, resume: bo
         data: ``rl``: an ``editorbot bc-data`` folder (``tables/`` for the env, ``episodes/``
             for BC); ``supervised``: a training-data folder (``input/``, ``desired_output/``,
             ``truth/``).
-        storage: folder holding the experiment directory ``storage/sweep.name``.
+        storage: folder or storage URI (``s3://BUCKET/tune``; see :mod:`editorbot.storage`)
+            holding the experiment directory ``storage/sweep.name``, which Tune writes from
+            every node.
         resume: continue an interrupted sweep, re-running errored trials from their checkpoints.
 
     Raises:
@@ -231,60 +234,72 @@ def run_sweep(sweep: Sweep, *, data: str | Path, storage: str | Path, resume: bo
     import ray
     from ray import tune
 
+    from editorbot import storage as st
+
     s = sweep.sweep
-    exp_dir = Path(storage).resolve() / s.name
+    root, fs = st.ray_storage(storage)
+    exp_dir = f"{root}/{s.name}"
     if not ray.is_initialized():
         from editorbot.training.local_ray import init_local
 
         init_local()
+    # Trials run in their own working folders: a relative path would move with them.
+    where = storage if st.is_uri(storage) else Path(storage).resolve()
     if s.trainable == "rl":
-        trainable = _rl_trainable(sweep, Path(data).resolve(), exp_dir)
+        trainable = _rl_trainable(sweep, Path(data).resolve(), exp_dir, st.join(where, s.name))
     else:
         from editorbot.training.tune_trial import supervised_trainable
 
-        trainable = supervised_trainable(sweep.run, Path(data), sweep.source)
+        trainable = supervised_trainable(sweep.run, Path(data), sweep.source,
+                                         st.join(where, s.name))  # fmt: skip
     space = param_space(s)
     if resume:
-        if not tune.Tuner.can_restore(str(exp_dir)):
-            raise ParameterError(f"{exp_dir}: no sweep to resume; run without --resume first")
-        logger.info("resuming %s", exp_dir)
+        if not tune.Tuner.can_restore(exp_dir, storage_filesystem=fs):
+            raise ParameterError(
+                f"{st.join(storage, s.name)}: no sweep to resume; run without --resume first"
+            )
+        logger.info("resuming %s", st.join(storage, s.name))
         tuner = tune.Tuner.restore(
-            str(exp_dir), trainable=trainable, resume_errored=True, param_space=space
-        )
+            exp_dir, trainable=trainable, resume_errored=True, param_space=space,
+            storage_filesystem=fs,
+        )  # fmt: skip
     else:
         tuner = tune.Tuner(
             trainable,
             param_space=space,
             tune_config=_tune_config(s),
-            run_config=_run_config(s, exp_dir.parent),
+            run_config=_run_config(s, root, fs),
         )
     return tuner.fit()
 
 
-def _rl_trainable(sweep: Sweep, bc_dir: Path, exp_dir: Path) -> Any:
-    """The PPO trial with RLlib's resource request, checked against the cluster first."""
+def _rl_trainable(sweep: Sweep, bc_dir: Path, exp_dir: str, experiment: str | Path) -> Any:
+    """The RL trial (``train rl``'s run) with RLlib's resource request, checked against the
+    cluster first.
+
+    The tables are ``ray.put`` once here: trials (and their env runners and learners) run on any
+    node, which need not see this machine's ``bc_dir``; each trial splits them and replays the
+    experts with its own env config, as ``train rl`` does."""
     import ray
     from ray import tune
 
     from editorbot.envs.registration import register
-    from editorbot.training.bc_data import check_episodes
+    from editorbot.training.rl_train import _load_tables
     from editorbot.training.tune_trial import rl_trial
 
-    if sweep.run.ppo.bc_weight > 0:  # fail here in one line, not in every trial's learner
-        check_episodes(bc_dir / "episodes")
-    env_config = {**sweep.run.env, "tables": str(bc_dir / "tables"), "seed": sweep.run.seed}
+    tables, normalizer = _load_tables(bc_dir)  # one line here, not an error in every trial
     register()  # Tuner.restore needs the env registered again
-    pgf = resources(sweep.run, env_config)
+    pgf = resources(sweep.run, {**sweep.run.env, "seed": sweep.run.seed})
     wait_until_fits(pgf, sweep.run.ppo.placement_timeout_s)
     check_fits(pgf, ray.cluster_resources(), sweep.source)
     return tune.with_resources(
         tune.with_parameters(
             rl_trial,
             base=sweep.run,
-            env_config=env_config,
-            episodes=str(bc_dir / "episodes"),
+            data_ref=[ray.put((tables, normalizer))],
             sweep=sweep.sweep,
             marker_dir=str(exp_dir),
+            experiment=str(experiment),
         ),
         pgf,
     )
@@ -302,12 +317,13 @@ def _tune_config(s: SweepConfig) -> Any:
     )
 
 
-def _run_config(s: SweepConfig, storage: Path) -> Any:
+def _run_config(s: SweepConfig, storage: str, filesystem: Any = None) -> Any:
     from ray import tune
 
     return tune.RunConfig(
         name=s.name,
-        storage_path=str(storage),
+        storage_path=storage,
+        storage_filesystem=filesystem,
         # Supervised trials stop themselves (train.epochs, early stopping).
         stop={"iteration": s.stop_iters} if s.trainable == "rl" else None,
         failure_config=tune.FailureConfig(max_failures=s.max_failures),
@@ -346,8 +362,11 @@ def _time_attr(s: SweepConfig) -> str:
     return "iteration" if s.trainable == "rl" else "training_iteration"
 
 
-def results_table(grid: Any, metric: str, mode: str) -> list[dict[str, Any]]:
-    """One row per trial, best first by ``metric`` (trials without it last)."""
+def results_table(
+    grid: Any, metric: str, mode: str, storage: str | Path | None = None
+) -> list[dict[str, Any]]:
+    """One row per trial, best first by ``metric`` (trials without it last); ``storage`` is the
+    sweep's location (where a supervised trial's ``best/`` is looked for)."""
     rows = []
     for result in grid:
         m = dict(result.metrics or {})
@@ -359,7 +378,7 @@ def results_table(grid: Any, metric: str, mode: str) -> list[dict[str, Any]]:
                 "iterations": m.get("iteration", m.get("epoch", 0)),
                 "metric": value,
                 "config": result.config or {},
-                "checkpoint": _best_checkpoint(result, metric, mode),
+                "checkpoint": _best_checkpoint(result, metric, mode, storage),
             }
         )
     sign = -1.0 if mode == "max" else 1.0
@@ -367,15 +386,20 @@ def results_table(grid: Any, metric: str, mode: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _best_checkpoint(result: Any, metric: str, mode: str) -> str:
+def _best_checkpoint(result: Any, metric: str, mode: str, storage: str | Path | None) -> str:
     """The trial's best Tune checkpoint; for supervised trials (whose Train checkpoints stay
-    with Ray Train) the ``best/`` model the trial wrote into its own folder."""
+    with Ray Train) the ``best/`` model the trial wrote into its folder in the storage."""
+    from editorbot import storage as st
+
     best = result.get_best_checkpoint(metric, mode) if result.best_checkpoints else None
     best = best or result.checkpoint
     if best is not None:
         return str(best.path)
-    own = Path(result.path) / "best" if result.path else None
-    return str(own) if own is not None and own.is_dir() else ""
+    if not result.path:
+        return ""
+    trial = Path(result.path)
+    own = st.join(storage, trial.parent.name, trial.name, "best") if storage else trial / "best"
+    return str(own) if st.exists(st.join(own, "editorbot_checkpoint.json")) else ""
 
 
 def _nan(value: Any) -> bool:

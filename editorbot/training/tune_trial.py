@@ -1,8 +1,9 @@
 """One Tune trial of the RL agent: PPO iterations, trial checkpoints with versions, restore.
 
-The trial is a Tune function trainable (:func:`rl_trial`) that builds the PPO algorithm with
-:func:`editorbot.training.ppo.ppo_config`, reports flat scalar metrics every iteration, saves an
-RLlib checkpoint plus :data:`STATE_JSON` (iteration, editorbot and feature versions) every
+The trial is a Tune function trainable (:func:`rl_trial`) that runs the same RL run as
+``editorbot train rl`` (:func:`editorbot.training.rl_train.run_rl`), reports its metrics (the
+validation agreement that chooses ``best/``, and RLlib's) every iteration, saves an RLlib
+checkpoint plus :data:`STATE_JSON` (iteration, editorbot and feature versions) every
 ``checkpoint_freq`` iterations, and continues from ``tune.get_checkpoint()`` after a retry, a
 PBT exploit or ``Tuner.restore`` (refusing checkpoints of an incompatible version).
 """
@@ -14,7 +15,6 @@ import json
 import logging
 import math
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,50 +52,60 @@ def trial_run_config(base: Any, config: dict[str, Any]) -> Any:
 def rl_trial(
     config: dict[str, Any],
     base: Any,
-    env_config: dict[str, Any],
-    episodes: str,
+    data_ref: list[Any],
     sweep: Any,
     marker_dir: str,
+    experiment: str,
 ) -> None:
-    """One Tune trial: PPO for ``sweep.stop_iters`` iterations, checkpointing as it goes."""
-    import torch
+    """One Tune trial: the same run as ``editorbot train rl``
+    (:func:`~editorbot.training.rl_train.run_rl`: split, BC pretraining, PPO + BC, ``best/`` by
+    validation agreement) for ``sweep.stop_iters`` iterations, reporting that run's metrics
+    (``val_type_agreement`` ...) and a trial checkpoint after every iteration.
+
+    Args:
+        data_ref: one Ray object reference to the (tables, normaliser) of every track (in a
+            list: ``tune.with_parameters`` passes a nested reference as it is), so the trial runs
+            on any node.
+        experiment: the sweep's storage location; the trial's run folder (``best/``,
+            ``progress.jsonl``) is ``experiment/<trial folder>``.
+    """
+    import ray
     from ray import tune
 
-    from editorbot.training.ppo import ppo_config
+    from editorbot.storage import RunStorage, join
+    from editorbot.training.rl_train import run_rl
 
-    torch.set_num_threads(1)  # the trial process hosts the local learner and runner
     run = trial_run_config(base, config)
-    algo = ppo_config(
-        run.ppo, env_config=env_config, module=run.module, expert_episodes=episodes, seed=run.seed
-    ).build_algo()
-    try:
-        start = _restore(algo, tune.get_checkpoint())
-        for it in range(start + 1, sweep.stop_iters + 1):
-            t0 = time.perf_counter()
-            result = algo.train()
-            metrics = _metrics(result, sweep.metric, it, time.perf_counter() - t0)
-            if it % sweep.checkpoint_freq == 0 or it == sweep.stop_iters:
-                with tempfile.TemporaryDirectory() as tmp:
-                    algo.save_to_path(tmp)
-                    (Path(tmp) / STATE_JSON).write_text(json.dumps(trial_state(it)))
-                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
-            else:
-                tune.report(metrics)
-            _maybe_fail(sweep, it, marker_dir)
-    finally:
-        algo.stop()
+    tables, normalizer = ray.get(data_ref[0])
+    trial_dir = Path(tune.get_context().get_trial_dir()).name
+    store = RunStorage.open(join(experiment, trial_dir))
 
+    def report(it: int, algo: Any, result: dict[str, Any], metrics: dict[str, float]) -> None:
+        flat = {**_metrics(result, sweep.metric, it, 0.0), **metrics}
+        flat["iteration_wall_sec"] = result.get("time_this_iter_s", math.nan)
+        flat.setdefault(sweep.metric, math.nan)
+        if it % sweep.checkpoint_freq == 0 or it == sweep.stop_iters:
+            with tempfile.TemporaryDirectory() as tmp:
+                algo.save_to_path(tmp)
+                (Path(tmp) / STATE_JSON).write_text(json.dumps(trial_state(it)))
+                tune.report(flat, checkpoint=tune.Checkpoint.from_directory(tmp))
+        else:
+            tune.report(flat)
+        _maybe_fail(sweep, it, marker_dir)
 
-def _restore(algo: Any, checkpoint: Any) -> int:
-    """Load a trial checkpoint into ``algo``; returns the last completed iteration (0 = none)."""
+    def go(restore: tuple[Path, int] | None) -> None:
+        run_rl(run, tables=tables, normalizer=normalizer, store=store,
+               stop_iters=sweep.stop_iters, restore=restore, report=report,
+               wait_for_actors=False)  # fmt: skip
+
+    checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        return 0
+        go(None)
+        return
     with checkpoint.as_directory() as d:
-        state = read_trial_state(Path(d))
-        algo.restore_from_path(str(Path(d).resolve()))
-        done = int(state["iteration"])
-    logger.info("trial resumed after iteration %d", done)
-    return done
+        done = int(read_trial_state(Path(d))["iteration"])
+        logger.info("trial resumed after iteration %d", done)
+        go((Path(d), done))
 
 
 def trial_state(iteration: int) -> dict[str, Any]:
@@ -186,8 +196,11 @@ def _maybe_fail(sweep: Any, it: int, marker_dir: str) -> None:
         raise InjectedFailure(f"injected failure after iteration {it} (inject_failure_at_iter)")
 
 
-def supervised_trainable(run: SupervisedRun, data_dir: Path, source: str) -> Any:
-    """The supervised trial: a ``TorchTrainer`` per trial, its best model in the trial folder.
+def supervised_trainable(
+    run: SupervisedRun, data_dir: Path, source: str, experiment: str | Path
+) -> Any:
+    """The supervised trial: a ``TorchTrainer`` per trial, its best model in the trial folder
+    under ``experiment`` (the sweep's storage location: a folder or a URI every node reaches).
 
     The trial itself asks for almost nothing; its Train workers hold the CPUs.
 
@@ -209,23 +222,28 @@ def supervised_trainable(run: SupervisedRun, data_dir: Path, source: str) -> Any
     examples = load_examples(data_dir, run.model)
     train, val = split_by_track(examples, val_fraction=tc.val_fraction, seed=tc.seed)
     return tune.with_resources(
-        tune.with_parameters(supervised_trial, base=run, train_ref=train, val_ref=val),
+        tune.with_parameters(
+            supervised_trial, base=run, train_ref=train, val_ref=val, experiment=str(experiment)
+        ),
         {"CPU": 0.01},
     )
 
 
 def supervised_trial(
-    config: dict[str, Any], base: SupervisedRun, train_ref: Any, val_ref: Any
+    config: dict[str, Any], base: SupervisedRun, train_ref: Any, val_ref: Any, experiment: str
 ) -> None:
-    """One supervised trial: ``supervised_train``'s Tune trial with this trial's folder."""
+    """One supervised trial: ``supervised_train``'s Tune trial with this trial's folder in the
+    experiment's storage (not the trial's local folder on whatever node it runs)."""
     from ray import tune
 
+    from editorbot.storage import join
     from editorbot.training import supervised_train
 
     run = trial_run_config(base, config)
+    trial_dir = Path(tune.get_context().get_trial_dir()).name
     plain = {
         "model": dataclasses.asdict(run.model),
         "train": dataclasses.asdict(run.train),
-        "save_dir": tune.get_context().get_trial_dir(),
+        "save_dir": str(join(experiment, trial_dir)),
     }
     supervised_train._trial(plain, train_ref, val_ref)
