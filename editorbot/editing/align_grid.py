@@ -39,6 +39,8 @@ import numpy as np
 from editorbot.editing.align import Alignment
 from editorbot.editing.align_beats import beat_edges
 from editorbot.editing.align_dp import Unit
+from editorbot.editing.dsp import crossfade_windows, slice_padded
+from editorbot.editing.render import RenderConfig, half_fades
 
 logger = logging.getLogger(__name__)
 
@@ -164,13 +166,11 @@ _SAME_WAVEFORM = 0.9
 def _half_fade(al: Alignment, u: Unit, v: Unit, sr: int) -> int:
     """[samples] half the renderer's fade between units ``u`` and ``v``: a ramp where the raw
     goes on under another unstretched effect, else a crossfade (a jump, a stretch)."""
-    from editorbot.editing.render import RenderConfig
-
-    rc = RenderConfig()
+    crossfade, ramp = half_fades(RenderConfig(), sr)
     var_u, var_v = al.variants[u.variant], al.variants[v.variant]
     on = v.beat == u.beat + 1 and var_u.rate == var_v.rate == 1.0
     on = on and not (var_u.reverse or var_v.reverse)
-    return round((rc.ramp_ms if on else rc.crossfade_ms) * 1e-3 * sr / 2)
+    return ramp if on else crossfade
 
 
 def _copy_edge(
@@ -194,8 +194,6 @@ def _copy_edge(
         lo, hi = max(c.start - reach, 0), (c.start + c.end) // 2
     if hi - lo < 4 * half:
         return []
-    from editorbot.editing.dsp import slice_padded
-
     e = y_edit[lo:hi].astype(np.float64)
     err = (e - slice_padded(y_raw[None], lo + c.offset, hi + c.offset)[0].astype(np.float64)) ** 2
     off = np.flatnonzero(err > _EXACT_POWER * float(np.mean(e**2)))
@@ -387,10 +385,7 @@ def _seam(
     """[edit samples] where copy ``a`` hands over to copy ``b``: the centre of the renderer's
     equal-power crossfade between them, to the sample; None if no crossfade explains the edit
     there (an effect or another cut at the seam)."""
-    from editorbot.editing.dsp import crossfade_windows, slice_padded
-    from editorbot.editing.render import RenderConfig
-
-    h = round(RenderConfig().crossfade_ms * 1e-3 * sr / 2)  # [samples] half the crossfade
+    h, _ = half_fades(RenderConfig(), sr)  # [samples] half the crossfade
     reach = round(config.search_ms * 1e-3 * sr)
     lo = max((a.start + a.end) // 2, b.start - reach, 0)
     hi = min((b.start + b.end) // 2, a.end + reach, len(y_edit))
