@@ -60,8 +60,8 @@ class EffectConfig:
     """[dB] when no candidate's waveform explains the segment to this, candidates are ranked
     by log-spectral distance instead: a phase-vocoded segment whose raw start is 2 ms off the
     editor's leaves about 0 dB for every amount (its frames, and so its phases, start
-    elsewhere), while its magnitudes still tell -5 semitones from +7 (demo pair 005: 0.60 vs
-    1.18 mean |log magnitude| for the runner-up)."""
+    elsewhere), while its magnitudes still tell -5 semitones from +7 (benchmarks/RESULTS.md,
+    alignment into decision lists)."""
 
 
 @dataclass(frozen=True)
