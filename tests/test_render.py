@@ -438,3 +438,32 @@ def test_one_segment_render_is_the_body_the_renderer_lays(t):
     if t != T.REVERSE:  # the effect depends on the config: another config, other samples
         other = render_like(y, t, amount, sr=SR, raw_start=s, raw_end=e)
         assert not np.array_equal(other, body)
+
+
+def test_segment_layout_is_where_the_render_puts_each_beat():
+    """The aligner lays an edit with segment_layout alone; it must be the render's map."""
+    from editorbot.editing.decisions import DecisionList, plan_segments
+    from editorbot.editing.render import segment_edges, segment_layout
+
+    y, beats = _click_track(24, jitter=300)  # beat lengths SPB - 300, SPB, SPB + 300, ...
+    items = (
+        (4, T.REVERSE, S.TWO_BARS, A.NEUTRAL),
+        (12, T.REPEAT_PREV, S.BEAT, A.NEUTRAL),  # replays the reversed bars' last output beat
+        (13, T.SPEED_UP, S.BAR, A.POS_LARGE),
+        (17, T.LOOP, S.BAR, A.NEUTRAL),
+    )
+    r = _render(y, beats, *items)
+    edges = segment_edges(beats, y.shape[1])
+    out_beats: list[int] = []
+    pos = 0
+    for _, seg in plan_segments(DecisionList(SR, None, tuple(_dec(*items))), len(beats)):
+        offsets, M = segment_layout(edges, seg, out_beats=out_beats, pos=pos)
+        for _ in range(seg.repeats):
+            out_beats += (pos + offsets).tolist()
+            pos += M
+    assert pos == r.y.shape[1]
+    np.testing.assert_array_equal(out_beats, r.out_beat_samples)
+    # Reversed bars play their last raw beat first: the output beat they end on is raw beat 4,
+    # and REPEAT_PREV replays that beat's length, not beat 11's.
+    repeat = next(s for s in r.segments if s.from_output)
+    assert repeat.out_end - repeat.out_start == edges[5] - edges[4] != edges[12] - edges[11]

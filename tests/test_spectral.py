@@ -14,6 +14,7 @@ import torch
 
 from editorbot.audio import spectral
 from editorbot.datasets.testsignals import drum_pattern
+from editorbot.errors import ParameterError
 
 SR = 22050
 
@@ -36,6 +37,38 @@ def test_power_spectrogram_is_librosa_stft_squared(
     np.testing.assert_allclose(S, S_ref, rtol=0, atol=1e-6 * float(S_ref.max()))
     M = spectral.magnitude_spectrogram(y, n_fft=n_fft, hop_length=hop_length)
     np.testing.assert_allclose(M, np.sqrt(S), rtol=1e-5, atol=1e-6 * float(M.max()))
+
+
+@pytest.mark.parametrize(("n_fft", "hop_length"), [(2048, 1024), (1001, 501), (2048, 700)])
+@pytest.mark.parametrize(("center", "pad_end"), [(False, False), (True, True)])
+def test_frame_placements_are_scipy_stft(
+    y: np.ndarray, n_fft: int, hop_length: int, center: bool, pad_end: bool
+) -> None:
+    """Frames from the start to the last whole one (the export chain's bands), and centred
+    frames padded to reach the end (the aligner's spectral distance): scipy.signal.stft's
+    ``boundary=None, padded=False`` and its defaults, which divide by the window's sum."""
+    from scipy.signal import stft
+
+    y = y[: len(y) - 333]  # no whole number of hops: the end padding has something to do
+    boundary = "zeros" if center else None
+    _, _, Z = stft(y, nperseg=n_fft, noverlap=n_fft - hop_length, boundary=boundary,
+                   padded=pad_end)  # fmt: skip
+    expected = np.abs(Z) ** 2
+    frames = {"n_fft": n_fft, "hop_length": hop_length, "center": center, "pad_end": pad_end}
+    S = spectral.power_spectrogram(y, **frames) / spectral.window_sum(n_fft) ** 2
+    assert S.shape == expected.shape
+    assert spectral.n_frames(len(y), **frames) == expected.shape[1]
+    # Two float32 FFTs of the same frames: roundoff of about 1e-7 of the loudest bin; a frame
+    # one sample off or a missing last frame moves bins by a good part of it.
+    np.testing.assert_allclose(S, expected, rtol=0, atol=1e-6 * float(expected.max()))
+    M = spectral.magnitude_spectrogram(y, **frames) / spectral.window_sum(n_fft)
+    np.testing.assert_allclose(M, np.abs(Z), rtol=0, atol=1e-6 * float(np.abs(Z).max()))
+
+
+def test_frames_need_a_whole_frame_without_centring() -> None:
+    with pytest.raises(ParameterError, match="shorter than one frame"):
+        spectral.power_spectrogram(np.zeros(100, np.float32), n_fft=256, hop_length=64,
+                                   center=False)  # fmt: skip
 
 
 @pytest.mark.parametrize("ref", [1.0, None])

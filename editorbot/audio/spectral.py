@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from editorbot.audio.filterbanks import mel_filterbank
+from editorbot.errors import ParameterError
 
 BLOCK_FRAMES = 128
 """[frames] most STFT frames per block. At n_fft 2048, 128 frames are 1 MB of windowed frames,
@@ -43,9 +44,18 @@ _MEL_BLOCK = 16
 _Array = TypeVar("_Array", np.ndarray, torch.Tensor)
 
 
-def n_frames(n_samples: int, *, n_fft: int, hop_length: int) -> int:
-    """[frames] number of centred STFT frames of ``n_samples`` samples (T)."""
-    return 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop_length
+def n_frames(
+    n_samples: int, *, n_fft: int, hop_length: int, center: bool = True, pad_end: bool = False
+) -> int:
+    """[frames] number of STFT frames of ``n_samples`` samples (T); see :func:`stft_blocks`.
+
+    Raises:
+        ParameterError: not one whole frame (fewer than ``n_fft`` samples without ``center``).
+    """
+    span = n_samples + (2 * (n_fft // 2) if center else 0) - n_fft  # [samples] frame starts' range
+    if span < 0:
+        raise ParameterError(f"STFT of {n_samples} samples: shorter than one frame of {n_fft}")
+    return 1 + (-(-span // hop_length) if pad_end else span // hop_length)
 
 
 def block_size(n_frames: int) -> int:
@@ -61,7 +71,7 @@ def hann_window(n_fft: int) -> torch.Tensor:
 
 
 def stft_blocks(
-    y: np.ndarray, *, n_fft: int, hop_length: int
+    y: np.ndarray, *, n_fft: int, hop_length: int, center: bool = True, pad_end: bool = False
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """``torch.stft(y, center=True, pad_mode='constant')``, a block of frames at a time.
 
@@ -73,17 +83,25 @@ def stft_blocks(
         y: [shape=(L,)] float32 mono signal.
         n_fft: [samples] frame and FFT length (periodic Hann window).
         hop_length: [samples] frame hop.
+        center: frame ``t`` is centred on sample ``t * hop_length`` (``n_fft // 2`` zeros
+            before the signal and after it); False: it starts there, and the last frame ends
+            within the signal (``scipy.signal.stft`` with ``boundary=None, padded=False``).
+        pad_end: zeros after the end up to a whole hop, so the last frame reaches the last
+            sample (``scipy.signal.stft``'s ``padded=True``; with ``center`` its defaults).
 
     Yields:
         The block's first frame and its [shape=(n, 1 + n_fft // 2)] complex64 STFT,
         frame-major, n <= :func:`block_size` (T); the tensor is overwritten by the next block.
+
+    Raises:
+        ParameterError: ``y`` holds no whole frame (shorter than ``n_fft`` without ``center``).
     """
     (L,) = y.shape
-    pad = n_fft // 2  # centred frames: n_fft // 2 zeros on each side, as torch.stft pads
-    padded = torch.zeros(L + 2 * pad)
+    T = n_frames(L, n_fft=n_fft, hop_length=hop_length, center=center, pad_end=pad_end)
+    pad = n_fft // 2 if center else 0  # [samples] zeros before the signal (torch.stft's centring)
+    padded = torch.zeros(max(L + 2 * pad, (T - 1) * hop_length + n_fft))
     padded[pad : pad + L] = torch.from_numpy(np.asarray(y, dtype=np.float32))
     frames = padded.unfold(0, n_fft, hop_length)  # (T, n_fft) view of the padded signal
-    T = n_frames(L, n_fft=n_fft, hop_length=hop_length)
     assert frames.shape[0] == T, (frames.shape, T)
     window = hann_window(n_fft)
     n_blocks = -(-T // BLOCK_FRAMES)
@@ -97,26 +115,40 @@ def stft_blocks(
         yield start, spectrum[:n]
 
 
-def power_spectrogram(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
-    """``|STFT|^2`` of centred frames (librosa.stft's defaults, squared).
+def power_spectrogram(
+    y: np.ndarray, *, n_fft: int, hop_length: int, center: bool = True, pad_end: bool = False
+) -> np.ndarray:
+    """``|STFT|^2`` (by default of centred frames: librosa.stft's defaults, squared).
+
+    ``center`` and ``pad_end`` place the frames as in :func:`stft_blocks`.
 
     Returns:
         [shape=(1 + n_fft // 2, T)] float32.
     """
-    T = n_frames(len(y), n_fft=n_fft, hop_length=hop_length)
+    T = n_frames(len(y), n_fft=n_fft, hop_length=hop_length, center=center, pad_end=pad_end)
     S = np.empty((1 + n_fft // 2, T), dtype=np.float32)
-    for start, X in stft_blocks(y, n_fft=n_fft, hop_length=hop_length):
+    blocks = stft_blocks(y, n_fft=n_fft, hop_length=hop_length, center=center, pad_end=pad_end)
+    for start, X in blocks:
         S[:, start : start + X.shape[0]] = (X.real.square() + X.imag.square()).T.numpy()
     return S
 
 
-def magnitude_spectrogram(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
-    """``|STFT|`` of centred frames, [shape=(1 + n_fft // 2, T)] float32."""
-    T = n_frames(len(y), n_fft=n_fft, hop_length=hop_length)
+def magnitude_spectrogram(
+    y: np.ndarray, *, n_fft: int, hop_length: int, center: bool = True, pad_end: bool = False
+) -> np.ndarray:
+    """``|STFT|``, [shape=(1 + n_fft // 2, T)] float32; frames as in :func:`stft_blocks`."""
+    T = n_frames(len(y), n_fft=n_fft, hop_length=hop_length, center=center, pad_end=pad_end)
     S = np.empty((1 + n_fft // 2, T), dtype=np.float32)
-    for start, X in stft_blocks(y, n_fft=n_fft, hop_length=hop_length):
+    blocks = stft_blocks(y, n_fft=n_fft, hop_length=hop_length, center=center, pad_end=pad_end)
+    for start, X in blocks:
         S[:, start : start + X.shape[0]] = X.abs().T.numpy()
     return S
+
+
+def window_sum(n_fft: int) -> float:
+    """[samples] the sum of :func:`hann_window` (``n_fft / 2``): dividing an STFT by it
+    gives ``scipy.signal.stft``'s scaling (a sine of amplitude A peaks near A / 2)."""
+    return float(hann_window(n_fft).sum())
 
 
 @functools.lru_cache(maxsize=8)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from editorbot.audio import spectral
 from editorbot.editing import dsp
 from editorbot.editing.actions import ActionAmount, ActionType, valid_amounts
 from editorbot.editing.render import RenderConfig, render_segment, segment_margin
@@ -59,8 +60,8 @@ class EffectConfig:
     """[dB] when no candidate's waveform explains the segment to this, candidates are ranked
     by log-spectral distance instead: a phase-vocoded segment whose raw start is 2 ms off the
     editor's leaves about 0 dB for every amount (its frames, and so its phases, start
-    elsewhere), while its magnitudes still tell -5 semitones from +7 (demo pair 005: 0.60 vs
-    1.18 mean |log magnitude| for the runner-up)."""
+    elsewhere), while its magnitudes still tell -5 semitones from +7 (benchmarks/RESULTS.md,
+    alignment into decision lists)."""
 
 
 @dataclass(frozen=True)
@@ -187,16 +188,24 @@ def _prefer_keep(scored: list, margin_db: float) -> tuple:
 def _spectral_distance(x: np.ndarray, ref: np.ndarray) -> float:
     """Mean absolute difference of log STFT magnitudes (mono mixes; 46 ms frames at 44.1 kHz,
     so a few ms of misplacement and the phases do not count) over the shorter length."""
-    from scipy.signal import stft
-
     n = min(x.shape[-1], ref.shape[-1])
     frame = max(1, min(_SPECTRAL_FFT, n))
-    a, b = (np.abs(stft(z[..., :n].mean(axis=0), nperseg=frame)[2]) for z in (x, ref))
-    return float(np.mean(np.abs(np.log(a + 1e-4) - np.log(b + 1e-4))))
+    hop = frame - frame // 2  # half-overlapping frames, centred, the last reaching the end
+
+    def log_magnitude(z: np.ndarray) -> np.ndarray:
+        M = spectral.magnitude_spectrogram(z, n_fft=frame, hop_length=hop, pad_end=True)
+        # Per unit amplitude (a sine of amplitude A peaks near A / 2): _FLOOR is on that scale.
+        return np.log(M / spectral.window_sum(frame) + _FLOOR)
+
+    a, b = (log_magnitude(z[..., :n].mean(axis=0)) for z in (x, ref))
+    return float(np.mean(np.abs(a - b)))
 
 
 _SPECTRAL_FFT = 2048
 """[samples] frame of the log-spectral distance."""
+_FLOOR = 1e-4
+"""[amplitude] added to every magnitude before the log (-80 dB): silence is not infinitely
+far from near-silence."""
 
 
 def _best_shift(body: np.ndarray, y_edit: np.ndarray, start: int, search: int) -> int:

@@ -39,6 +39,8 @@ import numpy as np
 from editorbot.editing.align import Alignment
 from editorbot.editing.align_beats import beat_edges
 from editorbot.editing.align_dp import Unit
+from editorbot.editing.dsp import crossfade_windows, slice_padded
+from editorbot.editing.render import RenderConfig, half_fades
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +58,10 @@ class GridConfig:
     max_move: float = 0.2
     """[beats] furthest a boundary may move (a seam further away belongs to another one)."""
     max_move_ms: float = 40.0
-    """[ms] and at most this far: tracked beats are off by 2.5 ms (median), 16 ms (99th
-    percentile) on demo songs. A song that repeats a section sample for sample can make a copy
-    look exact at the wrong place; where that repeat stops matching (mid-beat) is no seam, and
-    it was seen 78 ms from any beat."""
+    """[ms] and at most this far: a tracked beat is a few ms off the editor's, under 20 ms. A
+    song that repeats a section sample for sample can make a copy look exact at the wrong
+    place; where that repeat stops matching (mid-beat) is no seam, and it can lie further from
+    any beat than this (benchmarks/RESULTS.md, alignment into decision lists)."""
     window: int = 8192
     """[samples] longest stretch of a run used to find its offset (0.19 s at 44.1 kHz)."""
 
@@ -164,13 +166,11 @@ _SAME_WAVEFORM = 0.9
 def _half_fade(al: Alignment, u: Unit, v: Unit, sr: int) -> int:
     """[samples] half the renderer's fade between units ``u`` and ``v``: a ramp where the raw
     goes on under another unstretched effect, else a crossfade (a jump, a stretch)."""
-    from editorbot.editing.render import RenderConfig
-
-    rc = RenderConfig()
+    crossfade, ramp = half_fades(RenderConfig(), sr)
     var_u, var_v = al.variants[u.variant], al.variants[v.variant]
     on = v.beat == u.beat + 1 and var_u.rate == var_v.rate == 1.0
     on = on and not (var_u.reverse or var_v.reverse)
-    return round((rc.ramp_ms if on else rc.crossfade_ms) * 1e-3 * sr / 2)
+    return ramp if on else crossfade
 
 
 def _copy_edge(
@@ -194,8 +194,6 @@ def _copy_edge(
         lo, hi = max(c.start - reach, 0), (c.start + c.end) // 2
     if hi - lo < 4 * half:
         return []
-    from editorbot.editing.dsp import slice_padded
-
     e = y_edit[lo:hi].astype(np.float64)
     err = (e - slice_padded(y_raw[None], lo + c.offset, hi + c.offset)[0].astype(np.float64)) ** 2
     off = np.flatnonzero(err > _EXACT_POWER * float(np.mean(e**2)))
@@ -217,8 +215,8 @@ def smoothed_grid(beat_times: np.ndarray, *, half_window: int = 4) -> np.ndarray
     A tracker that snaps each beat to its own attack puts the beats of two identical bars at
     different offsets (a few ms either way); the alignment's sample points then differ
     between the two, and of two equally good readings of a song's repeated sections the one
-    the jitter happens to favour wins over the near one (demo pairs: 0.36-0.63 type accuracy
-    on 4 of 20; 0.84-0.96 smoothed). Over nine beats a line follows a gradual tempo change
+    the jitter happens to favour wins over the near one (benchmarks/RESULTS.md, alignment into
+    decision lists). Over nine beats a line follows a gradual tempo change
     (2 ms off at 5 % over 40 beats) but not a steep one (9 ms at 25 % over 40 beats).
     """
     t = np.asarray(beat_times, dtype=np.float64).copy()
@@ -265,7 +263,7 @@ def trimmed_tail(
         tail_db: [dB] how far below the median beat a tail beat is (demo songs' decay tails
             are 20-25 dB below; the quiet bars of a song's body stay within about 10).
         max_tail_sec: [s] longest release tail (demo songs': 1.5-2 s); a longer quiet end is
-            music (a real excerpt's soft last 13 s sat 20 dB below its median) and stays.
+            music (a soft coda can sit as far below the median) and stays.
     """
     t = np.asarray(beat_times, dtype=np.float64)
     edges = beat_edges(t, sr, len(y))
@@ -387,10 +385,7 @@ def _seam(
     """[edit samples] where copy ``a`` hands over to copy ``b``: the centre of the renderer's
     equal-power crossfade between them, to the sample; None if no crossfade explains the edit
     there (an effect or another cut at the seam)."""
-    from editorbot.editing.dsp import crossfade_windows, slice_padded
-    from editorbot.editing.render import RenderConfig
-
-    h = round(RenderConfig().crossfade_ms * 1e-3 * sr / 2)  # [samples] half the crossfade
+    h, _ = half_fades(RenderConfig(), sr)  # [samples] half the crossfade
     reach = round(config.search_ms * 1e-3 * sr)
     lo = max((a.start + a.end) // 2, b.start - reach, 0)
     hi = min((b.start + b.end) // 2, a.end + reach, len(y_edit))

@@ -66,9 +66,9 @@ class LabelConfig:
     smooth_below_ms: float = 8.0
     """[ms] a tracked grid whose beats sit at most this far (RMS) from the line through their
     neighbours only jitters, and is smoothed; further, the tempo itself moves and the grid is
-    kept. Demo songs: 2.5-5.8 ms, uncorrelated from beat to beat; 19 of 20 real excerpts
-    (Wesnoth): 9-54 ms, correlated. Labelling on both grids and keeping the labels of higher
-    mean confidence scored about the same at twice the time (RESULTS.md)."""
+    kept. A tracker's jitter is a few ms, uncorrelated from beat to beat; a moving tempo puts
+    beats tens of ms off the line, correlated. The figures on demo and real music, and why one
+    grid is labelled rather than both: benchmarks/RESULTS.md, alignment into decision lists."""
 
 
 def label_pair(

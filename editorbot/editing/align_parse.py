@@ -1,12 +1,15 @@
 """From the raw beats the edit plays to decisions in the edit language.
 
 The alignment says, for every beat of the edit, which raw beat it is and which effect it carries.
-This module finds the shortest decision sequence whose output, run through the one state machine
-(:func:`editorbot.editing.actions.step`), reproduces that beat sequence: a cheapest-path search
-(Dijkstra) over states (cursor, output position, last action was a jump). Each decision costs 1,
-each beat it gets wrong costs ``mismatch_cost``, so a few misaligned beats cost a few mismatches
-instead of breaking the parse. This is where KEEP, CUT, LOOP, REORDER, SKIP, SWAP_NEXT,
-JUMP_BACK and REPEAT_PREV are told apart: by what each does to the cursor and the output.
+This module looks for the cheapest decision sequence whose output, run through the one state
+machine (:func:`editorbot.editing.actions.step`), reproduces that beat sequence: a beam search
+in output order. Output positions are visited in order; at each, the cheapest way to every state
+(cursor, last action was a jump) is kept and only the best few states (``_BEAM_WIDTH``, within
+``_BEAM_MARGIN`` of the best) are expanded; moves that play nothing (CUT, SKIP) lead to states
+at the same position, taken in cursor order. Each decision costs 1, each beat it gets wrong
+costs ``mismatch_cost``, so a few misaligned beats cost a few mismatches instead of breaking
+the parse. This is where KEEP, CUT, LOOP, REORDER, SKIP, SWAP_NEXT, JUMP_BACK and REPEAT_PREV
+are told apart: by what each does to the cursor and the output.
 
 Canonical form. Some decision lists render the same audio (a SKIP to a bar line and a CUT of the
 same beats; KEEP + REPEAT_PREV and LOOP + CUT). The label is the cheapest list under ``_COST``
@@ -144,7 +147,8 @@ _Edge = tuple["Parsed | None", EditState, int, float]
 
 
 class _Search:
-    """Dijkstra over (cursor, output position, last was jump)."""
+    """Beam search over output positions, keeping the cheapest way to each (cursor, last was a
+    jump) at each position."""
 
     def __init__(self, out: list[OutBeat], main_end: int, n_beats: int, mismatch: float) -> None:
         self.out, self.main_end = out, main_end

@@ -25,7 +25,6 @@ from editorbot.editing.actions import (
     ActionSize,
     ActionType,
     EditState,
-    amount_value,
     initial_state,
     step,
 )
@@ -33,6 +32,7 @@ from editorbot.editing.align_beats import FAMILIES
 from editorbot.editing.align_effects import LEVEL_EFFECTS, EffectConfig, EffectGuess, best_effect
 from editorbot.editing.align_parse import OutBeat, Parsed
 from editorbot.editing.decisions import Decision
+from editorbot.editing.render import segment_layout
 
 logger = logging.getLogger(__name__)
 
@@ -201,26 +201,19 @@ class _Walker:
         self.out_beats: list[int] = []
 
     def take(self, t: ActionType, p: Parsed, a: ActionAmount) -> None:
+        """Step the state machine with decision ``p`` read as ``(t, a)`` and lay its segments
+        (:func:`editorbot.editing.render.segment_layout`)."""
         kind = _T.KEEP if t in FAMILIES else t
         self.state, segs = step(
             self.state, kind, p.size, p.amount if kind == t else ActionAmount.NEUTRAL
         )
-        rate = amount_value(t, a) if t in (_T.SPEED_UP, _T.SPEED_DOWN) else 1.0
         for seg in segs:
+            # An effect plays its beats as KEEP would, in the order and at the speed of (t, a).
+            laid = seg if kind == t else replace(seg, type=t, amount=a)
+            offsets, M = segment_layout(self.edges, laid, out_beats=self.out_beats, pos=self.pos)
             for _ in range(seg.repeats):
-                self._lay(seg.start_beat, seg.end_beat, seg.from_output, rate)
-
-    def _lay(self, a: int, b: int, from_output: bool, rate: float) -> None:
-        if from_output:
-            ob = [*self.out_beats, self.pos]
-            starts = [ob[k] - ob[a] for k in range(a, b)]
-            length = ob[b] - ob[a]
-        else:
-            s = int(self.edges[a])
-            starts = [round((int(self.edges[k]) - s) / rate) for k in range(a, b)]
-            length = round((int(self.edges[b]) - s) / rate)
-        self.out_beats += [self.pos + o for o in starts]
-        self.pos += length
+                self.out_beats += (self.pos + offsets).tolist()
+                self.pos += M
 
 
 def _decision_confidence(p: Parsed, conf: np.ndarray) -> float:

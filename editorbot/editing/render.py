@@ -324,7 +324,7 @@ class _Assembler:
             return self._output_chunk(seg)
         H, t = self.H, seg.type
         s, e = int(self.edges[seg.start_beat]), int(self.edges[seg.end_beat])
-        offsets, M = _layout(self.edges, seg)
+        offsets, M = segment_layout(self.edges, seg)
         x = render_segment(
             self.source, t, seg.amount, sr=self.sr, raw_start=s, raw_end=e, config=self.config
         )
@@ -337,13 +337,13 @@ class _Assembler:
         """REPEAT_PREV: output beats [a, b) again, followed by what followed them (prev post)."""
         assert self.prev is not None
         H = self.H
-        ob = np.array([*self.out_beats, self.pos], dtype=np.int64)
-        s, e = int(ob[seg.start_beat]), int(ob[seg.end_beat])
+        starts, M = segment_layout(self.edges, seg, out_beats=self.out_beats, pos=self.pos)
+        s = self.out_beats[seg.start_beat]  # [output samples] it plays at least one beat
+        e = s + M
         pre = np.zeros((self.source.n_channels, H), np.float32)
         lo = max(s - H, 0)
         pre[:, H - (s - lo) :] = self.tape.window(lo, s)
         body = self.tape.window(s, e).copy()
-        starts = ob[seg.start_beat : seg.end_beat] - s
         return _Chunk(pre, body, self.prev.post.copy(), starts, s, e, False, False)
 
     # -- assembly -------------------------------------------------------------------------
@@ -393,12 +393,7 @@ def planned_length(
     out_beats: list[int] = []
     pos = 0
     for _, seg in plan:
-        if seg.from_output:
-            ob = [*out_beats, pos]
-            offsets = np.array(ob[seg.start_beat : seg.end_beat]) - ob[seg.start_beat]
-            M = ob[seg.end_beat] - ob[seg.start_beat]
-        else:
-            offsets, M = _layout(edges, seg)
+        offsets, M = segment_layout(edges, seg, out_beats=out_beats, pos=pos)
         for _ in range(seg.repeats):
             out_beats += (pos + offsets).tolist()
             pos += M
@@ -493,9 +488,30 @@ def render_segment(
     return dsp.slice_padded(x, at - H, at + body_samples(e - s, rate) + H)
 
 
-def _layout(edges: np.ndarray, seg: PlannedSegment) -> tuple[np.ndarray, int]:
-    """Output-beat starts within a raw segment's body, and the body's length [samples]."""
+def segment_layout(
+    edges: np.ndarray, seg: PlannedSegment, *, out_beats: Sequence[int] = (), pos: int = 0
+) -> tuple[np.ndarray, int]:
+    """Where each output beat of a planned segment starts in its body, and the body's length
+    [samples], as the renderer lays them (one play; a LOOP lays it ``seg.repeats`` times).
+
+    A raw segment's beats keep their lengths, in reverse order under REVERSE, scaled by
+    1 / speed under SPEED_UP/SPEED_DOWN (:func:`body_samples`); REPEAT_PREV (``from_output``)
+    plays output beats ``[start_beat, end_beat)`` of the output laid so far.
+
+    Args:
+        edges: [shape=(n_beats + 1,)] int64 raw segment boundaries (:func:`segment_edges`).
+        seg: the segment; its type and amount set the order and the speed.
+        out_beats: [samples] where each output beat so far starts (read by REPEAT_PREV).
+        pos: [samples] the output's length so far (where REPEAT_PREV's last beat may end).
+
+    Returns:
+        ([shape=(n,)] int64 body sample where each of the ``n`` output beats starts, body
+        length ``M`` [samples]).
+    """
     a, b = seg.start_beat, seg.end_beat
+    if seg.from_output:
+        ob = np.array([*out_beats, pos], dtype=np.int64)
+        return ob[a:b] - ob[a], int(ob[b] - ob[a])
     s, e = int(edges[a]), int(edges[b])
     if seg.type == ActionType.REVERSE:
         return e - edges[a + 1 : b + 1][::-1], e - s

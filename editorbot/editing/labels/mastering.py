@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from editorbot.audio import spectral
 from editorbot.editing.labels.config import ExportConfig
 
 
@@ -165,12 +166,10 @@ def codec_delay(y_raw: np.ndarray, y_edit: np.ndarray, *, sr: int, config: Expor
 
 def _bands(y: np.ndarray, *, sr: int, config: ExportConfig) -> tuple[np.ndarray, np.ndarray]:
     """(centres [Hz], [n_bands, T] dB band energies) of a mono signal."""
-    from scipy.signal import stft
-
-    _, _, Z = stft(y, nperseg=config.n_fft, noverlap=config.n_fft - config.hop_length,
-                   boundary=None, padded=False)  # fmt: skip
-    P = np.abs(Z) ** 2
-    freqs = np.fft.rfftfreq(config.n_fft, 1.0 / sr)
+    n_fft = config.n_fft
+    P = spectral.power_spectrogram(y, n_fft=n_fft, hop_length=config.hop_length, center=False)
+    P /= spectral.window_sum(n_fft) ** 2  # per unit amplitude, where the 1e-12 floor below sits
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     edges = np.geomspace(config.f_min_hz, sr / 2.0, config.n_bands + 1)
     idx = np.clip(np.searchsorted(freqs, edges), 1, len(freqs) - 1)
     idx = np.maximum.accumulate(np.maximum(idx, np.arange(len(idx)) + 1))
