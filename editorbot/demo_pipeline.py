@@ -123,9 +123,8 @@ def build_features(data_dir: Path, labels: Path, out: Path, *, window: int) -> P
 
 
 PPO_LR = 3e-4
-"""[1/step] PPO's learning rate in the demo: in 40 iterations from one BC start, 3e-4 reached
-0.72 / 0.70 validation / test agreement and the seed's 1e-4 0.69 / 0.57 (benchmarks/RESULTS.md,
-"PPO over BC")."""
+"""[1/step] PPO's learning rate in the demo: above the seed's 1e-4, which moved the BC policy
+too little in the demo's 40 iterations (benchmarks/RESULTS.md, "PPO over BC")."""
 VF_WARMUP_ITERS = 2
 """[iterations] value-head-only iterations before PPO moves the BC policy."""
 

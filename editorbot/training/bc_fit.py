@@ -1,8 +1,8 @@
 """Behavioural-cloning pretraining in plain PyTorch on the replayed expert steps.
 
 RLlib's BC streams the offline episodes through Ray Data: on 2 cores that costs seconds per
-iteration for a few hundred steps, so 20 iterations saw each of ~500 expert steps about ten
-times at lr 3e-4 and stopped far from fitting them (46-49% held-out type agreement). The expert
+iteration for a few hundred steps, so a run's worth of iterations sees each expert step only a
+few times and stops far from fitting them (benchmarks/RESULTS.md, "BC alone"). The expert
 data of one editor is small (hundreds to a few thousand steps), so here it is held in memory and
 fitted for whole epochs on the same :class:`~editorbot.models.rl_module.EditorRLModule` class,
 with the epoch kept that scores best on the held-out tracks' greedy type agreement (early
