@@ -34,15 +34,6 @@ WORKER = {"rollout": 1, "learner": 1}
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = S3Server(tmp_path_factory.mktemp("s3")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def cluster(s3: S3Server) -> Iterator[LocalCluster]:
     c = LocalCluster(
         head_cpus=0, worker_cpus=3, worker_resources=WORKER, worker_masks=("/tmp",),

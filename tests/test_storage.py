@@ -7,7 +7,6 @@ variables exactly as AWS or MinIO would be. The multi-node run against it is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,6 @@ from s3_server import S3Server
 from editorbot import storage
 from editorbot.cli import main as cli
 from editorbot.storage import RunStorage, StorageError
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = S3Server(tmp_path_factory.mktemp("s3")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
