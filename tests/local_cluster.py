@@ -77,7 +77,8 @@ class LocalCluster:
         # The worker node in its own mount namespace, an empty tmpfs over each of these folders:
         # a file the driver wrote there cannot be read by path from that node. Its Ray temp dir
         # is then outside them (under /var/tmp, short for Ray's Unix sockets).
-        self.worker_masks = worker_masks
+        # The head's own temp dir (its logs, sockets and session files) is among them.
+        self.worker_masks = (*worker_masks, self.temp_dir) if worker_masks else ()
         self.worker_env = {**self.env, **(worker_env or {})}
         # A loopback address of its own (127.0.0.2) makes the worker another machine to Ray: RLlib
         # tells nodes apart by IP (it copies checkpoints between nodes only when theirs differ).

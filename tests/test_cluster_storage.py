@@ -3,11 +3,12 @@
 The cluster (``tests/local_cluster.py``) is a head with no CPU (as ``cluster.yaml``'s: Tune trials
 and Train workers then run on workers too) and a worker with 3 CPUs that advertises ``rollout`` and
 ``learner``, like ``cluster.yaml``'s rollout and learner nodes. The worker runs in its own mount
-namespace with an empty tmpfs over ``/tmp``, where the test's data, the driver's staging folder and
-the head's Ray temp dir live: whatever reaches it by a driver path fails there. Storage is moto's S3
-server on loopback (``tests/s3_server.py``); every process gets the standard AWS variables, as on a
-cluster with a bucket. Commands run as a user runs them: the ``editorbot`` CLI with ``RAY_ADDRESS``
-set, then ``edit`` on the bucket's ``best/`` with no Ray at all.
+namespace with an empty tmpfs over pytest's temporary folders (the test's data, the driver's
+staging folder) and over the head's Ray temp dir: whatever reaches it by a driver path fails
+there. Storage is moto's S3 server on loopback (``tests/s3_server.py``); every process gets the
+standard AWS variables, as on a cluster with a bucket. Commands run as a user runs them: the
+``editorbot`` CLI with ``RAY_ADDRESS`` set, then ``edit`` on the bucket's ``best/`` with no Ray
+at all.
 """
 
 from __future__ import annotations
@@ -34,10 +35,14 @@ WORKER = {"rollout": 1, "learner": 1}
 
 
 @pytest.fixture(scope="module")
-def cluster(s3: S3Server) -> Iterator[LocalCluster]:
+def cluster(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    # pytest's temporary folders hold the test's data and the driver's staging cache; the
+    # head's Ray temp dir is masked too (LocalCluster adds it). Not all of /tmp: the checkout
+    # and its virtualenv, which the worker runs from, may live there (a CI clone does).
     c = LocalCluster(
-        head_cpus=0, worker_cpus=3, worker_resources=WORKER, worker_masks=("/tmp",),
-        worker_env=s3.env, worker_ip="127.0.0.2",
+        head_cpus=0, worker_cpus=3, worker_resources=WORKER,
+        worker_masks=(str(tmp_path_factory.getbasetemp()),), worker_env=s3.env,
+        worker_ip="127.0.0.2",
     ).start()  # fmt: skip
     try:
         yield c
@@ -53,7 +58,7 @@ def _cli(args: list[str], env: dict[str, str], timeout_s: float) -> subprocess.C
 
 def _driver_env(cluster: LocalCluster, s3: S3Server, tmp_path: Path) -> dict[str, str]:
     """The driver's environment: the cluster's address, the bucket's variables, and a staging
-    cache under ``/tmp`` (masked on the worker, so staging files cannot leak to it)."""
+    cache under ``tmp_path`` (masked on the worker, so staging files cannot leak to it)."""
     return {**cluster.env, **s3.env, "RAY_ADDRESS": cluster.address,
             "EDITORBOT_CACHE": str(tmp_path / "cache")}  # fmt: skip
 
@@ -135,7 +140,7 @@ def _bucket_files(s3: S3Server, prefix: str) -> set[str]:
 def test_train_rl_with_runner_and_learner_on_a_node_blind_to_the_driver_ends_in_the_bucket(
     cluster: LocalCluster, s3: S3Server, tiny_demo: Path, tiny_bc_dir: Path, tmp_path: Path
 ) -> None:
-    # The premise: the worker node does not see the test's files (they are under /tmp).
+    # The premise: the worker node does not see the test's files (under pytest's temp folders).
     assert _on_worker(cluster, f"os.path.exists({str(tiny_bc_dir)!r})") is False
     assert tiny_bc_dir.is_dir()
 
