@@ -277,9 +277,8 @@ def _bass_between(beats: np.ndarray, env: OnsetEnvelopes) -> float:
 
 _LOW_BETWEEN = 0.8
 """[1] :func:`_bass_between` ratio from which the midpoints are beats: "about as hard as the
-beats", 20 % below parity for the kick's and bass's own level changes. Half-tempo grids of the
-140-160 BPM demo songs measure 1.0-5.0 (beats on the snares), right-level 80-92 BPM songs
-0.06-0.63, drum patterns with eighth-note hats 0.0."""
+beats", 20 % below parity for the kick's and bass's own level changes (the ratios measured on
+half-tempo and right-level grids: benchmarks/RESULTS.md, "Beat grid")."""
 
 
 _LEVELS = (0.5, 2 / 3, 1.0, 1.5, 2.0)
@@ -378,7 +377,7 @@ _HALVE_BELOW = 0.25
 """[1] alternate beats this much quieter (linear flux) than the others are off-beats."""
 _DOUBLE_ABOVE = 0.5
 """[1] a lower-quartile midpoint this loud relative to the median beat is a beat too (drum
-backbeats measure 0.57-0.65; syncopated demo songs 0.13-0.45)."""
+backbeats sit above it, syncopated songs below: benchmarks/RESULTS.md, "Beat grid")."""
 
 
 def _snap_to_rise(beats: np.ndarray, y: np.ndarray, *, sr: int, config: BeatConfig) -> np.ndarray:
