@@ -263,3 +263,20 @@ def test_anchor_kl_is_zero_at_the_start_and_grows_as_the_policy_moves(bc_dir: Pa
         for p in module.parameters():
             p.add_(0.05 * torch.randn_like(p))
     assert kl_from_start() > 1e-3  # a moved policy is measurably away from its start
+
+
+def test_each_learner_draws_its_own_bc_batches_and_the_first_draws_as_one_learner_did() -> None:
+    """With several learners, the mixed-BC batches differ between ranks (else every learner
+    clones the same expert steps); rank 0 keeps the single-learner stream of the run's seed."""
+    from editorbot.training.learner import expert_rng
+
+    n_expert, batch = 10_000, 256
+
+    def draw(rank: int) -> np.ndarray:
+        return expert_rng(7, rank).integers(0, n_expert, size=batch)
+
+    assert np.array_equal(draw(0), np.random.default_rng(7).integers(0, n_expert, size=batch))
+    # two independent batches of 256 from 10,000 share about 6.5 indices by chance; a shared
+    # stream would share all 256
+    assert len(np.intersect1d(draw(0), draw(1))) < 40
+    assert len(np.intersect1d(draw(1), draw(2))) < 40

@@ -71,7 +71,7 @@ class EditorPPOLearner(PPOTorchLearner):
 
             self._expert = load_expert_arrays(cfg["bc_episodes"])
             logger.info("mixed BC on %d expert steps", len(self._expert[1]))
-        self._rng = np.random.default_rng(int(self.config.seed or 0))
+        self._rng = expert_rng(int(self.config.seed or 0), _learner_rank())
 
     def compute_loss_for_module(
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
@@ -146,6 +146,20 @@ def anchor_kl(anchor: Any, batch: dict[str, Any], fwd_out: dict[str, Any]) -> to
         start = dist_cls.from_logits(anchor.forward_train(batch)[Columns.ACTION_DIST_INPUTS])
     now = dist_cls.from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
     return _masked_mean(start.kl(now), batch)
+
+
+def expert_rng(seed: int, rank: int) -> np.random.Generator:
+    """The generator a learner draws its BC batches from: the run's seed for learner 0 (one
+    learner samples as it always did), a stream of its own for each further learner, so that
+    several learners do not all clone the same expert batch."""
+    return np.random.default_rng(seed if rank == 0 else [seed, rank])
+
+
+def _learner_rank() -> int:
+    """[index] this learner's rank among the run's learners (0 without distributed training)."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def frozen_copy(module: Any) -> Any:

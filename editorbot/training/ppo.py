@@ -61,7 +61,7 @@ class PPOSettings:
     num_learners: int = 0
     """[actors] remote learners (0 = learn in the driver)."""
     num_gpus_per_learner: float = 0.0
-    """[GPUs] per learner (mixed precision is used on GPU)."""
+    """[GPUs] per learner (the learner then trains in float32 on its GPU)."""
     custom_resources_per_env_runner: dict[str, float] = field(default_factory=dict)
     """[resource units] Ray custom resources each remote env runner asks for, on top of its CPU:
     ``{"rollout": 1}`` pins runners to nodes that advertise ``rollout`` (``cluster.yaml``'s CPU
