@@ -94,7 +94,7 @@ def target_from_args(
 
 
 def fit_actions(
-    greedy: np.ndarray,
+    unconstrained: np.ndarray,
     lp: BeatLogProbs,
     grid: Grid,
     spec: TargetSpec,
@@ -102,7 +102,9 @@ def fit_actions(
     name: str = "track",
     per_beat: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The greedy actions if they fit ``spec``, else the most likely ones that do.
+    """The learner's own (unconstrained) actions if they fit ``spec``, else the most likely ones
+    that do: the RL policy's greedy episode, or the supervised head's most likely list
+    (``per_beat``, which the search then scores the same way).
 
     Returns:
         The actions [shape=(k, 3)] and what to record in the decision list's meta.
@@ -113,8 +115,8 @@ def fit_actions(
     target = round(spec.target_sec * grid.sr)
     tol = _tolerance(spec, grid, target)
     _check_reachable(spec.target_sec, grid, name)
-    free = output_samples(greedy, grid)
-    actions = greedy
+    free = output_samples(unconstrained, grid)
+    actions = unconstrained
     if abs(free - target) > tol:
         actions = constrained_actions(
             lp, edges=grid.edges, downbeat_phase=grid.downbeat_phase,
@@ -127,7 +129,7 @@ def fit_actions(
         "tolerance_sec": tol / grid.sr,
         "exact": spec.exact,
         "unconstrained_duration_sec": free / grid.sr,
-        "constrained": actions is not greedy,
+        "constrained": actions is not unconstrained,
         "planned_duration_sec": planned / grid.sr,
     }
 
@@ -158,9 +160,9 @@ def fit_supervised(
     if spec is None:
         return dl
     grid = Grid.of(beat_times, sr=sr, n_samples=n_samples, phase=phase)
-    greedy = dl.to_action_array()
+    free = dl.to_action_array()
     actions, fit = fit_actions(
-        greedy, supervised_log_probs(lp), grid, spec, name=str(audio_path), per_beat=True
+        free, supervised_log_probs(lp), grid, spec, name=str(audio_path), per_beat=True
     )
     if not fit["constrained"]:
         return replace(dl, meta={**dl.meta, **fit})

@@ -211,3 +211,17 @@ def test_examples_come_from_a_labels_folder(tiny_demo, tmp_path) -> None:
     assert sorted(e.name for e in examples) == sorted(p.stem for p in labels.glob("*.json"))
     with pytest.raises(DatasetError, match=r"run `editorbot labels"):
         load_examples(tiny_demo, CFG, labels_dir=tmp_path / "empty")
+
+
+def test_the_shipped_long_run_config_is_a_valid_training_config() -> None:
+    """``tune_configs/supervised_long.yaml`` (the 32-song run RESULTS.md reports) loads into
+    ``SupervisedTrainConfig`` with the values it documents: an unknown or misspelt key would
+    make ``train supervised --config`` refuse it."""
+    from editorbot.config import from_dict, load_yaml
+    from editorbot.training.supervised_train import SupervisedTrainConfig
+
+    path = Path(__file__).resolve().parents[1] / "tune_configs" / "supervised_long.yaml"
+    sections = load_yaml(path)
+    assert set(sections) == {"train"}
+    cfg = from_dict(SupervisedTrainConfig, sections["train"], source=str(path))
+    assert (cfg.lr, cfg.epochs, cfg.steps_per_epoch, cfg.checkpoint_every) == (1e-3, 24, 25, 24)

@@ -17,7 +17,7 @@ import numpy as np
 from editorbot.audio.io import load_audio
 from editorbot.datasets.pairs import Pair
 from editorbot.editing.decisions import DecisionList, decisions_from_actions
-from editorbot.editing.duration_decode import supervised_log_probs
+from editorbot.editing.duration_decode import most_likely_actions, supervised_log_probs
 from editorbot.errors import ParameterError
 from editorbot.evaluation import metrics
 from editorbot.evaluation.label_metrics import LabelScores
@@ -47,13 +47,13 @@ def sweep(
         errors: dict[float, list[float]] = {f: [] for f in FACTORS}
         unreachable = dict.fromkeys(FACTORS, 0)
         for pair in pairs:
-            greedy, lp, grid, beat_times = _scores(kind, ckpt, pair.raw)
+            free, lp, grid, beat_times = _scores(kind, ckpt, pair.raw)
             human_sec = load_audio(pair.edit).duration_sec
             for f in FACTORS:
                 spec = TargetSpec(f * human_sec)
                 try:
                     actions, _ = fit_actions(
-                        greedy, lp, grid, spec, name=pair.name, per_beat=kind == "supervised"
+                        free, lp, grid, spec, name=pair.name, per_beat=kind == "supervised"
                     )
                 except ParameterError:
                     unreachable[f] += 1
@@ -99,15 +99,13 @@ def markdown(result: dict[str, dict[str, dict[str, float]]]) -> list[str]:
 def _scores(kind: str, ckpt: Path, raw: Path) -> tuple[np.ndarray, Any, Grid, np.ndarray]:
     """(unconstrained actions, per-beat log-probs, grid, beat times [s]) of a learner on a track."""
     if kind == "supervised":
-        from editorbot.inference.supervised import decode_decisions, predict_beat_log_probs
+        from editorbot.inference.supervised import predict_beat_log_probs
 
         lp, beat_times, phase, sr, _ = predict_beat_log_probs(ckpt, raw)
-        greedy = DecisionList(
-            sr, beat_times, tuple(decode_decisions(lp, n_beats=len(beat_times),
-                                                   downbeat_phase=phase)),
-        ).to_action_array()  # fmt: skip
+        scores = supervised_log_probs(lp)  # what decode_decisions decodes, as edit does
+        free = most_likely_actions(scores, n_beats=len(beat_times), downbeat_phase=phase)
         grid = Grid.of(beat_times, sr=sr, n_samples=load_audio(raw).n_samples, phase=phase)
-        return greedy, supervised_log_probs(lp), grid, beat_times
+        return free, scores, grid, beat_times
     from editorbot.inference.rl import policy_on_track
 
     net, env, audio, g = policy_on_track(ckpt, raw)
