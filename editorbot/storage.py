@@ -130,10 +130,13 @@ def check_writable(location: str | Path) -> None:
             f.write(b"editorbot")
         fs.delete_file(probe)
     except Exception as e:  # OSError / ArrowException from any filesystem
-        raise StorageError(
-            f"{location}: cannot write there ({_first(e)}); check the bucket, AWS_ENDPOINT_URL "
-            "and the credentials, or pass a folder every node of the cluster can write"
-        ) from e
+        fix = (
+            "check the bucket, AWS_ENDPOINT_URL and the credentials (they need write access), "
+            "or pass a folder every node of the cluster can write"
+            if is_uri(location)
+            else "pass a folder this user can create and write"
+        )
+        raise StorageError(f"{location}: cannot write there ({_first(e)}); {fix}") from e
 
 
 def exists(location: str | Path) -> bool:
@@ -248,11 +251,12 @@ class RunStorage:
 
     @classmethod
     def open(cls, location: str | Path) -> RunStorage:
-        """Check ``location`` can be written (see :func:`check_writable`); for a URI the local
-        staging folder is ``cache_root()/runs/<hash>`` (kept, so ``--resume`` finds it)."""
+        """Check ``location`` can be written (see :func:`check_writable`; a path too, which
+        creates its folder); for a URI the local staging folder is ``cache_root()/runs/<hash>``
+        (kept, so ``--resume`` finds it)."""
+        check_writable(location)
         if not is_uri(location):
             return cls(location, Path(location))
-        check_writable(location)
         local = _cache_dir("runs", location)
         local.mkdir(parents=True, exist_ok=True)
         return cls(location, local)

@@ -7,6 +7,7 @@ variables exactly as AWS or MinIO would be. The multi-node run against it is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from s3_server import S3Server
 from editorbot import storage
 from editorbot.cli import main as cli
 from editorbot.storage import RunStorage, StorageError
+
+CONFIG = Path(__file__).resolve().parents[1] / "tune_configs" / "ppo_debug.yaml"
 
 
 @pytest.fixture
@@ -115,17 +118,71 @@ def test_an_unreachable_endpoint_is_named_in_one_line(monkeypatch: pytest.Monkey
         storage.check_writable("s3://bucket/run")
 
 
+@pytest.fixture(scope="module")
+def read_only_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A second moto server that checks credentials: its keys may read its bucket, not write."""
+    server = S3Server(tmp_path_factory.mktemp("s3_read_only"), "read-only-bucket", read_only=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_bucket_the_credentials_cannot_write_is_named_in_one_line(
+    read_only_s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in read_only_s3.env.items():
+        monkeypatch.setenv(key, value)
+    location = f"s3://{read_only_s3.bucket}/run"
+    assert storage.exists(f"s3://{read_only_s3.bucket}")  # the premise: these keys can read it
+    with pytest.raises(StorageError) as e:
+        storage.check_writable(location)
+    message = str(e.value)
+    assert message.startswith(f"{location}: cannot write there") and "\n" not in message
+    assert "Access Denied" in message and "credentials" in message, message
+
+
+def _unusable(case: str, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(location, what its error line must say) for each kind of unusable location; the
+    environment is set to the server's variables (monkeypatch, undone after the test)."""
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    if case == "local":
+        # As root, mode bits do not stop a write: a folder under a regular file cannot exist.
+        (tmp_path / "a_file").write_text("not a folder")
+        return str(tmp_path / "a_file" / "run"), "pass a folder this user can create and write"
+    server = request.getfixturevalue("read_only_s3" if case == "read-only" else "s3")
+    for key, value in server.env.items():
+        monkeypatch.setenv(key, value)
+    if case == "read-only":
+        return f"s3://{server.bucket}/run", "Access Denied"
+    return "s3://no-such-bucket/run", "Bucket 'no-such-bucket' not found"
+
+
 @pytest.mark.timeout(120)
-def test_train_rl_stops_on_an_unusable_storage_uri_before_ray_starts(
-    s3_env: S3Server, tiny_bc_dir: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("command", ["train rl", "tune"])
+@pytest.mark.parametrize("case", ["missing bucket", "read-only", "local"])
+def test_an_unusable_run_location_stops_the_cli_in_one_line_before_ray_starts(
+    command: str,
+    case: str,
+    tiny_bc_dir: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import ray
 
+    location, said = _unusable(case, request, tmp_path)
+    flag = "--save-dir" if command == "train rl" else "--storage"
+    args = [str(CONFIG)] if command == "tune" else ["--config", str(CONFIG)]
     running = ray.is_initialized()
-    argv = ["train", "rl", "--bc-data", str(tiny_bc_dir), "--save-dir", "s3://no-such-bucket/r"]
-    assert cli(argv) == 1
+    assert cli([*command.split(), *args, "--bc-data", str(tiny_bc_dir), flag, location]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("editorbot: error: s3://no-such-bucket/r:"), err
+    assert len(err) == 1, err
+    assert err[0].startswith(f"editorbot: error: {location}: cannot write there ("), err
+    assert said in err[0], err
+    fix = "pass a folder" if case == "local" else "the credentials (they need write access)"
+    assert fix in err[0], err
     assert ray.is_initialized() == running  # no Ray instance (no actor) was started for it
 
 
