@@ -7,8 +7,10 @@ variables exactly as AWS or MinIO would be. The multi-node run against it is
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from s3_server import S3Server
@@ -201,3 +203,44 @@ def test_edit_names_a_checkpoint_uri_with_nothing_there(
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"editorbot: error: {uri}: nothing there; pass a folder a run wrote "
                    "(SAVE_DIR/best)"]  # fmt: skip
+
+
+def _bucket_json_rows(location: str) -> list[dict[str, Any]]:
+    fs, path = storage.filesystem(location)
+    with fs.open_input_stream(path) as f:
+        return [json.loads(line) for line in f.read().decode().splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_train_rl_resumes_from_the_bucket_on_a_machine_with_an_empty_staging_folder(
+    ray_session: object, s3_env: S3Server, tiny_bc_dir: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    run = f"s3://{s3_env.bucket}/resumed"
+    argv = ["train", "rl", "--config", str(CONFIG), "--bc-data", str(tiny_bc_dir),
+            "--save-dir", run]  # fmt: skip
+    monkeypatch.setenv("EDITORBOT_CACHE", str(tmp_path / "first_machine"))
+    assert cli([*argv, "--stop-iters", "1"]) == 0
+    best_before = storage.local_copy(f"{run}/best", require="editorbot_checkpoint.json")
+    kept = _contents(best_before)
+
+    # Another machine: nothing staged locally, everything it resumes from is in the bucket.
+    monkeypatch.setenv("EDITORBOT_CACHE", str(tmp_path / "second_machine"))
+    assert cli([*argv, "--stop-iters", "2", "--resume"]) == 0
+
+    rows = _bucket_json_rows(f"{run}/progress.jsonl")
+    # The iteration count continues (no BC row again, iteration 1 not redone).
+    assert [r["iteration"] for r in rows] == [0, 1, 2]
+    assert not (RunStorage.open(run).local / "bc").exists()  # BC did not run on the 2nd machine
+    latest = _bucket_json_rows(f"{run}/checkpoints/latest.json")
+    assert latest == [{"checkpoint": "iter_0002"}]
+    assert storage.exists(f"{run}/checkpoints/iter_0002/learner_group")
+    best = storage.local_copy(f"{run}/best", require="editorbot_checkpoint.json")
+    meta = json.loads((best / "editorbot_checkpoint.json").read_text())["validation"]
+    # best/ is still the best of all three rows; it was replaced only if iteration 2 beat it.
+    top = max(rows, key=lambda r: r["val_type_agreement"])
+    assert meta["type_agreement"] == top["val_type_agreement"]
+    if meta["iteration"] < 2:
+        assert _contents(best) == kept
