@@ -21,7 +21,7 @@ N_TOKEN_FEATURES, N_GLOBALS = 12, 5
 
 def test_bc_eval_holds_out_test_tracks_and_uses_in_memory_bc() -> None:
     cfg = load_run_config(CONFIG)
-    assert cfg.bc.epochs > 0, "in-memory BC (epochs), not RLlib's BC (iterations)"
+    assert cfg.bc.epochs > 0, "bc_eval.yaml measures BC pretraining: it must run"
     assert 0 < cfg.bc.eval_every <= cfg.bc.epochs
     assert cfg.validation_fraction > 0 and cfg.test_fraction > 0
     # 128 demo tracks (the documented command) must leave >= 12 test songs, as measured.

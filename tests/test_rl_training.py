@@ -172,6 +172,18 @@ def test_run_config_rejects_an_unknown_key_by_name(tmp_path: Path) -> None:
         load_run_config(bad)
 
 
+def test_the_removed_rllib_bc_key_is_one_error_line(tmp_path: Path, capsys) -> None:
+    # bc.iterations chose RLlib's BC algorithm (gone: it read a driver-local, pickle-packed copy
+    # of the episodes); a config that still sets it is refused by name, not silently ignored.
+    old = tmp_path / "old.yaml"
+    old.write_text("bc:\n  epochs: 0\n  iterations: 5\n")
+    argv = ["train", "rl", "--config", str(old), "--save-dir", str(tmp_path / "m")]
+    assert cli(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "old.yaml: bc: unknown key 'iterations' for BCSettings" in err[0], err
+    assert "valid keys are epochs," in err[0]
+
+
 def test_seed_entry_point_reports_missing_bc_data_in_one_line(tmp_path: Path, capsys) -> None:
     from editorbot.train import main
 

@@ -16,8 +16,7 @@ list column ``obs.KEY`` per observation key; the shapes are in the file's schema
 (:data:`FORMAT_KEY`). Nothing in a BC dataset is pickled, so a shared one is data, not code.
 (RLlib's own offline format packs observations with ``ray.rllib.utils.compression.pack``, and
 reading it back is ``cloudpickle.loads``: a dataset in that format, from an older editorbot, is
-refused.) RLlib's BC algorithm still needs its packed format: :func:`write_rllib_episodes`
-writes it from a run's own replay, into the run's folder, for that run alone.
+refused.)
 """
 
 from __future__ import annotations
@@ -50,8 +49,6 @@ logger = logging.getLogger(__name__)
 
 TABLES_DIR = "tables"
 EPISODES_DIR = "episodes"
-RLLIB_EPISODES_DIR = "rllib_episodes"
-"""A run's own RLlib-format (packed) copy of its training episodes, for RLlib's BC only."""
 FORMAT_KEY = b"editorbot_bc"
 """Parquet schema metadata key: ``{"format": 2, "obs_shapes": {key: shape}}`` (JSON)."""
 EPISODE_FORMAT = 2
@@ -247,22 +244,6 @@ def _find_audio(folder: Path, stem: str, label: Path | None) -> Path | None:
             f"{label}: no audio {folder / stem}.wav for this label; check --data-dir"
         )
     return None
-
-
-def write_rllib_episodes(out: str | Path, env: EditingEnv) -> Path:
-    """RLlib's packed per-timestep rows of every track of ``env`` into ``out`` (for RLlib's BC
-    algorithm, which reads them with ``input_compress_columns``). Write them from the run's own
-    replay only: reading this format unpickles it."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from ray.rllib.utils.compression import pack
-
-    out = Path(out)
-    for i, table in enumerate(env.tables):
-        rows = [{**s, "obs": pack(s["obs"]), "new_obs": pack(s["new_obs"])} for s in replay(env, i)]
-        with atomic_path(out / f"{table.name}.parquet") as tmp:
-            pq.write_table(pa.Table.from_pylist(rows), tmp)
-    return out
 
 
 def load_expert_arrays(episodes: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray]:

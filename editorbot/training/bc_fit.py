@@ -1,8 +1,9 @@
 """Behavioural-cloning pretraining in plain PyTorch on the replayed expert steps.
 
-RLlib's BC streams the offline episodes through Ray Data: on 2 cores that costs seconds per
-iteration for a few hundred steps, so a run's worth of iterations sees each expert step only a
-few times and stops far from fitting them (benchmarks/RESULTS.md, "BC alone"). The expert
+RLlib's BC algorithm streams offline episodes through Ray Data: on 2 cores that cost seconds per
+iteration for a few hundred steps, so a run's worth of iterations saw each expert step only a
+few times and stopped far from fitting them (benchmarks/RESULTS.md, "BC alone"; editorbot no
+longer has that path: it read a driver-local, pickle-packed copy of the episodes). The expert
 data of one editor is small (hundreds to a few thousand steps), so here it is held in memory and
 fitted for whole epochs on the same :class:`~editorbot.models.rl_module.EditorRLModule` class,
 with the epoch kept that scores best on the held-out tracks' greedy type agreement (early
@@ -45,7 +46,7 @@ def fit_bc(
         obs: key -> [shape=(N, ...)] expert observations (as :func:`load_expert_arrays`).
         actions: [shape=(N, 3)] expert (type, size, amount).
         settings: optimiser and schedule (``epochs``, ``lr``, ``train_batch_size``,
-            ``weight_decay``, ``eval_every``; ``iterations`` is RLlib BC's, not read here).
+            ``weight_decay``, ``eval_every``).
         aux_weight: [loss weight] of the auxiliary (tempo, energy, phrase) losses, PPO's.
         evaluate: ``f(module) -> float`` (higher is better) run every ``eval_every`` epochs and
             at the end; the best-scoring weights are loaded back. None = keep the last epoch.

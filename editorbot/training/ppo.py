@@ -1,4 +1,4 @@
-"""Algorithm configs of the RL agent: fluent ``PPOConfig`` / ``BCConfig`` builders.
+"""Algorithm configs of the RL agent: the fluent ``PPOConfig`` builder and its settings.
 
 The hyperparameters live in frozen dataclasses (:class:`PPOSettings`, :class:`BCSettings`),
 grouped with the env and module configs in :class:`RLRunConfig`, which a YAML file in
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ray.rllib.algorithms.bc import BCConfig
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
@@ -113,17 +112,13 @@ def _check_custom_resources(name: str, value: object) -> None:
 
 @dataclass(frozen=True)
 class BCSettings:
-    """Behavioural-cloning pretraining before PPO.
-
-    ``epochs`` > 0: in-memory BC (:mod:`editorbot.training.bc_fit`), the epoch with the best
-    held-out type agreement kept. Else ``iterations`` > 0: RLlib's BC algorithm on the offline
-    episodes (Ray Data; slow on 2 cores). Both 0: PPO starts from random weights.
+    """Behavioural-cloning pretraining before PPO: in-memory BC
+    (:mod:`editorbot.training.bc_fit`) on the learner, the epoch with the best held-out type
+    agreement kept. ``epochs`` 0: PPO starts from random weights.
     """
 
     epochs: int = 40
-    """[passes] in-memory BC passes over the expert steps (0 = use ``iterations``)."""
-    iterations: int = 0
-    """[iterations] RLlib BC training iterations (only when ``epochs`` is 0)."""
+    """[passes] BC passes over the expert steps (0 = no BC pretraining)."""
     lr: float = 1e-3
     """[1/step] Adam learning rate."""
     train_batch_size: int = 64
@@ -332,30 +327,3 @@ def _total(bundles: list[dict[str, float]]) -> dict[str, float]:
 
 def _format(resources: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in sorted(resources.items()))
-
-
-def bc_config(
-    settings: BCSettings,
-    *,
-    episodes: str | Path,
-    module: ModuleConfig,
-    observation_space: Any,
-    action_space: Any,
-) -> BCConfig:
-    """RLlib BC on the offline episodes written by :mod:`editorbot.training.bc_data`."""
-    return (
-        BCConfig()
-        .environment(observation_space=observation_space, action_space=action_space)
-        .framework("torch")
-        .offline_data(
-            input_=[str(Path(episodes).resolve())],
-            input_compress_columns=["obs", "new_obs"],
-            dataset_num_iters_per_learner=1,
-            # RLlib's default is a pool of 2 one-CPU mapping actors; beside the algorithm's own
-            # CPU that does not fit 2 cores, and Ray Data waited minutes for the second actor.
-            map_batches_kwargs={"concurrency": 1, "num_cpus": 0.5},
-        )
-        .learners(num_learners=0)
-        .training(lr=settings.lr, train_batch_size_per_learner=settings.train_batch_size)
-        .rl_module(rl_module_spec=module_spec(module))
-    )

@@ -399,11 +399,9 @@ def _pretrain_bc(cfg: Any, split: TrackSplit, out: Path, env_config: dict[str, A
     :data:`_BC_COMPONENT`."""
     from editorbot.envs.editing_env import EditingEnv
 
-    if cfg.bc.epochs <= 0 and cfg.bc.iterations <= 0:
+    if cfg.bc.epochs <= 0:
         return None
     env = EditingEnv({**cfg.env, "tables": str(split.train_dir / "tables")})
-    if cfg.bc.epochs <= 0:
-        return _pretrain_rllib_bc(cfg, split, out, env)
     import torch
 
     from editorbot.training.bc_data import load_expert_arrays
@@ -424,30 +422,6 @@ def _pretrain_bc(cfg: Any, split: TrackSplit, out: Path, env_config: dict[str, A
     path = (out / "rl_module").resolve()
     module.save_to_path(str(path))
     return str(path)
-
-
-def _pretrain_rllib_bc(cfg: Any, split: TrackSplit, out: Path, env: Any) -> str:
-    """RLlib's BC algorithm on the run's own packed copy of its training episodes (Ray Data)."""
-    from editorbot.envs.editing_env import EditingEnv
-    from editorbot.training.bc_data import RLLIB_EPISODES_DIR, write_rllib_episodes
-    from editorbot.training.ppo import bc_config
-
-    replay_env = EditingEnv({**split.env, "tables": split.train})
-    episodes = write_rllib_episodes(split.train_dir / RLLIB_EPISODES_DIR, replay_env)
-    algo = bc_config(
-        cfg.bc,
-        episodes=episodes,
-        module=cfg.module,
-        observation_space=env.observation_space,
-        action_space=env.action_space,
-    ).build_algo()
-    try:
-        for _ in range(cfg.bc.iterations):
-            algo.train()
-        algo.save_to_path(str(out.resolve()))
-    finally:
-        algo.stop()
-    return str((out / "learner_group" / "learner" / "rl_module" / "default_policy").resolve())
 
 
 def _log_bc_agreement(
