@@ -38,6 +38,7 @@ def fit_bc(
     aux_weight: float,
     evaluate: Any = None,
     seed: int = 0,
+    after_backward: Any = None,
 ) -> dict[str, Any]:
     """Fit ``module``'s policy to the expert (observation, action) pairs, in place.
 
@@ -51,24 +52,26 @@ def fit_bc(
         evaluate: ``f(module) -> float`` (higher is better) run every ``eval_every`` epochs and
             at the end; the best-scoring weights are loaded back. None = keep the last epoch.
         seed: minibatch order.
+        after_backward: ``f(module)`` called between each backward pass and optimiser step
+            (several learners average their gradients there); None = nothing.
 
     Returns:
         ``{"loss": last epoch's mean BC loss, "best_score", "best_epoch", "history"}``.
     """
     import torch
 
-    from editorbot.models.rl_module import aux_losses
-
     torch.manual_seed(seed)
-    obs_t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in obs.items()}
-    act_t = torch.from_numpy(np.asarray(actions, np.int64))
+    device = next(module.parameters()).device  # a GPU learner's: the expert steps go there once
+    obs_t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in obs.items()}
+    act_t = torch.from_numpy(np.asarray(actions, np.int64)).to(device)
     opt = torch.optim.AdamW(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     best: tuple[float, int, dict[str, Any] | None] = (-np.inf, 0, None)
     history: list[dict[str, float]] = []
     start, loss = time.perf_counter(), float("nan")
     for epoch in range(1, settings.epochs + 1):
         module.train()
-        loss = _epoch(module, opt, obs_t, act_t, settings.train_batch_size, aux_weight, aux_losses)
+        loss = _epoch(module, opt, obs_t, act_t, settings.train_batch_size, aux_weight,
+                      after_backward)  # fmt: skip
         if evaluate is not None and (epoch % settings.eval_every == 0 or epoch == settings.epochs):
             module.eval()
             score = float(evaluate(module))
@@ -90,11 +93,13 @@ def _epoch(
     actions: Any,
     batch_size: int,
     aux_weight: float,
-    aux_losses: Any,
+    after_backward: Any,
 ) -> float:
     """One pass in random minibatches; returns the mean BC loss (−log π(expert action))."""
     import torch
     from ray.rllib.core.columns import Columns
+
+    from editorbot.models.rl_module import aux_losses
 
     n = len(actions)
     total = 0.0
@@ -106,6 +111,8 @@ def _epoch(
         loss = bc + aux_weight * sum(aux_losses(out, batch).values()) if aux_weight else bc
         opt.zero_grad()
         loss.backward()
+        if after_backward is not None:
+            after_backward(module)
         opt.step()
         total += bc.item() * len(idx)
     return total / n

@@ -16,10 +16,11 @@ How to run::
 Where each artefact goes on a cluster (no remote actor reads the driver's disk): the training
 tables are ``ray.put`` once and reach every env runner through the object store (a reference in
 ``env_config["tables"]``); the expert (observation, action) arrays of the mixed BC loss likewise
-reach every learner (``learner_config_dict["bc_expert"]``); the BC start is restored into the
-learners by RLlib, which copies it to their nodes through Ray; checkpoints and ``best/`` are
-written by the driver and pushed to the storage location, which every node and a later ``edit``
-reach.
+reach every learner (``learner_config_dict["bc_expert"]``); BC pretraining runs inside the
+learners (:mod:`editorbot.training.bc_learner`: on a remote learner's node and GPU, each learner
+on its own shard of the expert rows) and learner 0 hands the weights back; checkpoints and
+``best/`` are written by the driver and pushed to the storage location, which every node and a
+later ``edit`` reach.
 
 What to expect: ``SAVE_DIR/data/`` (tables and expert episodes of the training tracks; the
 tracks are split three ways: training, validation — which chooses the BC epoch and ``best/`` —
@@ -185,12 +186,7 @@ def run_rl(
     start_iter = _iteration_of(last)
     if restore is not None:
         last, start_iter = restore
-    start_module = None
-    if last is None:
-        start_module = _pretrain_bc(cfg, split, save_dir / "bc", env_config)
     best = BestCheckpoint.read(save_dir / "best") if last is not None else BestCheckpoint()
-    if start_module is not None:  # the BC policy competes for best/ too: PPO must beat it
-        best = _log_bc_agreement(start_module, split, env_config, save_dir)
     # A resumed run has done its value warm-up already (the learner counts from its start).
     warmup_left = max(0, cfg.ppo.vf_warmup_iters - start_iter)
     ppo = dataclasses.replace(cfg.ppo, vf_warmup_iters=warmup_left)
@@ -207,10 +203,10 @@ def run_rl(
     try:
         if last is not None:
             algo.restore_from_path(str(last.resolve()))
-        elif start_module is not None:
-            # Restoring the learner's module also syncs the env runners.
-            algo.restore_from_path(start_module, component=_BC_COMPONENT)
-        if start_module is not None:
+        elif cfg.bc.epochs > 0:
+            bc_module = _pretrain_bc(algo, cfg, split, save_dir / "bc", env_config, expert)
+            # The BC policy competes for best/ too: PPO must beat it.
+            best = _log_bc_agreement(bc_module, split, env_config, save_dir)
             _write_best(store, algo.get_module(), cfg, env_config, split, best)
         best = _ppo_loop(algo, cfg, env_config, split, store, stop_iters, checkpoint_freq,
                          best=best, start_iter=start_iter, report=report)  # fmt: skip
@@ -390,47 +386,44 @@ def write_best(
     replace_dir(tmp, path)  # one atomic swap: a crash leaves the old best/ or the new one
 
 
-_BC_COMPONENT = "learner_group/learner/rl_module/default_policy"
-
-
-def _pretrain_bc(cfg: Any, split: TrackSplit, out: Path, env_config: dict[str, Any]) -> str | None:
-    """BC on the training episodes (see :class:`~editorbot.training.ppo.BCSettings`), the epoch
-    chosen on the validation tracks; returns the saved module's path, which PPO restores as
-    :data:`_BC_COMPONENT`."""
-    from editorbot.envs.editing_env import EditingEnv
-
-    if cfg.bc.epochs <= 0:
-        return None
-    env = EditingEnv({**cfg.env, "tables": str(split.train_dir / "tables")})
+def _pretrain_bc(
+    algo: Any,
+    cfg: Any,
+    split: TrackSplit,
+    out: Path,
+    env_config: dict[str, Any],
+    expert: Any,
+) -> Any:
+    """BC on the training episodes (see :class:`~editorbot.training.ppo.BCSettings`) in the
+    algorithm's learners (:mod:`editorbot.training.bc_learner`), the epoch chosen on the
+    validation tracks; the env runners then hold the BC policy. Returns a driver copy of it,
+    also saved to ``out/rl_module``."""
+    import ray
     import torch
 
-    from editorbot.training.bc_data import load_expert_arrays
-    from editorbot.training.bc_fit import build_module, fit_bc
+    from editorbot.envs.editing_env import EditingEnv
+    from editorbot.training.bc_fit import build_module
+    from editorbot.training.bc_learner import pretrain_on_learners
 
-    torch.manual_seed(cfg.seed)  # the initial weights: same seed, same BC start
+    results = pretrain_on_learners(
+        algo, cfg, expert=expert, val_tables=ray.put(split.val), env_config=env_config,
+        target_ratio=_edit_target_ratio(split.train),
+    )  # fmt: skip
+    state = results[0].state
+    assert state is not None  # learner 0 returns its weights
+    env = EditingEnv({**split.env, "tables": split.train})
     module = build_module(cfg.module, env.observation_space, env.action_space)
-    obs, actions = load_expert_arrays(split.train_dir / "episodes")
-    val_only = dataclasses.replace(split, test=[])  # the test tracks choose nothing
-
-    def held_out(m: Any) -> float:
-        return float(_agreements(m, val_only, env_config)["val_type_agreement"])
-
-    fit = fit_bc(module, obs, actions, cfg.bc, aux_weight=cfg.ppo.aux_weight, seed=cfg.seed,
-                 evaluate=held_out)  # fmt: skip
-    logger.info("BC: %d expert steps, best validation type agreement %.3f at epoch %d",
-                len(actions), fit["best_score"], fit["best_epoch"])  # fmt: skip
-    path = (out / "rl_module").resolve()
-    module.save_to_path(str(path))
-    return str(path)
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    module.eval()
+    module.save_to_path(str((out / "rl_module").resolve()))
+    return module
 
 
 def _log_bc_agreement(
-    module_path: str, split: TrackSplit, env_config: dict[str, Any], save_dir: Path
+    module: Any, split: TrackSplit, env_config: dict[str, Any], save_dir: Path
 ) -> BestCheckpoint:
     """Validation and test agreement of the BC policy alone (row 0 of ``progress.jsonl``)."""
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    metrics = _agreements(RLModule.from_checkpoint(module_path), split, env_config)
+    metrics = _agreements(module, split, env_config)
     _log_progress(save_dir, 0, {}, metrics, 0.0)
     return BestCheckpoint(0, metrics["val_type_agreement"], metrics.get("test_type_agreement"))
 
