@@ -59,6 +59,10 @@ def test_shipped_sweep_files_load() -> None:
         ({"search_space": {"ppo.learning_rate": {"uniform": [0, 1]}}}, r"'ppo.learning_rate'"),
         ({"search_space": {"ppo.lr": {"gauss": [0, 1]}}}, r"ppo.lr: .*give one of uniform"),
         ({"search_space": {"ppo.num_env_runners": {"choice": [0, 1]}}}, r"sets resources"),
+        (
+            {"stop_iters": 1, "scheduler": {"kind": "asha", "grace_period": 4}},
+            r"sweep.yaml: tune: scheduler: grace_period 4 is longer than stop_iters 1",
+        ),
     ],
 )
 def test_bad_sweep_files_name_the_key_and_file(tmp_path: Path, tune: dict, match: str) -> None:

@@ -130,6 +130,12 @@ def _check_sweep(sweep: SweepConfig, run: Any, source: str) -> None:
         raise ParameterError(
             f"{source}: tune: scheduler: kind {sweep.scheduler.kind!r}; use fifo, asha or pbt"
         )
+    grace = sweep.scheduler.grace_period
+    if sweep.scheduler.kind == "asha" and sweep.trainable == "rl" and grace > sweep.stop_iters:
+        raise ParameterError(  # ASHA would stop on an assertion (grace_period must be <= max_t)
+            f"{source}: tune: scheduler: grace_period {grace} is longer than stop_iters "
+            f"{sweep.stop_iters}; lower grace_period or raise stop_iters"
+        )
     plain = dataclasses.asdict(run)
     for key, spec in sweep.search_space.items():
         section, _, name = key.partition(".")
