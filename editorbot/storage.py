@@ -250,14 +250,17 @@ class RunStorage:
     local: Path
 
     @classmethod
-    def open(cls, location: str | Path) -> RunStorage:
+    def open(cls, location: str | Path, *, fresh: bool = False) -> RunStorage:
         """Check ``location`` can be written (see :func:`check_writable`; a path too, which
         creates its folder); for a URI the local staging folder is ``cache_root()/runs/<hash>``
-        (kept, so ``--resume`` finds it)."""
+        (kept, so ``--resume`` finds it; emptied first with ``fresh``: a new run of the same
+        URI must not append to an earlier run's files)."""
         check_writable(location)
         if not is_uri(location):
             return cls(location, Path(location))
         local = _cache_dir("runs", location)
+        if fresh:
+            shutil.rmtree(local, ignore_errors=True)
         local.mkdir(parents=True, exist_ok=True)
         return cls(location, local)
 

@@ -56,6 +56,7 @@ class LocalCluster:
         worker_masks: tuple[str, ...] = (),
         worker_env: dict[str, str] | None = None,
         worker_ip: str = HOST,
+        worker_temp_dir: bool = False,
     ) -> None:
         self.port, self.dashboard_port = free_port(), free_port()
         self.address = f"{HOST}:{self.port}"
@@ -83,8 +84,13 @@ class LocalCluster:
         # A loopback address of its own (127.0.0.2) makes the worker another machine to Ray: RLlib
         # tells nodes apart by IP (it copies checkpoints between nodes only when theirs differ).
         self.worker_ip = worker_ip
+        # ``worker_temp_dir`` gives the worker a Ray temp dir of its own without masks, as a
+        # machine of its own has: two nodes sharing one also share the runtime-env caches, and
+        # the worker's agent deleted a job's working_dir while the driver on the head ran from it.
         self.worker_temp_dir = (
-            tempfile.mkdtemp(prefix="ebw_", dir="/var/tmp") if worker_masks else None
+            tempfile.mkdtemp(prefix="ebw_", dir="/var/tmp")
+            if worker_masks or worker_temp_dir
+            else None
         )
 
     def start(self, timeout_sec: float = 180.0) -> LocalCluster:
@@ -111,8 +117,9 @@ class LocalCluster:
             f"--resources={json.dumps(self.worker_resources)}",
         ]
         prefix: list[str] = []
-        if self.worker_masks:
+        if self.worker_temp_dir is not None:
             worker_args.append(f"--temp-dir={self.worker_temp_dir}")
+        if self.worker_masks:
             mounts = " && ".join(f"mount -t tmpfs none {m}" for m in self.worker_masks)
             prefix = ["unshare", "-m", "--propagation", "private", "sh", "-c",
                       f'{mounts} && exec "$@"', "sh"]  # fmt: skip

@@ -86,6 +86,21 @@ def test_a_folder_goes_up_and_comes_back_byte_for_byte(
     assert "normalizer.json" not in _contents(again)
 
 
+def test_a_fresh_run_of_a_uri_starts_with_an_empty_staging_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An earlier run of the same URI left rows and a checkpoint in the staging cache: a new
+    # run must not append to them (--resume keeps them: it continues that run).
+    monkeypatch.setenv("EDITORBOT_CACHE", str(tmp_path / "cache"))
+    location = f"file://{tmp_path / 'remote'}"
+    earlier = RunStorage.open(location)
+    (earlier.local / "checkpoints" / "iter_0001").mkdir(parents=True)
+    (earlier.local / "progress.jsonl").write_text('{"iteration": 1}\n')
+    assert (RunStorage.open(location).local / "progress.jsonl").is_file()  # resume: kept
+    fresh = RunStorage.open(location, fresh=True)
+    assert fresh.local == earlier.local and list(fresh.local.iterdir()) == []
+
+
 def test_a_folder_without_its_description_is_refused_as_incomplete(s3_env: S3Server) -> None:
     # What a reader sees while an upload is under way (the description goes last).
     location = f"s3://{s3_env.bucket}/half"

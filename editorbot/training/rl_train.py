@@ -80,7 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from editorbot.training.ppo import load_run_config
 
-    store = RunStorage.open(args.save_dir)  # an unusable location stops here, before Ray
+    # An unusable location stops here, before Ray; a fresh run (no --resume) starts with an
+    # empty staging folder, not with an earlier run's rows and checkpoints of the same URI.
+    store = RunStorage.open(args.save_dir, fresh=not args.resume)
     cfg = load_run_config(args.config)
     overrides = {
         key: getattr(args, key, None)
@@ -493,7 +495,7 @@ def _save_checkpoint(algo: Any, store: RunStorage, it: int) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     algo.save_to_path(str(tmp.resolve()))
-    tmp.rename(path)
+    replace_dir(tmp, path)  # a run started again in the same folder replaces its old save
     if store.remote:
         store.push(f"checkpoints/{path.name}")
         (path.parent / _LATEST).write_text(json.dumps({"checkpoint": path.name}))
