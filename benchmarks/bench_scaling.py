@@ -1,9 +1,10 @@
-"""Sampling throughput with 0, 1, 2 env runners, and time from job submission to training.
+"""Sampling throughput with 0, 1, 2 env runners, learner updates/s with 0, 1, 2 learners, and
+time from job submission to training.
 
 How to run::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_scaling.py [--steps N] [--no-job] \
-        [--cluster]
+        [--cluster] [--updates K] [--no-learners]
 
 What to expect: env steps/s of the editing env sampled by RLlib (PPO's env runners, the debug
 module, 4 envs per runner) with 0 runners (sampling in the driver: the named baseline, ratio
@@ -16,6 +17,14 @@ the single-node 0-runner baseline of the same run, and says where the runners ra
 ``--no-job``) the seconds from ``JobSubmissionClient.submit_job`` to the job's BC row and to
 its first PPO iteration in ``progress.jsonl``. Both nodes share this machine's cores: the
 cluster rows show overhead and placement, not the speed-up of more machines.
+
+Learners (unless ``--no-learners``): PPO + BC updates of the debug config (the
+:class:`~editorbot.training.learner.EditorPPOLearner` with its BC and auxiliary terms) on one
+fixed sampled batch, ``learner_group.update`` timed ``K`` times after a warm-up, with 0
+learners (the local learner in the driver: the named baseline, ratio 1.00) and with 1 and 2
+remote CPU learners (DDP over gloo; each learner takes ``train_batch_size`` steps per update,
+so 2 learners learn twice the steps per update). The table gives updates/s and learned env
+steps/s, each as a ratio to the baseline of the same run.
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 CONFIG = ROOT / "tune_configs" / "ppo_debug.yaml"
 RUNNER_COUNTS = (0, 1, 2)
 """Remote env runners per measurement (0 = sampling in the driver: the baseline)."""
+LEARNER_COUNTS = (0, 1, 2)
+"""Remote learners per measurement (0 = the local learner in the driver: the baseline)."""
 PIN = "rollout"
 """Custom resource of the loopback cluster's worker node (as cluster.yaml's rollout nodes)."""
 RATES_TAG = "BENCH_RATES "
@@ -100,6 +111,46 @@ def sampling_rate(
     finally:
         algo.stop()
         assert ray.is_initialized()
+
+
+def learner_rate(bc_dir: Path, n_learners: int, updates: int) -> dict[str, float]:
+    """Learner updates/s and learned env steps/s of PPO + BC with ``n_learners`` remote
+    learners (0 = the local learner), on one batch sampled once by the driver's env runner."""
+    import ray
+
+    from editorbot.training.bc_data import load_expert_arrays
+    from editorbot.training.ppo import load_run_config, ppo_config, wait_for_resources
+
+    cfg = load_run_config(CONFIG)
+    ppo = dataclasses.replace(cfg.ppo, num_env_runners=0, num_learners=n_learners,
+                              vf_warmup_iters=0)  # fmt: skip
+    env_config = {**cfg.env, "tables": str(bc_dir / "tables"), "seed": 0}
+    expert = ray.put(load_expert_arrays(bc_dir / "episodes"))
+    algo_cfg = ppo_config(ppo, env_config=env_config, module=cfg.module, expert=expert, seed=0)
+    wait_for_resources(algo_cfg, timeout_s=120.0)
+    algo = algo_cfg.build_algo()
+    try:
+        c = algo.config
+        assert algo.env_runner is not None and c is not None  # num_env_runners=0: local
+        episodes = algo.env_runner.sample(num_timesteps=c.total_train_batch_size)
+        steps = sum(len(e) for e in episodes)
+
+        def update() -> None:
+            algo.learner_group.update(
+                episodes=episodes, timesteps={"num_env_steps_sampled_lifetime": steps},
+                num_epochs=c.num_epochs, minibatch_size=c.minibatch_size,
+                shuffle_batch_per_epoch=c.shuffle_batch_per_epoch,
+            )  # fmt: skip
+
+        update()  # warm-up (DDP set-up, first allocations)
+        start = time.perf_counter()
+        for _ in range(updates):
+            update()
+        wall = time.perf_counter() - start
+        return {"updates_per_s": updates / wall, "steps_per_s": updates * steps / wall,
+                "steps_per_update": float(steps)}  # fmt: skip
+    finally:
+        algo.stop()
 
 
 def cluster_rates(bc_dir: Path, steps: int) -> dict[str, Any]:
@@ -184,6 +235,21 @@ def _rows(path: Path) -> list[dict]:
         return []
 
 
+def _print_learners(learners: dict[int, dict[str, float]]) -> None:
+    if not learners:
+        return
+    base = learners[0]
+    print("| learners | env steps / update | updates/s | ratio | learned steps/s | ratio |")
+    print("|---|---|---|---|---|---|")
+    for n, r in learners.items():
+        name = "0 (local, baseline)" if n == 0 else f"{n} remote CPU"
+        print(
+            f"| {name} | {r['steps_per_update']:.0f} | {r['updates_per_s']:.2f} | "
+            f"{r['updates_per_s'] / base['updates_per_s']:.2f}× | {r['steps_per_s']:,.0f} | "
+            f"{r['steps_per_s'] / base['steps_per_s']:.2f}× |"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000, help="env steps per measurement")
@@ -191,6 +257,8 @@ def main() -> int:
     parser.add_argument(
         "--cluster", action="store_true", help="also measure on the two-node loopback cluster"
     )
+    parser.add_argument("--updates", type=int, default=5, help="timed learner updates")
+    parser.add_argument("--no-learners", action="store_true", help="skip the learner rates")
     parser.add_argument("--cluster-job", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bc-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -210,8 +278,12 @@ def main() -> int:
         init_local(2)
         try:
             rates = {n: sampling_rate(bc_dir, n, args.steps)[0] for n in RUNNER_COUNTS}
+            learners = {} if args.no_learners else {
+                n: learner_rate(bc_dir, n, args.updates) for n in LEARNER_COUNTS
+            }  # fmt: skip
         finally:
             ray.shutdown()
+        _print_learners(learners)
         base = rates[0]
         if not args.cluster:
             print("| env runners | env steps/s | ratio to 0 runners (baseline) |")
