@@ -66,3 +66,73 @@ class ExportConfig:
     keep_margin_db: float = 3.0
     """[dB] on a pair whose copy floor raised the thresholds, an effect must explain a segment
     this much better than 'unchanged' (a codec's residual lets a wrong EQ win by a dB or two)."""
+
+
+@dataclass(frozen=True)
+class PathConfig:
+    """Costs of the frame path (:mod:`editorbot.editing.labels.path`), in units of the pair's
+    contrast (random minus best frame distance), and the frames it runs on."""
+
+    n_fft: int = 2048
+    """[samples] STFT window at the analysis rate (93 ms at 22,050 Hz)."""
+    hop_length: int = 512
+    """[samples] STFT hop at the analysis rate (23 ms: a beat at 120 BPM is 21 frames)."""
+    max_cells: float = 2.0e8
+    """[edit frames x raw frames] above this the hop is doubled (a long pair's path memory)."""
+    jump: float = 8.0
+    """[units] leaving the raw track's order: worth it once about 8 frames (190 ms) would
+    otherwise play the wrong raw audio, so a one-beat cut or loop (21 frames) is found and a
+    slightly closer copy of repeated music elsewhere is not."""
+    step: float = 0.5
+    """[units] holding a raw frame or skipping one (a stretch's slope, two grids' phase)."""
+    unexplained: float = 0.6
+    """[units above the best] cost per frame of audio no raw frame explains."""
+    enter_unexplained: float = 4.0
+    """[units] entering the unexplained state (leaving it is a jump)."""
+    chroma_weight: float = 1.0
+    """[weight] chroma (pitch classes) in the frame distance."""
+    mfcc_weight: float = 0.8
+    """[weight] MFCC shape (c1-c12: timbre, level-invariant) in the frame distance."""
+    n_mels: int = 40
+    """[bands] mel bands of the level analysis and behind the MFCCs."""
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """How the path's pieces become beats and effects (:mod:`editorbot.editing.labels.explain`);
+    level thresholds are the larger of a floor and a multiple of the pair's own beat-to-beat
+    spread of the level difference on untouched beats."""
+
+    min_coverage: float = 0.5
+    """[fraction of a beat] a piece plays a raw beat if it covers at least this much of it."""
+    gain_floor_db: float = 1.8
+    """[dB] smallest gain read as GAIN (the action table's smallest is 3 dB)."""
+    eq_floor_db: float = 1.8
+    """[dB] smallest shelf offset (band level against the rest) read as EQ."""
+    noise_sigmas: float = 4.0
+    """[spreads] a level effect must exceed this many robust spreads of the pair's untouched
+    beats (a codec's beat-to-beat residual)."""
+    speed_tolerance: float = 0.05
+    """[ratio] a piece whose raw/edit length ratio is within this of 1 is not a speed change."""
+    pitch_gain: float = 0.15
+    """[fraction] a pitch shift must lower the chroma distance of a piece by this share of the
+    unshifted one."""
+    fade_db: float = 9.0
+    """[dB] a first (last) piece whose first (last) beat sits this far below its others, rising
+    (falling) towards them, is a fade."""
+    low_hz: float = 250.0
+    """[Hz] bands below this are the low shelf's."""
+    high_hz: float = 3000.0
+    """[Hz] bands above this are the high shelf's."""
+    mid_hz: tuple[float, float] = (500.0, 1500.0)
+    """[Hz] the band range a shelf leaves alone (the reference of both shelves)."""
+
+
+@dataclass(frozen=True)
+class GlobalConfig:
+    """Settings of the global labeller (:func:`editorbot.editing.labels.labeller.label_global`)."""
+
+    path: PathConfig = PathConfig()
+    """the frame path and its features."""
+    explain: ExplainConfig = ExplainConfig()
+    """beats and effects read off the path."""
