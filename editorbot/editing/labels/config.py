@@ -83,12 +83,20 @@ class PathConfig:
     """[units] leaving the raw track's order: worth it once about 8 frames (190 ms) would
     otherwise play the wrong raw audio, so a one-beat cut or loop (21 frames) is found and a
     slightly closer copy of repeated music elsewhere is not."""
-    step: float = 0.5
+    step: float = 0.2
     """[units] holding a raw frame or skipping one (a stretch's slope, two grids' phase)."""
-    unexplained: float = 0.6
-    """[units above the best] cost per frame of audio no raw frame explains."""
-    enter_unexplained: float = 4.0
-    """[units] entering the unexplained state (leaving it is a jump)."""
+    shifted: float = 0.02
+    """[units] prior per frame against the shifted layer (the best of ten rolls matches noise
+    a little better than one)."""
+    unexplained: float = 0.3
+    """[units above the best] cost per frame of the changed layer (a raw frame under an effect
+    the features do not follow); true copies cost about 0.01-0.03, a pitch-shifted frame
+    against a wrong raw frame that happens to share its chords 0.2 and more."""
+    switch: float = 3.0
+    """[units] moving between the plain and the changed layer in place (an effect boundary)."""
+    changed_step: float = 0.1
+    """[units] holding or skipping a raw frame in the changed layer (a speed change there is
+    an effect, not a drift)."""
     chroma_weight: float = 1.0
     """[weight] chroma (pitch classes) in the frame distance."""
     mfcc_weight: float = 0.8

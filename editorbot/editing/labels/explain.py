@@ -1,11 +1,9 @@
 """From the frame path to the edit's beats: the raw beat each output beat plays, and its effect.
 
 The path (:mod:`editorbot.editing.labels.path`) splits into *pieces*: runs of edit frames that
-follow the raw track in order, and runs it leaves unexplained. A piece plays the raw beats it
-covers; its slope (raw frames per edit frame) tells a speed change. An unexplained run between
-two pieces plays the raw beats the path skipped between them (the cursor moved over them), under
-an effect the run is tested for: a speed ratio (the two lengths), a pitch shift (the raw chroma
-rolled), or a level effect. Level effects (GAIN, the shelves, fades) are read from the mel band
+follow the raw track in order in one of its two layers. A piece plays the raw beats it covers;
+its slope (raw frames per edit frame) tells a speed change, and a piece of the changed layer
+(audio the features do not follow) is tested for a pitch shift (the raw chroma rolled). Level effects (GAIN, the shelves, fades) are read from the mel band
 levels of the edit against its source frames, after the pair's own mastering curve (their median
 over all matched beats) is taken out, and must stand above the pair's own beat-to-beat spread.
 
@@ -25,7 +23,7 @@ from editorbot.editing.actions import amount_value as value
 from editorbot.editing.align_parse import OutBeat
 from editorbot.editing.labels.config import ExplainConfig
 from editorbot.editing.labels.frames import Frames, rolled
-from editorbot.editing.labels.path import UNEXPLAINED, Path
+from editorbot.editing.labels.path import Path
 
 _T = ActionType
 _PITCHES = (-7, -5, -3, -2, -1, 1, 2, 3, 5, 7)
@@ -34,20 +32,18 @@ _PITCHES = (-7, -5, -3, -2, -1, 1, 2, 3, 5, 7)
 
 @dataclass(frozen=True)
 class Piece:
-    """A run of edit frames with one explanation."""
+    """A run of edit frames that follows the raw track in order, in one layer of the path."""
 
     t0: int
     """[edit frames] first frame."""
     t1: int
     """[edit frames] one past the last."""
     s0: int
-    """[raw frames] source of the first frame (``UNEXPLAINED`` for an unexplained run)."""
+    """[raw frames] source of the first frame."""
     s1: int
     """[raw frames] one past the source of the last frame."""
-
-    @property
-    def explained(self) -> bool:
-        return self.s0 != UNEXPLAINED
+    changed: bool
+    """[flag] the path's changed layer explains it (an effect the features do not follow)."""
 
     @property
     def slope(self) -> float:
@@ -76,32 +72,18 @@ class Beat:
 
 
 def pieces(path: Path, *, min_frames: int) -> list[Piece]:
-    """The path's runs in edit order; explained runs shorter than ``min_frames`` (a crossfade's
-    smear, a seam) are merged into the unexplained runs around them."""
-    src = path.source.copy()
+    """The path's runs in edit order, without runs shorter than ``min_frames`` (a crossfade's
+    smear at a seam, which plays no beat of its own)."""
+    src, changed = path.source, path.changed
     out: list[Piece] = []
-    t0 = 0
-    T = len(src)
+    t0, T = 0, len(src)
     for t in range(1, T + 1):
-        if t < T and _continues(src[t - 1], src[t]):
+        if t < T and changed[t] == changed[t - 1] and 0 <= src[t] - src[t - 1] <= 2:
             continue
-        if src[t0] != UNEXPLAINED and t - t0 < min_frames:
-            src[t0:t] = UNEXPLAINED
-        t0 = t
-    t0 = 0
-    for t in range(1, T + 1):
-        if t < T and _continues(src[t - 1], src[t]):
-            continue
-        s0 = int(src[t0])
-        out.append(Piece(t0, t, s0, UNEXPLAINED if s0 == UNEXPLAINED else int(src[t - 1]) + 1))
+        if t - t0 >= min_frames:
+            out.append(Piece(t0, t, int(src[t0]), int(src[t - 1]) + 1, bool(changed[t0])))
         t0 = t
     return out
-
-
-def _continues(a: int, b: int) -> bool:
-    if a == UNEXPLAINED or b == UNEXPLAINED:
-        return a == b
-    return 0 <= b - a <= 2
 
 
 def explain(
@@ -127,11 +109,8 @@ def explain(
     min_frames = max(3, int(0.25 * float(np.median(lengths))))
     ps = pieces(path, min_frames=min_frames)
     beats: list[Beat] = []
-    for k, p in enumerate(ps):
-        if p.explained:
-            beats += _copy_beats(p, path, beat_frames, config)
-        else:
-            beats += _unexplained_beats(k, ps, raw, edit, beat_frames, config)
+    for p in ps:
+        beats += _piece_beats(p, path, raw, edit, beat_frames, config)
     return _with_levels(beats, ps, path, raw, edit, beat_frames, band_hz, config)
 
 
@@ -143,62 +122,35 @@ def _covered(s0: float, s1: float, beat_frames: np.ndarray, min_coverage: float)
     return [int(b) for b in np.flatnonzero(share >= min_coverage)]
 
 
-def _copy_beats(p: Piece, path: Path, beat_frames: np.ndarray, config: ExplainConfig) -> list[Beat]:
-    ratio = p.slope
-    effect = _T.KEEP
-    if ratio > 1 + config.speed_tolerance:
-        effect = _T.SPEED_UP
-    elif ratio < 1 - config.speed_tolerance:
-        effect = _T.SPEED_DOWN
-    conf = _confidence(path, p.t0, p.t1)
-    out = []
-    for b in _covered(p.s0, p.s1, beat_frames, config.min_coverage):
-        start = p.t0 + (max(beat_frames[b], p.s0) - p.s0) / max(ratio, 1e-6)
-        out.append(Beat(OutBeat(b, effect, edit_start=int(start)), ratio=ratio, confidence=conf))
-    return out
-
-
-def _confidence(path: Path, t0: int, t1: int) -> float:
-    per_frame = float(np.mean(path.cost[t0:t1])) if t1 > t0 else path.scale.random
-    return float(np.clip(1.0 - (per_frame - path.scale.best) / path.scale.unit, 0.0, 1.0))
-
-
-def _unexplained_beats(
-    k: int, ps: list[Piece], raw: Frames, edit: Frames, beat_frames: np.ndarray,
+def _piece_beats(
+    p: Piece, path: Path, raw: Frames, edit: Frames, beat_frames: np.ndarray,
     config: ExplainConfig,
 ) -> list[Beat]:  # fmt: skip
-    """The raw beats an unexplained run plays: those the path skipped between its neighbours,
-    under the speed ratio or pitch shift that explains it; none if it jumps back."""
-    p = ps[k]
-    n = p.t1 - p.t0
-    prev = next((q for q in reversed(ps[:k]) if q.explained), None)
-    nxt = next((q for q in ps[k + 1 :] if q.explained), None)
-    g0 = prev.s1 if prev is not None else None
-    g1 = nxt.s0 if nxt is not None else None
-    if g0 is None and g1 is None:
-        return []
-    if g0 is None:
-        g0 = max(0, int(g1) - n)  # type: ignore[arg-type]
-    if g1 is None:
-        g1 = min(int(beat_frames[-1]), g0 + n)
-    if g1 - g0 < 0.5 * float(np.median(np.diff(beat_frames))):
-        return []  # nothing skipped: an unexplained smear between two pieces (a seam)
-    ratio = (g1 - g0) / max(n, 1)
+    """The raw beats a piece plays, with the effect its slope (a speed change) or, in the
+    changed layer, a pitch shift of the raw chroma tells."""
+    ratio = p.slope
     effect, semitones = _T.KEEP, 0
     if ratio > 1 + config.speed_tolerance:
         effect = _T.SPEED_UP
     elif ratio < 1 - config.speed_tolerance:
         effect = _T.SPEED_DOWN
-    else:
-        semitones = _pitch(edit.chroma[:, p.t0 : p.t1], raw.chroma[:, g0:g1], config)
+    elif p.changed:
+        semitones = _pitch(edit.chroma[:, p.t0 : p.t1], raw.chroma[:, p.s0 : p.s1], config)
         if semitones:
             effect = _T.PITCH_UP if semitones > 0 else _T.PITCH_DOWN
+    conf = _confidence(path, p)
     out = []
-    for b in _covered(g0, g1, beat_frames, config.min_coverage):
-        start = p.t0 + (max(beat_frames[b], g0) - g0) / max(ratio, 1e-6)
+    for b in _covered(p.s0, p.s1, beat_frames, config.min_coverage):
+        start = p.t0 + (max(beat_frames[b], p.s0) - p.s0) / max(ratio, 1e-6)
         ob = OutBeat(b, effect, edit_start=int(start))
-        out.append(Beat(ob, semitones=semitones, ratio=ratio, confidence=0.5))
+        out.append(Beat(ob, semitones=semitones, ratio=ratio, confidence=conf))
     return out
+
+
+def _confidence(path: Path, p: Piece) -> float:
+    """[0..1] one minus the piece's cost per frame above the best, in units of the contrast."""
+    per_frame = float(np.mean(path.cost[p.t0 : p.t1]))
+    return float(np.clip(1.0 - (per_frame - path.scale.best) / path.scale.unit, 0.0, 1.0))
 
 
 def _pitch(e: np.ndarray, r: np.ndarray, config: ExplainConfig) -> int:

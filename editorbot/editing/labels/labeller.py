@@ -73,7 +73,7 @@ def label_global(
         "mean_confidence": float(np.mean([d.confidence for d in decisions])) if decisions else 1.0,
         "low_confidence": [],
         "path": {"best": path.scale.best, "random": path.scale.random, "hop_sec": R.hop_sec,
-                 "unexplained_frames": int((path.source < 0).sum())},
+                 "changed_frames": int(path.changed.sum())},
         "config": asdict(config),
     }  # fmt: skip
     return DecisionList(

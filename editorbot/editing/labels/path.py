@@ -24,10 +24,7 @@ import numpy as np
 
 from editorbot.editing.labels.config import PathConfig
 
-UNEXPLAINED = -1
-"""Raw frame of an edit frame the path explains by the unexplained state."""
-
-_DIAG, _HOLD, _SKIP, _JUMP, _FROM_U = 0, 1, 2, 3, 4
+_DIAG, _HOLD, _SKIP, _JUMP, _SWITCH = 0, 1, 2, 3, 4
 _BLOCK = 256
 """[frames] edit frames whose distances to every raw frame are computed in one matmul."""
 
@@ -52,7 +49,10 @@ class Path:
     """The cheapest explanation of the edit."""
 
     source: np.ndarray
-    """[shape=(T,)] raw frame of each edit frame, or ``UNEXPLAINED``."""
+    """[shape=(T,)] raw frame of each edit frame."""
+    changed: np.ndarray
+    """[shape=(T,)] bool: the frame is explained by the changed layer (its raw frame plays
+    under an effect the features do not follow)."""
     cost: np.ndarray
     """[shape=(T,)] distance of each edit frame to its source (the unexplained cost there)."""
     scale: Scale
@@ -80,71 +80,87 @@ def pair_scale(E: np.ndarray, R: np.ndarray, *, seed: int = 0) -> Scale:
 def best_path(E: np.ndarray, R: np.ndarray, config: PathConfig) -> Path:
     """The cheapest path (see the module docstring).
 
+    Three layers share the raw position: *plain* (the frame costs its distance to the raw
+    frame), *shifted* (its distance to the raw frame with the chroma rolled by the best pitch
+    shift of the action table) and *changed* (a flat cost: the raw frame plays under an effect
+    the features do not follow). Each moves on one raw frame per edit frame, or holds or skips
+    one at its step cost; switching layers in place costs ``config.switch``, a jump anywhere
+    ``config.jump``.
+
     Args:
-        E: [shape=(F, T)] edit features.
+        E: [shape=(F, T)] edit features (chroma rows first).
         R: [shape=(F, S)] raw features.
         config: the costs, in units of the pair's contrast.
 
     Returns:
-        The path, one source per edit frame.
+        The path, one source per edit frame, and which frames the changed layers explain.
     """
     scale = pair_scale(E, R)
     u = scale.unit
-    jump, step, c_u = config.jump * u, config.step * u, scale.best + config.unexplained * u
-    enter_u = config.enter_unexplained * u
+    jump, switch = config.jump * u, config.switch * u
+    steps = np.array([config.step, config.step, config.changed_step]) * u
+    flat = scale.best + config.unexplained * u
+    shift_cost = config.shifted * u
     T, S = E.shape[1], R.shape[1]
-    choice = np.zeros((T, S), dtype=np.uint8)
-    from_u = np.zeros(T, dtype=bool)
-    argbest = np.zeros(T, dtype=np.int64)
+    n_layers = 3
+    choice = np.zeros((n_layers, T, S), dtype=np.uint8)
+    came_from = np.zeros((n_layers, T, S), dtype=np.uint8)  # [layer] a switch's source layer
+    arg = np.zeros((T, 2), dtype=np.int64)  # [t] (layer, raw frame) of the best state at t
     inf = np.float64(np.inf)
-    D = np.empty(S)
-    d_u = 0.0
+    Dl = np.zeros((n_layers, S))
+    cand = np.empty((5, S))
+    rolls = [np.concatenate([np.roll(R[:12], k, axis=0), R[12:]]) for k in _SHIFTS]
     for b0 in range(0, T, _BLOCK):
-        C = distances(E, R, b0, min(b0 + _BLOCK, T))
+        b1 = min(b0 + _BLOCK, T)
+        C = distances(E, R, b0, b1)
+        C_shift = np.min([distances(E, Rk, b0, b1) for Rk in rolls], axis=0) + shift_cost
         for k in range(C.shape[0]):
             t = b0 + k
-            c = C[k]
+            frame = (C[k], C_shift[k], flat)
             if t == 0:
-                D, d_u = c.astype(np.float64), c_u
+                Dl = np.stack([frame[0], frame[1], np.full(S, flat)]).astype(np.float64)
+                Dl[1:] += switch
                 continue
-            a = int(np.argmin(D))
-            argbest[t - 1] = a
-            best = D[a]
-            cand = np.empty((4, S))
-            cand[_DIAG, 0], cand[_DIAG, 1:] = inf, D[:-1]
-            cand[_HOLD] = D + step
-            cand[_SKIP, :2], cand[_SKIP, 2:] = inf, D[:-2] + step
-            from_plain = best + jump
-            from_unexp = d_u + jump
-            cand[_JUMP] = min(from_plain, from_unexp)
-            ch = np.argmin(cand, axis=0).astype(np.uint8)
-            jumped = ch == _JUMP
-            if from_unexp < from_plain:
-                ch[jumped] = _FROM_U
-            choice[t] = ch
-            stay_u, into_u = d_u + c_u, best + enter_u + c_u
-            from_u[t] = stay_u <= into_u
-            D = cand[ch.clip(0, 3), np.arange(S)] + c
-            d_u = min(stay_u, into_u)
+            best_layer = np.argmin(Dl.min(axis=1))
+            arg[t - 1] = best_layer, int(np.argmin(Dl[best_layer]))
+            best = Dl[best_layer].min()
+            new = np.empty_like(Dl)
+            for layer in range(n_layers):
+                own = Dl[layer]
+                others = [m for m in range(n_layers) if m != layer]
+                other = np.min(Dl[others], axis=0)
+                cand[_DIAG, 0], cand[_DIAG, 1:] = inf, own[:-1]
+                cand[_HOLD] = own + steps[layer]
+                cand[_SKIP, :2], cand[_SKIP, 2:] = inf, own[:-2] + steps[layer]
+                cand[_JUMP] = best + jump
+                cand[_SWITCH, 0], cand[_SWITCH, 1:] = inf, other[:-1] + switch
+                ch = np.argmin(cand, axis=0).astype(np.uint8)
+                choice[layer, t] = ch
+                src = np.asarray(others)[np.argmin(Dl[others], axis=0)]
+                came_from[layer, t, 1:] = src[:-1]
+                new[layer] = cand[ch, np.arange(S)] + frame[layer]
+            Dl = new
+    layer_of = np.zeros(T, dtype=np.int64)
     source = np.empty(T, dtype=np.int64)
-    s = UNEXPLAINED if d_u < D.min() else int(np.argmin(D))
+    best_layer = int(np.argmin(Dl.min(axis=1)))
+    layer, s = best_layer, int(np.argmin(Dl[best_layer]))
     for t in range(T - 1, -1, -1):
-        source[t] = s
+        source[t], layer_of[t] = s, layer
         if t == 0:
             break
-        if s == UNEXPLAINED:
-            s = UNEXPLAINED if from_u[t] else int(argbest[t - 1])
-            continue
-        ch = choice[t, s]
+        ch = choice[layer, t, s]
         if ch == _DIAG:
             s -= 1
         elif ch == _SKIP:
             s -= 2
         elif ch == _JUMP:
-            s = int(argbest[t - 1])
-        elif ch == _FROM_U:
-            s = UNEXPLAINED
-    cost = np.full(T, c_u)
-    on = source >= 0
-    cost[on] = ((E[:, on] - R[:, source[on]]) ** 2).sum(axis=0)
-    return Path(source, cost, scale)
+            layer, s = (int(x) for x in arg[t - 1])
+        elif ch == _SWITCH:
+            layer, s = int(came_from[layer, t, s]), s - 1
+    cost = ((E - R[:, source]) ** 2).sum(axis=0)
+    cost[layer_of == 2] = flat
+    return Path(source, layer_of > 0, cost, scale)
+
+
+_SHIFTS = (-7, -5, -3, -2, -1, 1, 2, 3, 5, 7)
+"""[semitones] the pitch shifts of the action table (the shifted layer's chroma rolls)."""
