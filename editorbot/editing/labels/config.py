@@ -120,8 +120,11 @@ class ExplainConfig:
     noise_sigmas: float = 4.0
     """[spreads] a level effect must exceed this many robust spreads of the pair's untouched
     beats (a codec's beat-to-beat residual)."""
-    speed_tolerance: float = 0.05
-    """[ratio] a piece whose raw/edit length ratio is within this of 1 is not a speed change."""
+    speed_tolerance: float = 0.06
+    """[ratio] a beat whose raw/edit length ratio is within this of 1 is not a speed change
+    (the table's smallest step is 5 %; a beat's count is off by up to a frame at each end)."""
+    speed_beats: int = 5
+    """[beats] running-median width of the per-beat length ratio."""
     pitch_gain: float = 0.15
     """[fraction] a pitch shift must lower the chroma distance of a piece by this share of the
     unshifted one."""

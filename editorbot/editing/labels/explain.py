@@ -126,25 +126,41 @@ def _piece_beats(
     p: Piece, path: Path, raw: Frames, edit: Frames, beat_frames: np.ndarray,
     config: ExplainConfig,
 ) -> list[Beat]:  # fmt: skip
-    """The raw beats a piece plays, with the effect its slope (a speed change) or, in the
-    changed layer, a pitch shift of the raw chroma tells."""
-    ratio = p.slope
-    effect, semitones = _T.KEEP, 0
-    if ratio > 1 + config.speed_tolerance:
-        effect = _T.SPEED_UP
-    elif ratio < 1 - config.speed_tolerance:
-        effect = _T.SPEED_DOWN
-    elif p.changed:
+    """The raw beats a piece plays, each with the speed its own length tells (raw frames over
+    the edit frames the path spends on it, a running median over ``speed_beats`` beats of the
+    piece: one beat's count is off by a frame at each end) and, in the changed layers, the
+    pitch shift of the raw chroma that matches the piece."""
+    covered = _covered(p.s0, p.s1, beat_frames, config.min_coverage)
+    if not covered:
+        return []
+    src = path.source[p.t0 : p.t1]
+    spent = np.array([np.count_nonzero((src >= beat_frames[b]) & (src < beat_frames[b + 1]))
+                      for b in covered], dtype=float)  # fmt: skip
+    inside = np.array([min(beat_frames[b + 1], p.s1) - max(beat_frames[b], p.s0) for b in covered])
+    ratios = _running_median(inside / np.maximum(spent, 1.0), config.speed_beats)
+    semitones = 0
+    if p.changed:
         semitones = _pitch(edit.chroma[:, p.t0 : p.t1], raw.chroma[:, p.s0 : p.s1], config)
-        if semitones:
-            effect = _T.PITCH_UP if semitones > 0 else _T.PITCH_DOWN
     conf = _confidence(path, p)
     out = []
-    for b in _covered(p.s0, p.s1, beat_frames, config.min_coverage):
-        start = p.t0 + (max(beat_frames[b], p.s0) - p.s0) / max(ratio, 1e-6)
-        ob = OutBeat(b, effect, edit_start=int(start))
-        out.append(Beat(ob, semitones=semitones, ratio=ratio, confidence=conf))
+    for b, ratio in zip(covered, ratios, strict=True):
+        effect = _T.KEEP
+        if ratio > 1 + config.speed_tolerance:
+            effect = _T.SPEED_UP
+        elif ratio < 1 - config.speed_tolerance:
+            effect = _T.SPEED_DOWN
+        elif semitones:
+            effect = _T.PITCH_UP if semitones > 0 else _T.PITCH_DOWN
+        start = p.t0 + int(np.searchsorted(src, beat_frames[b]))
+        ob = OutBeat(b, effect, edit_start=start)
+        out.append(Beat(ob, semitones=semitones, ratio=float(ratio), confidence=conf))
     return out
+
+
+def _running_median(x: np.ndarray, width: int) -> np.ndarray:
+    """Median of each value with its ``width // 2`` neighbours on each side (fewer at the ends)."""
+    h = width // 2
+    return np.array([np.median(x[max(0, i - h) : i + h + 1]) for i in range(len(x))])
 
 
 def _confidence(path: Path, p: Piece) -> float:
