@@ -87,6 +87,7 @@ def pieces(path: Path, *, min_frames: int) -> list[Piece]:
 
 
 def explain(
+    ps: list[Piece],
     path: Path,
     raw: Frames,
     edit: Frames,
@@ -98,6 +99,7 @@ def explain(
     """The edit's beats in output order (see the module docstring).
 
     Args:
+        ps: the path's pieces (:func:`pieces`).
         path: the frame path.
         raw: the raw track's frames.
         edit: the edit's frames.
@@ -105,9 +107,6 @@ def explain(
         band_hz: [shape=(n_mels,)] [Hz] band centres.
         config: thresholds.
     """
-    lengths = np.diff(beat_frames)
-    min_frames = max(3, int(0.25 * float(np.median(lengths))))
-    ps = pieces(path, min_frames=min_frames)
     beats: list[Beat] = []
     for p in ps:
         beats += _piece_beats(p, path, raw, edit, beat_frames, config)
