@@ -142,38 +142,6 @@ class ExplainConfig:
 
 
 @dataclass(frozen=True)
-class GridConfig:
-    """How the editor's grid is fitted to the edit's seams (:mod:`editorbot.editing.labels.grid`)."""
-
-    enabled: bool = True
-    """[flag] fit at all (off: the tracked grid is used as given)."""
-    min_seams: int = 6
-    """[points] fewer seams than this leave the tracked grid (a line through 2-5 points fits
-    anything)."""
-    ratios: tuple[float, ...] = (1.0,)
-    """[x tracked period] metrical ratios the fit starts from."""
-    min_period_sec: float = 0.25
-    """[s] shortest beat fitted (240 BPM)."""
-    max_period_sec: float = 1.5
-    """[s] longest beat fitted (40 BPM)."""
-    max_tempo_change: float = 0.03
-    """[fraction] how far the fit may move the period from where it started."""
-    iterations: int = 4
-    """[rounds] of nearest-beat assignment and least squares."""
-    tie_ms: float = 6.0
-    """[ms] fits whose seam error is within this of the best count as equal; the one nearest
-    the tracked metrical level wins (seams on bar lines fit every divisor of the bar)."""
-    max_error_ms: float = 40.0
-    """[ms] a fitted grid whose median seam error is above this is not used (crossfades of up
-    to 80 ms blur a seam by half their width)."""
-    better_by: float = 2.0
-    """[x] the fitted grid replaces the tracked one only if it puts the seams this many times
-    nearer to a beat."""
-    margin_sec: float = 0.5
-    """[s] seams this close to the raw track's ends are not used (the file's own edge)."""
-
-
-@dataclass(frozen=True)
 class GlobalConfig:
     """Settings of the global labeller (:func:`editorbot.editing.labels.labeller.label_global`)."""
 
@@ -181,5 +149,3 @@ class GlobalConfig:
     """the frame path and its features."""
     explain: ExplainConfig = ExplainConfig()
     """beats and effects read off the path."""
-    grid: GridConfig = GridConfig()
-    """the editor's grid fitted to the seams."""

@@ -20,7 +20,6 @@ from editorbot.editing.decisions import Decision, DecisionList
 from editorbot.editing.labels.config import GlobalConfig
 from editorbot.editing.labels.explain import Beat, amount_for, explain, pieces
 from editorbot.editing.labels.frames import band_hz, frames
-from editorbot.editing.labels.grid import GridChoice, choose_grid, seams
 from editorbot.editing.labels.path import best_path
 
 _EFFECTS = frozenset(
@@ -62,15 +61,7 @@ def label_global(
         3, int(config.explain.min_piece_beats * np.median(np.diff(tracked)) / R.hop_sec)
     )
     ps = pieces(path, min_frames=min_frames)
-    raw_sec = S * R.hop_sec
-    grid = GridChoice(tracked, False, float("nan"), float("nan"), 0)
-    if config.grid.enabled:
-        points = seams(ps, hop_sec=R.hop_sec, raw_sec=raw_sec, margin_sec=config.grid.margin_sec)
-        grid = choose_grid(tracked, points, raw_sec=raw_sec, config=config.grid)
-    beat_times = grid.beat_times
-    if grid.fitted:
-        downbeat_phase = 0
-    beat_frames = np.append(beat_times / R.hop_sec, float(S))
+    beat_frames = np.append(tracked / R.hop_sec, float(S))
     beat_frames[0] = 0.0
     bands = band_hz(sr=sr, config=config.path)
     beats = explain(ps, path, R, E, beat_frames=beat_frames, band_hz=bands, config=config.explain)
@@ -88,7 +79,6 @@ def label_global(
         "low_confidence": [],
         "path": {"best": path.scale.best, "random": path.scale.random, "hop_sec": R.hop_sec,
                  "changed_frames": int(path.changed.sum())},
-        "grid": grid.meta(),
         "config": asdict(config),
     }  # fmt: skip
     return DecisionList(
