@@ -1,11 +1,12 @@
 """From the frame path to the edit's beats: the raw beat each output beat plays, and its effect.
 
 The path (:mod:`editorbot.editing.labels.path`) splits into *pieces*: runs of edit frames that
-follow the raw track in order in one of its two layers. A piece plays the raw beats it covers;
-its slope (raw frames per edit frame) tells a speed change, and a piece of the changed layer
-(audio the features do not follow) is tested for a pitch shift (the raw chroma rolled). Level effects (GAIN, the shelves, fades) are read from the mel band
-levels of the edit against its source frames, after the pair's own mastering curve (their median
-over all matched beats) is taken out, and must stand above the pair's own beat-to-beat spread.
+follow the raw track in order in one layer of the path. A piece plays the raw beats it covers;
+each beat's length against the edit frames spent on it tells a speed change, and a piece of a
+changed layer (audio the plain features do not follow) is tested for a pitch shift (the raw
+chroma rolled). Level effects (GAIN, the shelves, fades) are read from the mel band levels of
+the edit against its source frames, after the pair's own mastering curve (their median over all
+matched beats) is taken out, and must stand above the pair's own beat-to-beat spread.
 
 The beats then go to the one parse of the edit language
 (:func:`editorbot.editing.align_parse.parse_output`), which tells LOOP, SWAP_NEXT, REORDER,
