@@ -7,7 +7,7 @@ made it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ class ExplainConfig:
 class GlobalConfig:
     """Settings of the global labeller (:func:`editorbot.editing.labels.labeller.label_global`)."""
 
-    path: PathConfig = PathConfig()
+    path: PathConfig = field(default_factory=PathConfig)
     """the frame path and its features."""
-    explain: ExplainConfig = ExplainConfig()
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
     """beats and effects read off the path."""

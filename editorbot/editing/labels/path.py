@@ -121,9 +121,9 @@ def best_path(E: np.ndarray, R: np.ndarray, config: PathConfig) -> Path:
                 Dl = np.stack([frame[0], frame[1], np.full(S, flat)]).astype(np.float64)
                 Dl[1:] += switch
                 continue
-            best_layer = np.argmin(Dl.min(axis=1))
-            arg[t - 1] = best_layer, int(np.argmin(Dl[best_layer]))
-            best = Dl[best_layer].min()
+            top = int(np.argmin(Dl.min(axis=1)))
+            arg[t - 1] = top, int(np.argmin(Dl[top]))
+            best = Dl[top].min()
             new = np.empty_like(Dl)
             for layer in range(n_layers):
                 own = Dl[layer]
