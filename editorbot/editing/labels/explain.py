@@ -15,6 +15,7 @@ REPEAT_PREV and CUT apart by what each does to the cursor and the output.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,7 +141,7 @@ def _piece_beats(
     ratios = _running_median(inside / np.maximum(spent, 1.0), config.speed_beats)
     semitones = 0
     if p.changed:
-        semitones = _pitch(edit.chroma[:, p.t0 : p.t1], raw.chroma[:, p.s0 : p.s1], config)
+        semitones = _pitch(edit, raw, p, config)
     conf = _confidence(path, p)
     out = []
     for b, ratio in zip(covered, ratios, strict=True):
@@ -169,15 +170,27 @@ def _confidence(path: Path, p: Piece) -> float:
     return float(np.clip(1.0 - (per_frame - path.scale.best) / path.scale.unit, 0.0, 1.0))
 
 
-def _pitch(e: np.ndarray, r: np.ndarray, config: ExplainConfig) -> int:
-    """[semitones] the shift of the raw chroma that best matches the edit's (0: none clearly)."""
+def _pitch(edit: Frames, raw: Frames, p: Piece, config: ExplainConfig) -> int:
+    """[semitones] the shift of the raw chroma that best matches the piece (0: none clearly).
+
+    Chroma cannot tell +5 from -7 (the same pitch classes); the direction is the one in which
+    the piece's spectral centroid moved against its source."""
+    e, r = edit.chroma[:, p.t0 : p.t1], raw.chroma[:, p.s0 : p.s1]
     if e.shape[1] == 0 or r.shape[1] == 0:
         return 0
     idx = np.clip(np.round(np.linspace(0, r.shape[1] - 1, e.shape[1])).astype(int), 0, None)
     r = r[:, idx]
-    cost = {k: float(np.mean(((e - rolled(r, k)) ** 2).sum(axis=0))) for k in (0, *_PITCHES)}
-    best = min(_PITCHES, key=lambda k: cost[k])
+    up = _centroid(edit.levels[:, p.t0 : p.t1]) >= _centroid(raw.levels[:, p.s0 : p.s1])
+    shifts = [k for k in _PITCHES if (k > 0) == up]
+    cost = {k: float(np.mean(((e - rolled(r, k)) ** 2).sum(axis=0))) for k in (0, *shifts)}
+    best = min(shifts, key=lambda k: cost[k])
     return best if cost[best] < (1 - config.pitch_gain) * cost[0] else 0
+
+
+def _centroid(levels: np.ndarray) -> float:
+    """[band] power-weighted mean band of the frames' summed power."""
+    power = (10.0 ** (levels / 10.0)).sum(axis=1)
+    return float((power * np.arange(len(power))).sum() / max(power.sum(), 1e-12))
 
 
 def _with_levels(
@@ -199,16 +212,19 @@ def _with_levels(
         d = edit.levels[:, t] - raw.levels[:, src[t]]
         loud = raw.levels[:, src[t]] > raw.levels[:, src[t]].max(axis=0, keepdims=True) - 40.0
         d = np.where(loud, d, np.nan)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             offsets[i] = np.nanmedian(d, axis=1)
     if np.all(np.isnan(offsets)):
         return beats
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bands: no loud frame there
         curve = np.nanmedian(offsets, axis=0)
     rel = offsets - np.where(np.isnan(curve), 0.0, curve)[None]
     mid_band = (band_hz >= config.mid_hz[0]) & (band_hz <= config.mid_hz[1])
     low_band, high_band = band_hz < config.low_hz, (band_hz > config.high_hz) & (band_hz < 9000)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         gain = np.nanmedian(rel[:, mid_band], axis=1)
         low = np.nanmedian(rel[:, low_band], axis=1) - gain
         high = np.nanmedian(rel[:, high_band], axis=1) - gain
