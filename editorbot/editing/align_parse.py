@@ -118,17 +118,22 @@ def parse_output(
 def _tail_splits(out: list[OutBeat]) -> list[int]:
     """Where the deferred REORDER tail may start (``len(out)``: no tail), longest tail last.
 
-    A tail is a suffix of runs whose raw beats ascend across runs and whose first beat jumps
-    back from the beat before it; the parse tries each and keeps the cheapest.
+    A tail is a suffix of runs whose raw beats ascend across runs, whose first beat jumps back
+    from the beat before it, and none of whose beats the part before it plays; the parse tries
+    each and keeps the cheapest.
     """
     runs = _runs(out)
     splits = [len(out)]
     for k in range(len(runs) - 1, 0, -1):
         start = runs[k][0]
         beats = [b.beat for b in out[start:]]
-        if not all(b > a for a, b in itertools.pairwise(beats)) or beats[0] >= out[start - 1].beat:
+        if not all(b > a for a, b in itertools.pairwise(beats)):
             break
-        splits.append(start)
+        # A tail of several deferred runs ascends across them and only its first run jumps
+        # back; its beats are consumed by the REORDERs, so the main part never plays them.
+        main = {b.beat for b in out[:start]}
+        if beats[0] < out[start - 1].beat and main.isdisjoint(beats):
+            splits.append(start)
     return splits
 
 

@@ -173,18 +173,22 @@ def _confidence(path: Path, p: Piece) -> float:
 def _pitch(edit: Frames, raw: Frames, p: Piece, config: ExplainConfig) -> int:
     """[semitones] the shift of the raw chroma that best matches the piece (0: none clearly).
 
-    Chroma cannot tell +5 from -7 (the same pitch classes); the direction is the one in which
-    the piece's spectral centroid moved against its source."""
+    Chroma cannot tell +5 from -7 (the same pitch classes); of two such readings, the one in
+    the direction the piece's spectral centroid moved against its source wins."""
     e, r = edit.chroma[:, p.t0 : p.t1], raw.chroma[:, p.s0 : p.s1]
     if e.shape[1] == 0 or r.shape[1] == 0:
         return 0
     idx = np.clip(np.round(np.linspace(0, r.shape[1] - 1, e.shape[1])).astype(int), 0, None)
     r = r[:, idx]
-    up = _centroid(edit.levels[:, p.t0 : p.t1]) >= _centroid(raw.levels[:, p.s0 : p.s1])
-    shifts = [k for k in _PITCHES if (k > 0) == up]
-    cost = {k: float(np.mean(((e - rolled(r, k)) ** 2).sum(axis=0))) for k in (0, *shifts)}
-    best = min(shifts, key=lambda k: cost[k])
-    return best if cost[best] < (1 - config.pitch_gain) * cost[0] else 0
+    cost = {k: float(np.mean(((e - rolled(r, k)) ** 2).sum(axis=0))) for k in (0, *_PITCHES)}
+    best = min(_PITCHES, key=lambda k: cost[k])
+    if cost[best] >= (1 - config.pitch_gain) * cost[0]:
+        return 0
+    twin = best - 12 if best > 0 else best + 12  # the same pitch classes an octave away
+    if twin in _PITCHES:
+        up = _centroid(edit.levels[:, p.t0 : p.t1]) >= _centroid(raw.levels[:, p.s0 : p.s1])
+        best = max(best, twin) if up else min(best, twin)
+    return best
 
 
 def _centroid(levels: np.ndarray) -> float:
