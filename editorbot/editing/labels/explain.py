@@ -71,6 +71,9 @@ class Beat:
     """[ratio] speed (raw length / edit length)."""
     confidence: float = 1.0
     """[0..1] how far below a random pairing its frames match (1: as well as the best)."""
+    share: float = 1.0
+    """[fraction] of the raw beat its piece covers (under 1 where a seam falls inside the beat:
+    the grid and the editor's beat lines disagree there)."""
 
 
 def pieces(path: Path, *, min_frames: int) -> list[Piece]:
@@ -144,7 +147,8 @@ def _piece_beats(
         semitones = _pitch(edit, raw, p, config)
     conf = _confidence(path, p)
     out = []
-    for b, ratio in zip(covered, ratios, strict=True):
+    for b, ratio, length in zip(covered, ratios, inside, strict=True):
+        share = float(min(1.0, length / max(beat_frames[b + 1] - beat_frames[b], 1e-9)))
         effect = _T.KEEP
         if ratio > 1 + config.speed_tolerance:
             effect = _T.SPEED_UP
@@ -154,7 +158,8 @@ def _piece_beats(
             effect = _T.PITCH_UP if semitones > 0 else _T.PITCH_DOWN
         start = p.t0 + int(np.searchsorted(src, beat_frames[b]))
         ob = OutBeat(b, effect, edit_start=start)
-        out.append(Beat(ob, semitones=semitones, ratio=float(ratio), confidence=conf))
+        out.append(Beat(ob, semitones=semitones, ratio=float(ratio), confidence=conf,
+                        share=share))  # fmt: skip
     return out
 
 
@@ -249,7 +254,7 @@ def _with_levels(
             effect = _T.EQ_HIGH
         ob = OutBeat(bt.out.beat, effect, edit_start=bt.out.edit_start)
         out.append(Beat(ob, float(gain[i]), float(low[i]), float(np.nan_to_num(high[i])),
-                        bt.semitones, bt.ratio, bt.confidence))  # fmt: skip
+                        bt.semitones, bt.ratio, bt.confidence, bt.share))  # fmt: skip
     return _fades(out, config)
 
 
@@ -280,7 +285,8 @@ def _fades(beats: list[Beat], config: ExplainConfig) -> list[Beat]:
         for i in idx[:n]:
             bt = out[i]
             out[i] = Beat(OutBeat(bt.out.beat, effect, edit_start=bt.out.edit_start),
-                          bt.gain_db, bt.low_db, bt.high_db, 0, 1.0, bt.confidence)  # fmt: skip
+                          bt.gain_db, bt.low_db, bt.high_db, 0, 1.0, bt.confidence,
+                          bt.share)  # fmt: skip
     return out
 
 

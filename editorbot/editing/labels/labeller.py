@@ -15,7 +15,7 @@ import numpy as np
 
 from editorbot.audio.io import Audio, AudioConfig, analysis_signal
 from editorbot.editing.actions import ActionType
-from editorbot.editing.align_parse import parse_output
+from editorbot.editing.align_parse import Parsed, parse_output
 from editorbot.editing.decisions import Decision, DecisionList
 from editorbot.editing.labels.config import GlobalConfig
 from editorbot.editing.labels.explain import Beat, amount_for, explain, pieces
@@ -71,7 +71,7 @@ def label_global(
     for p in parsed:
         played = beats[p.out_start : p.out_end]
         amount = amount_for(p.type, played) if p.type in _EFFECTS else p.amount
-        confidence = _confidence(beats, p.out_start, p.out_end)
+        confidence = _confidence(beats, p)
         decisions.append(Decision(p.beat, p.type, p.size, amount, confidence))
     meta = {
         "source": "editorbot labels (global path)",
@@ -90,7 +90,15 @@ def label_global(
     )
 
 
-def _confidence(beats: list[Beat], start: int, end: int) -> float:
-    """Mean confidence of the output beats a decision plays (its neighbours' for a cut)."""
-    near = beats[start:end] or beats[max(0, start - 1) : start + 1]
-    return float(np.mean([b.confidence for b in near])) if near else 0.5
+def _confidence(beats: list[Beat], p: Parsed) -> float:
+    """[0..1] how well the decision's output beats match (their pieces' match), times the
+    least share of a beat their pieces cover (a seam inside a beat: the grid disagrees with
+    the editor's there), times the share of its output the parse reproduces; a decision that
+    plays nothing takes its neighbours' beats."""
+    near = beats[p.out_start : p.out_end] or beats[max(0, p.out_start - 1) : p.out_start + 1]
+    if not near:
+        return 0.5
+    match = float(np.mean([b.confidence for b in near]))
+    share = min(b.share for b in near)
+    reproduced = 1.0 - p.mismatches / max(1, p.out_end - p.out_start)
+    return float(np.clip(match * share * reproduced, 0.0, 1.0))
