@@ -5,11 +5,12 @@ This module looks for the cheapest decision sequence whose output, run through t
 machine (:func:`editorbot.editing.actions.step`), reproduces that beat sequence: a beam search
 in output order. Output positions are visited in order; at each, the cheapest way to every
 state (cursor, last action was a jump, beats deferred) is kept and only the best few states
-(``_BEAM_WIDTH``, within ``_BEAM_MARGIN`` of the best) are expanded; moves that play nothing (CUT, SKIP) lead to states
-at the same position, taken in cursor order. Each decision costs 1, each beat it gets wrong
-costs ``mismatch_cost``, so a few misaligned beats cost a few mismatches instead of breaking
-the parse. This is where KEEP, CUT, LOOP, REORDER, SKIP, SWAP_NEXT, JUMP_BACK and REPEAT_PREV
-are told apart: by what each does to the cursor and the output.
+(``_BEAM_WIDTH``, within ``_BEAM_MARGIN`` of the best) are expanded; moves that play nothing
+(CUT, SKIP) lead to states at the same position, taken in cursor order. Each decision costs
+1, each beat it gets wrong costs ``mismatch_cost``, so a few misaligned beats cost a few
+mismatches instead of breaking the parse. This is where KEEP, CUT, LOOP, REORDER, SKIP,
+SWAP_NEXT, JUMP_BACK and REPEAT_PREV are told apart: by what each does to the cursor and the
+output.
 
 Canonical form. Some decision lists render the same audio (a SKIP to a bar line and a CUT of the
 same beats; KEEP + REPEAT_PREV and LOOP + CUT). The label is the cheapest list under ``_COST``
