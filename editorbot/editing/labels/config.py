@@ -149,3 +149,16 @@ class GlobalConfig:
     """the frame path and its features."""
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     """beats and effects read off the path."""
+    type_precision: tuple[tuple[str, float], ...] = (
+        ("KEEP", 0.90), ("CUT", 0.91), ("LOOP", 0.96), ("PITCH_DOWN", 0.99),
+        ("SWAP_NEXT", 1.0), ("SPEED_UP", 0.59), ("REPEAT_PREV", 0.59), ("EQ_HIGH", 0.89),
+        ("GAIN", 1.0), ("REORDER", 1.0), ("EQ_LOW", 0.83), ("SPEED_DOWN", 0.88),
+        ("PITCH_UP", 1.0),
+    )  # fmt: skip
+    """[(type, share right)] how often a beat read as each type was right on the label suite's
+    dev split (15 exported real-music pairs, benchmarks/label_suite.py); a decision's confidence
+    is at most its type's, so it says how far a reading of that kind can be trusted. Types not
+    listed: ``unlisted_precision``."""
+    unlisted_precision: float = 0.5
+    """[share right] the cap for types the dev split has no reading of (the global labeller
+    does not model REVERSE, REVERB, DISTORTION, JUMP_BACK or SKIP)."""

@@ -68,10 +68,12 @@ def label_global(
     out = [b.out for b in beats]
     parsed = parse_output(out, n_beats=len(beat_times), downbeat_phase=downbeat_phase)
     decisions = []
+    precision = dict(config.type_precision)
     for p in parsed:
         played = beats[p.out_start : p.out_end]
         amount = amount_for(p.type, played) if p.type in _EFFECTS else p.amount
-        confidence = _confidence(beats, p)
+        cap = precision.get(p.type.name, config.unlisted_precision)
+        confidence = min(cap, _confidence(beats, p))
         decisions.append(Decision(p.beat, p.type, p.size, amount, confidence))
     meta = {
         "source": "editorbot labels (global path)",
