@@ -52,6 +52,8 @@ SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 EXCERPT_SEC = 50.0
 """[s] length of each real-music excerpt."""
 SCORE_ONLY = False
+METHOD = "auto"
+"""Set by ``--method``: which labeller ``LabelConfig.method`` names."""
 BEFORE = False
 """Set by ``--before``: also run the labeller with the export model off (as it was)."""
 """Set by ``--score-only``: predictions already written are scored, not made again."""
@@ -177,7 +179,7 @@ def label(raw: Path, edit: Path, out: Path, before: bool = False) -> tuple[objec
     from editorbot.editing.decisions import DecisionList
     from editorbot.editing.labels import ExportConfig
 
-    config = LabelConfig(export=ExportConfig(enabled=not before))
+    config = LabelConfig(export=ExportConfig(enabled=not before), method=METHOD)
     t0 = time.process_time()
     if not (SCORE_ONLY and out.exists()):
         label_files(raw, edit, out, config=config)
@@ -419,12 +421,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=Path("/tmp/label_suite_cache"))
     p.add_argument("--out", type=Path, default=None, help="JSON summary")
     p.add_argument("--before", action="store_true", help="also the labeller without export model")
+    p.add_argument("--method", choices=("auto", "alignment", "global"), default="auto",
+                   help="LabelConfig.method: which labeller runs")  # fmt: skip
     p.add_argument("--score-only", action="store_true",
                    help="score the predictions already in --work (no labelling)")  # fmt: skip
     args = p.parse_args(argv)
     log = args.split == "dev"  # the report split shows totals only
-    global SCORE_ONLY, BEFORE
-    SCORE_ONLY, BEFORE = args.score_only, args.before
+    global SCORE_ONLY, BEFORE, METHOD
+    SCORE_ONLY, BEFORE, METHOD = args.score_only, args.before, args.method
     results = {}
     sources = args.sources.split(",")
     if "demo" in sources:

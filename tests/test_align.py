@@ -119,6 +119,20 @@ def test_parse_reproduces_random_edits():
     assert scores.summary()["type_accuracy"] >= 0.9
 
 
+def test_parse_defers_a_tail_of_two_reorders_after_a_loop():
+    """KEEP 16, LOOP x2 of 16 beats, KEEP 4, CUT 4, REORDER 4, KEEP 4, REORDER 4, KEEP 4: the
+    tail (40-43 then 48-51) ascends across two runs and only its first run jumps back. Two
+    parses that reach the same cursor but deferred different beats are different states: the
+    one that deferred nothing must pay for the tail it cannot play, not take its place."""
+    seq = [*range(16), *range(16, 32), *range(16, 32), *range(32, 36), *range(44, 48),
+           *range(52, 56), *range(40, 44), *range(48, 52)]  # fmt: skip
+    out = [OutBeat(b, T.KEEP) for b in seq]
+    parsed = parse_output(out, n_beats=56)
+    got = [(p.type, p.beat) for p in parsed if p.type != T.KEEP]
+    assert got == [(T.LOOP, 16), (T.CUT, 36), (T.REORDER, 40), (T.REORDER, 48)]
+    assert sum(p.mismatches for p in parsed) == 0
+
+
 def test_best_effect_finds_the_amount_by_resynthesis():
     sr = 22050
     rng = np.random.default_rng(1)

@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--num-cpus", type=int, default=None, help="CPUs for Ray (default: all on this machine)"
     )
+    parser.add_argument(
+        "--method",
+        choices=("auto", "alignment", "global"),
+        default="auto",
+        help="labeller: global (one frame path; exported edits), alignment (sample-exact "
+        "renderer edits), auto (alignment where the edit's copies are sample-exact)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--force",
@@ -63,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     ]
     with Progress(disable=args.no_progress) as bar:
         task = bar.add_task("aligning pairs", total=len(jobs))
-        results = label_pairs(jobs, num_cpus=args.num_cpus, on_done=lambda _: bar.advance(task))
+        results = label_pairs(
+            jobs, num_cpus=args.num_cpus, on_done=lambda _: bar.advance(task), method=args.method
+        )
     return report_results(results, args.out, DatasetError)
 
 

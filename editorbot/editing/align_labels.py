@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -37,6 +37,8 @@ from editorbot.editing.align_parse import OutBeat, Parsed, parse_output
 from editorbot.editing.align_resolve import ResolveConfig, resolve
 from editorbot.editing.decisions import Decision, DecisionList
 from editorbot.editing.labels import ExportConfig, prepare_pair
+from editorbot.editing.labels.config import GlobalConfig
+from editorbot.editing.labels.labeller import label_global
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,15 @@ class LabelConfig:
     """[dB] how much more exactly the doubled grid's labels must re-render the edit to win."""
     export: ExportConfig = field(default_factory=ExportConfig)
     """the export chain (codec delay, global gain, EQ) estimated before matching."""
+    method: Literal["auto", "alignment", "global"] = "auto"
+    """[name] which labeller explains the pair: "global" (one frame path through the raw
+    track, :func:`editorbot.editing.labels.labeller.label_global`; for edits that went
+    through a DAW's export: crossfades, mastering, a codec), "alignment" (beat units and
+    sample-exact resynthesis; for edits straight out of a renderer, whose untouched beats are
+    sample copies), or "auto": "alignment" where the pair's copy floor says its copies are
+    sample-exact (``ExportConfig.exact_copy_db``), else "global"."""
+    global_: GlobalConfig = field(default_factory=GlobalConfig)
+    """the global labeller's settings."""
     smooth_below_ms: float = 8.0
     """[ms] a tracked grid whose beats sit at most this far (RMS) from the line through their
     neighbours only jitters, and is smoothed; further, the tempo itself moves and the grid is
@@ -240,6 +251,35 @@ def _on_floor(config: LabelConfig, floor_db: float) -> LabelConfig:
     return replace(config, effects=effects, resolve=resolve)
 
 
+def _global_labels(
+    raw: Audio, edit: Audio, config: LabelConfig, name: str, grid_path: Path | None, where: str
+) -> DecisionList:
+    """The global labeller on the given grid, or on the tracked one (smoothed where it only
+    jitters, cut before the release tail, as the alignment's)."""
+    from editorbot.audio.beats import track_beats
+    from editorbot.editing.align_grid import smoothed_grid, trimmed_tail, wobble_ms
+
+    if grid_path is not None:
+        given = DecisionList.load(grid_path)
+        grid, phase = np.asarray(given.beat_times, dtype=float), given.downbeat_phase
+        kind = "given"
+    else:
+        bg = track_beats(analysis_signal(raw), sr=AudioConfig().analysis_sr, name=where)
+        tracked = np.asarray(bg.beat_times, dtype=float)
+        kind = "smoothed" if wobble_ms(tracked) <= config.smooth_below_ms else "tracked"
+        grid = smoothed_grid(tracked) if kind == "smoothed" else tracked
+        grid, phase = trimmed_tail(grid, raw.y.mean(axis=0), sr=raw.sr), bg.downbeat_phase
+    dl = label_global(raw, edit, beat_times=grid, downbeat_phase=phase, config=config.global_)
+    low = [
+        {"beat": d.beat, "type": d.type.name, "n_beats": SIZE_BEATS[d.size],
+         "confidence": d.confidence}
+        for d in dl.decisions
+        if d.confidence < config.low_confidence
+    ]  # fmt: skip
+    logger.debug("%s: global labeller on the %s grid", name, kind)
+    return replace(dl, meta={**dl.meta, "grid": kind, "low_confidence": low})
+
+
 def label_files(
     raw_path: Path,
     edit_path: Path,
@@ -275,8 +315,13 @@ def label_files(
             f"differ by {chain.copy_floor_db:.1f} dB, as unrelated audio does); check that the "
             "files pair up"
         )
+    use_global = config.method == "global" or (
+        config.method == "auto" and chain.copy_floor_db > config.export.exact_copy_db
+    )
     config = _on_floor(config, chain.copy_floor_db)
-    if grid_path is not None:
+    if use_global:
+        dl = _global_labels(raw, edit, config, name, grid_path, str(raw_path))
+    elif grid_path is not None:
         grid = DecisionList.load(grid_path)
         beat_times, phase = np.asarray(grid.beat_times, dtype=float), grid.downbeat_phase
         dl = label_pair(

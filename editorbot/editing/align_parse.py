@@ -3,13 +3,14 @@
 The alignment says, for every beat of the edit, which raw beat it is and which effect it carries.
 This module looks for the cheapest decision sequence whose output, run through the one state
 machine (:func:`editorbot.editing.actions.step`), reproduces that beat sequence: a beam search
-in output order. Output positions are visited in order; at each, the cheapest way to every state
-(cursor, last action was a jump) is kept and only the best few states (``_BEAM_WIDTH``, within
-``_BEAM_MARGIN`` of the best) are expanded; moves that play nothing (CUT, SKIP) lead to states
-at the same position, taken in cursor order. Each decision costs 1, each beat it gets wrong
-costs ``mismatch_cost``, so a few misaligned beats cost a few mismatches instead of breaking
-the parse. This is where KEEP, CUT, LOOP, REORDER, SKIP, SWAP_NEXT, JUMP_BACK and REPEAT_PREV
-are told apart: by what each does to the cursor and the output.
+in output order. Output positions are visited in order; at each, the cheapest way to every
+state (cursor, last action was a jump, beats deferred) is kept and only the best few states
+(``_BEAM_WIDTH``, within ``_BEAM_MARGIN`` of the best) are expanded; moves that play nothing
+(CUT, SKIP) lead to states at the same position, taken in cursor order. Each decision costs
+1, each beat it gets wrong costs ``mismatch_cost``, so a few misaligned beats cost a few
+mismatches instead of breaking the parse. This is where KEEP, CUT, LOOP, REORDER, SKIP,
+SWAP_NEXT, JUMP_BACK and REPEAT_PREV are told apart: by what each does to the cursor and the
+output.
 
 Canonical form. Some decision lists render the same audio (a SKIP to a bar line and a CUT of the
 same beats; KEEP + REPEAT_PREV and LOOP + CUT). The label is the cheapest list under ``_COST``
@@ -118,17 +119,22 @@ def parse_output(
 def _tail_splits(out: list[OutBeat]) -> list[int]:
     """Where the deferred REORDER tail may start (``len(out)``: no tail), longest tail last.
 
-    A tail is a suffix of runs whose raw beats ascend across runs and whose first beat jumps
-    back from the beat before it; the parse tries each and keeps the cheapest.
+    A tail is a suffix of runs whose raw beats ascend across runs, whose first beat jumps back
+    from the beat before it, and none of whose beats the part before it plays; the parse tries
+    each and keeps the cheapest.
     """
     runs = _runs(out)
     splits = [len(out)]
     for k in range(len(runs) - 1, 0, -1):
         start = runs[k][0]
         beats = [b.beat for b in out[start:]]
-        if not all(b > a for a, b in itertools.pairwise(beats)) or beats[0] >= out[start - 1].beat:
+        if not all(b > a for a, b in itertools.pairwise(beats)):
             break
-        splits.append(start)
+        # A tail of several deferred runs ascends across them and only its first run jumps
+        # back; its beats are consumed by the REORDERs, so the main part never plays them.
+        main = {b.beat for b in out[:start]}
+        if beats[0] < out[start - 1].beat and main.isdisjoint(beats):
+            splits.append(start)
     return splits
 
 
@@ -147,8 +153,8 @@ _Edge = tuple["Parsed | None", EditState, int, float]
 
 
 class _Search:
-    """Beam search over output positions, keeping the cheapest way to each (cursor, last was a
-    jump) at each position."""
+    """Beam search over output positions, keeping the cheapest way to each state (cursor, last
+    was a jump, beats deferred) at each position."""
 
     def __init__(self, out: list[OutBeat], main_end: int, n_beats: int, mismatch: float) -> None:
         self.out, self.main_end = out, main_end
@@ -164,8 +170,8 @@ class _Search:
         ``_BEAM_MARGIN`` of the best at ``i`` (at most ``_BEAM_WIDTH``) survive.
         """
         n_pos = self.main_end + 4 * max(SIZE_BEATS.values()) + 1
-        buckets: list[dict[tuple[int, bool], _Entry]] = [{} for _ in range(n_pos)]
-        buckets[0][(0, False)] = _Entry(0.0, start, None, None)
+        buckets: list[dict[_Key, _Entry]] = [{} for _ in range(n_pos)]
+        buckets[0][_key(start)] = _Entry(0.0, start, None, None)
         final: _Entry | None = None
         for i in range(n_pos):
             bucket = _prune(buckets[i])
@@ -174,11 +180,17 @@ class _Search:
                 key = heapq.heappop(heap)
                 entry = bucket[key]
                 if entry.state.done and i >= self.main_end:
-                    if final is None or entry.cost < final.cost:
-                        final = entry
+                    # the tail's beats no REORDER deferred are beats the parse gets wrong
+                    deferred = {b for seg in entry.state.deferred
+                                for b in range(seg.start_beat, seg.end_beat)}  # fmt: skip
+                    missed = sum(1 for b in self.tail if b not in deferred)
+                    done = _Entry(entry.cost + self.mismatch * missed, entry.state, entry.prev,
+                                  entry.parsed)  # fmt: skip
+                    if final is None or done.cost < final.cost:
+                        final = done
                     continue
                 for parsed, nxt, j, c in self._edges(entry.state, i):
-                    nkey = (nxt.cursor, nxt.last_was_jump)
+                    nkey = _key(nxt)
                     old = buckets[j].get(nkey)
                     if old is None or entry.cost + c < old.cost:
                         buckets[j][nkey] = _Entry(entry.cost + c, nxt, entry, parsed)
@@ -340,7 +352,17 @@ class _Entry:
     parsed: Parsed | None
 
 
-def _prune(bucket: dict[tuple[int, bool], _Entry]) -> dict[tuple[int, bool], _Entry]:
+_Key = tuple[int, bool, tuple[int, ...]]
+"""A search state's identity: cursor, last action a jump, the raw beats REORDERs deferred (two
+states that differ only there finish differently: one has the tail's beats still to account
+for)."""
+
+
+def _key(state: EditState) -> _Key:
+    return state.cursor, state.last_was_jump, tuple(seg.start_beat for seg in state.deferred)
+
+
+def _prune(bucket: dict[_Key, _Entry]) -> dict[_Key, _Entry]:
     if not bucket:
         return bucket
     best = min(e.cost for e in bucket.values())

@@ -17,17 +17,21 @@ Job = tuple[Path, Path, Path, Path | None]
 """(raw track, edit, output decision list, decision list whose beat grid to use or None)."""
 
 
-def label_one(raw: Path, edit: Path, out: Path, grid: Path | None) -> dict[str, Any]:
-    """One pair: its summary, or ``{"name", "error"}`` with the one-line error of a bad pair."""
+def label_one(
+    raw: Path, edit: Path, out: Path, grid: Path | None, method: str = "auto"
+) -> dict[str, Any]:
+    """One pair: its summary, or ``{"name", "error"}`` with the one-line error of a bad pair;
+    ``method`` is ``LabelConfig.method`` (which labeller)."""
     import os
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from editorbot.editing.align_labels import label_files
+    from editorbot.editing.align_labels import LabelConfig, label_files
     from editorbot.errors import EditorbotError
 
     name = raw.stem.removesuffix("_raw")
     try:
-        return label_files(raw, edit, out, grid_path=grid)
+        config = LabelConfig(method=method)  # type: ignore[arg-type]  # checked by the CLI
+        return label_files(raw, edit, out, grid_path=grid, config=config)
     except EditorbotError as e:
         return {"name": name, "error": str(e)}
     except Exception as e:
@@ -40,12 +44,14 @@ def label_pairs(
     *,
     num_cpus: int | None = None,
     on_done: Callable[[dict[str, Any]], None] | None = None,
+    method: str = "auto",
 ) -> list[dict[str, Any]]:
     """Run every job as a Ray task (starting Ray if needed); results in completion order.
 
     Args:
         jobs: the pairs.
         num_cpus: CPUs for a Ray instance started here (None: all).
+        method: which labeller (``LabelConfig.method``).
         on_done: called with each result as it arrives (a command's progress bar).
     """
     import ray
@@ -57,7 +63,7 @@ def label_pairs(
     task = ray.remote(num_cpus=1, max_retries=0)(label_one)
     names = {}
     for raw, edit, out, grid in jobs:
-        names[task.remote(raw, edit, out, grid)] = raw.stem.removesuffix("_raw")
+        names[task.remote(raw, edit, out, grid, method)] = raw.stem.removesuffix("_raw")
     pending = list(names)
     results = []
     while pending:

@@ -7,7 +7,7 @@ made it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,99 @@ class ExportConfig:
     keep_margin_db: float = 3.0
     """[dB] on a pair whose copy floor raised the thresholds, an effect must explain a segment
     this much better than 'unchanged' (a codec's residual lets a wrong EQ win by a dB or two)."""
+
+
+@dataclass(frozen=True)
+class PathConfig:
+    """Costs of the frame path (:mod:`editorbot.editing.labels.path`), in units of the pair's
+    contrast (random minus best frame distance), and the frames it runs on."""
+
+    n_fft: int = 2048
+    """[samples] STFT window at the analysis rate (93 ms at 22,050 Hz)."""
+    hop_length: int = 512
+    """[samples] STFT hop at the analysis rate (23 ms: a beat at 120 BPM is 21 frames)."""
+    max_cells: float = 2.0e8
+    """[edit frames x raw frames] above this the hop is doubled (a long pair's path memory)."""
+    jump: float = 8.0
+    """[units] leaving the raw track's order: worth it once about 8 frames (190 ms) would
+    otherwise play the wrong raw audio, so a one-beat cut or loop (21 frames) is found and a
+    slightly closer copy of repeated music elsewhere is not."""
+    step: float = 0.2
+    """[units] holding a raw frame or skipping one (a stretch's slope, two grids' phase)."""
+    shifted: float = 0.02
+    """[units] prior per frame against the shifted layer (the best of ten rolls matches noise
+    a little better than one)."""
+    unexplained: float = 0.3
+    """[units above the best] cost per frame of the changed layer (a raw frame under an effect
+    the features do not follow); true copies cost about 0.01-0.03, a pitch-shifted frame
+    against a wrong raw frame that happens to share its chords 0.2 and more."""
+    switch: float = 3.0
+    """[units] moving between the plain and the changed layer in place (an effect boundary)."""
+    changed_step: float = 0.1
+    """[units] holding or skipping a raw frame in the changed layer (a speed change there is
+    an effect, not a drift)."""
+    chroma_weight: float = 1.0
+    """[weight] chroma (pitch classes) in the frame distance."""
+    mfcc_weight: float = 0.8
+    """[weight] MFCC shape (c1-c12: timbre, level-invariant) in the frame distance."""
+    n_mels: int = 40
+    """[bands] mel bands of the level analysis and behind the MFCCs."""
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """How the path's pieces become beats and effects (:mod:`editorbot.editing.labels.explain`);
+    level thresholds are the larger of a floor and a multiple of the pair's own beat-to-beat
+    spread of the level difference on untouched beats."""
+
+    min_piece_beats: float = 0.25
+    """[beats] runs of the path shorter than this play no beat (a crossfade's smear)."""
+    min_coverage: float = 0.5
+    """[fraction of a beat] a piece plays a raw beat if it covers at least this much of it."""
+    gain_floor_db: float = 1.8
+    """[dB] smallest gain read as GAIN (the action table's smallest is 3 dB)."""
+    eq_floor_db: float = 1.8
+    """[dB] smallest shelf offset (band level against the rest) read as EQ."""
+    noise_sigmas: float = 4.0
+    """[spreads] a level effect must exceed this many robust spreads of the pair's untouched
+    beats (a codec's beat-to-beat residual)."""
+    speed_tolerance: float = 0.06
+    """[ratio] a beat whose raw/edit length ratio is within this of 1 is not a speed change
+    (the table's smallest step is 5 %; a beat's count is off by up to a frame at each end)."""
+    speed_beats: int = 5
+    """[beats] running-median width of the per-beat length ratio."""
+    pitch_gain: float = 0.15
+    """[fraction] a pitch shift must lower the chroma distance of a piece by this share of the
+    unshifted one."""
+    fade_db: float = 9.0
+    """[dB] a first (last) piece whose first (last) beat sits this far below its others, rising
+    (falling) towards them, is a fade."""
+    low_hz: float = 250.0
+    """[Hz] bands below this are the low shelf's."""
+    high_hz: float = 3000.0
+    """[Hz] bands above this are the high shelf's."""
+    mid_hz: tuple[float, float] = (500.0, 1500.0)
+    """[Hz] the band range a shelf leaves alone (the reference of both shelves)."""
+
+
+@dataclass(frozen=True)
+class GlobalConfig:
+    """Settings of the global labeller (:func:`editorbot.editing.labels.labeller.label_global`)."""
+
+    path: PathConfig = field(default_factory=PathConfig)
+    """the frame path and its features."""
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
+    """beats and effects read off the path."""
+    type_precision: tuple[tuple[str, float], ...] = (
+        ("KEEP", 0.90), ("CUT", 0.91), ("LOOP", 0.96), ("PITCH_DOWN", 0.99),
+        ("SWAP_NEXT", 1.0), ("SPEED_UP", 0.59), ("REPEAT_PREV", 0.59), ("EQ_HIGH", 0.89),
+        ("GAIN", 1.0), ("REORDER", 1.0), ("EQ_LOW", 0.83), ("SPEED_DOWN", 0.88),
+        ("PITCH_UP", 1.0),
+    )  # fmt: skip
+    """[(type, share right)] how often a beat read as each type was right on the label suite's
+    dev split (15 exported real-music pairs, benchmarks/label_suite.py); a decision's confidence
+    is at most its type's, so it says how far a reading of that kind can be trusted. Types not
+    listed: ``unlisted_precision``."""
+    unlisted_precision: float = 0.5
+    """[share right] the cap for types the dev split has no reading of (the global labeller
+    does not model REVERSE, REVERB, DISTORTION, JUMP_BACK or SKIP)."""
