@@ -152,17 +152,34 @@ def _beat_confidence(al: Alignment, out: list[OutBeat], n_beats: int) -> np.ndar
     return conf
 
 
-def _meta(decisions: list[Decision], parsed: list[Parsed], config: LabelConfig) -> dict[str, Any]:
-    low = [
-        {
-            "beat": d.beat,
-            "type": d.type.name,
-            "n_beats": SIZE_BEATS[d.size],
-            "confidence": d.confidence,
-        }
+def _low_confidence(decisions: list[Decision], config: LabelConfig) -> list[dict[str, Any]]:
+    """The decisions below ``config.low_confidence``, as ``meta["low_confidence"]`` lists them."""
+    return [
+        {"beat": d.beat, "type": d.type.name, "n_beats": SIZE_BEATS[d.size],
+         "confidence": d.confidence}
         for d in decisions
         if d.confidence < config.low_confidence
-    ]
+    ]  # fmt: skip
+
+
+def _tracked_grid(
+    raw: Audio, config: LabelConfig, where: str
+) -> tuple[np.ndarray, int, str, float]:
+    """(grid, downbeat phase, 'smoothed' or 'tracked', wobble in ms) of the raw track's tracked
+    beats: smoothed where they only jitter, cut before the release tail."""
+    from editorbot.audio.beats import track_beats
+    from editorbot.editing.align_grid import smoothed_grid, trimmed_tail, wobble_ms
+
+    bg = track_beats(analysis_signal(raw), sr=AudioConfig().analysis_sr, name=where)
+    tracked = np.asarray(bg.beat_times, dtype=float)
+    wobble = wobble_ms(tracked)
+    kind = "smoothed" if wobble <= config.smooth_below_ms else "tracked"
+    grid = smoothed_grid(tracked) if kind == "smoothed" else tracked
+    return trimmed_tail(grid, raw.y.mean(axis=0), sr=raw.sr), bg.downbeat_phase, kind, wobble
+
+
+def _meta(decisions: list[Decision], parsed: list[Parsed], config: LabelConfig) -> dict[str, Any]:
+    low = _low_confidence(decisions, config)
     return {
         "source": "editorbot labels (alignment)",
         "mean_confidence": float(np.mean([d.confidence for d in decisions])) if decisions else 1.0,
@@ -220,19 +237,10 @@ def _on_tracked_grid(
     two show apart in how far the tracked beats sit from their local line
     (``LabelConfig.smooth_below_ms``).
     """
-    from editorbot.audio.beats import track_beats
-    from editorbot.editing.align_grid import smoothed_grid, trimmed_tail, wobble_ms
 
-    bg = track_beats(analysis_signal(raw), sr=AudioConfig().analysis_sr, name=where)
-    tracked = np.asarray(bg.beat_times, dtype=float)
-    wobble = wobble_ms(tracked)
-    kind = "smoothed" if wobble <= config.smooth_below_ms else "tracked"
-    grid = smoothed_grid(tracked) if kind == "smoothed" else tracked
-    grid = trimmed_tail(grid, raw.y.mean(axis=0), sr=raw.sr)
+    grid, phase, kind, wobble = _tracked_grid(raw, config, where)
     logger.debug("%s: %s grid (beats %.1f ms RMS off their local line)", name, kind, wobble)
-    dl = label_pair(
-        raw, edit, beat_times=grid, downbeat_phase=bg.downbeat_phase, config=config, name=name
-    )
+    dl = label_pair(raw, edit, beat_times=grid, downbeat_phase=phase, config=config, name=name)
     best = labels_at_editors_tempo(dl, raw, edit, config, name)
     meta = {**best.meta, "grid": kind, "grid_wobble_ms": wobble, "doubled_tempo": best is not dl}
     return replace(best, meta=meta)
@@ -256,26 +264,15 @@ def _global_labels(
 ) -> DecisionList:
     """The global labeller on the given grid, or on the tracked one (smoothed where it only
     jitters, cut before the release tail, as the alignment's)."""
-    from editorbot.audio.beats import track_beats
-    from editorbot.editing.align_grid import smoothed_grid, trimmed_tail, wobble_ms
 
     if grid_path is not None:
         given = DecisionList.load(grid_path)
         grid, phase = np.asarray(given.beat_times, dtype=float), given.downbeat_phase
         kind = "given"
     else:
-        bg = track_beats(analysis_signal(raw), sr=AudioConfig().analysis_sr, name=where)
-        tracked = np.asarray(bg.beat_times, dtype=float)
-        kind = "smoothed" if wobble_ms(tracked) <= config.smooth_below_ms else "tracked"
-        grid = smoothed_grid(tracked) if kind == "smoothed" else tracked
-        grid, phase = trimmed_tail(grid, raw.y.mean(axis=0), sr=raw.sr), bg.downbeat_phase
+        grid, phase, kind, _ = _tracked_grid(raw, config, where)
     dl = label_global(raw, edit, beat_times=grid, downbeat_phase=phase, config=config.global_)
-    low = [
-        {"beat": d.beat, "type": d.type.name, "n_beats": SIZE_BEATS[d.size],
-         "confidence": d.confidence}
-        for d in dl.decisions
-        if d.confidence < config.low_confidence
-    ]  # fmt: skip
+    low = _low_confidence(list(dl.decisions), config)
     logger.debug("%s: global labeller on the %s grid", name, kind)
     return replace(dl, meta={**dl.meta, "grid": kind, "low_confidence": low})
 
