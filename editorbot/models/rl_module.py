@@ -35,8 +35,9 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from editorbot.config import from_dict
 from editorbot.envs import spaces as obs_keys
 from editorbot.errors import ParameterError
+from editorbot.models.cursor_encoder import CursorEncoder
 from editorbot.models.distribution import AutoregressiveEditDistribution, pack_logits
-from editorbot.models.natten_encoder import EncoderConfig, HybridNATTENEncoder
+from editorbot.models.natten_encoder import EncoderConfig
 from editorbot.models.policy_net import (
     POLICY_WEIGHTS,
     EditPolicyNet,
@@ -113,7 +114,7 @@ class EditorRLModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         if self.inference_only:  # env runners only act: no value or auxiliary heads
             return
         D, Hh = cfg.hidden, cfg.head_hidden
-        self._value_encoder = HybridNATTENEncoder(enc_cfg) if cfg.separate_value_network else None
+        self._value_encoder = CursorEncoder(enc_cfg) if cfg.separate_value_network else None
         self._value_head = mlp(D, Hh, 1)
         self._tempo_head = mlp(D, Hh, cfg.n_tempo_bins)
         self._energy_head = mlp(D, Hh, cfg.n_energy_classes)
@@ -159,16 +160,17 @@ class EditorRLModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
                 f.write(content)
         return saved
 
-    def _encode(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.policy_net.encode(obs)
+    def _encode(self, obs: dict[str, torch.Tensor], *, reuse: bool = False) -> torch.Tensor:
+        return self.policy_net.encode(obs, reuse=reuse)
 
     def _policy_inputs(self, emb: torch.Tensor, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Masked logits of the three heads, packed for the distribution: [B, 620]."""
         return pack_logits(*self.policy_net.heads(emb, obs))
 
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Inference and exploration (env runners): the static part from the track cache."""
         obs = batch[Columns.OBS]
-        emb = self._encode(obs)
+        emb = self._encode(obs, reuse=True)
         return {Columns.ACTION_DIST_INPUTS: self._policy_inputs(emb, obs)}
 
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
