@@ -116,6 +116,28 @@ def test_cached_forward_equals_the_uncached_one_for_every_head(env: EditingEnv, 
     assert float(train[Columns.ACTION_DIST_INPUTS].std()) > 0.01  # not a trivially equal output
 
 
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_batch_rows_encode_each_chunk_once_and_equal_each_window_alone(
+    env: EditingEnv, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The learner's path (a batch's chunks of each track encoded once) against each step's
+    window encoded alone, on a shuffled batch of real episodes' steps."""
+    encoder = _module(env, CONFIGS[name]).policy_net.encoder
+    observations = _episode_observations(env, seed=3)
+    order = np.random.default_rng(0).permutation(len(observations))
+    obs = _batch([observations[i] for i in order])
+    with torch.no_grad():
+        alone = encoder.step_rows(obs[sp.OBS_TOKENS])
+        with monkeypatch.context() as m:  # the shared path, not the fallback to step_rows
+            m.setattr(encoder, "step_rows", None)
+            shared = encoder.batch_rows(obs[sp.OBS_TOKENS], obs[sp.OBS_TRACK])
+    assert float((shared - alone).abs().max()) <= TOL
+    few = _batch([observations[i] for i in order[:3]])  # 3 scattered steps: each alone
+    with torch.no_grad():
+        rows = encoder.batch_rows(few[sp.OBS_TOKENS], few[sp.OBS_TRACK])
+    torch.testing.assert_close(rows, encoder.step_rows(few[sp.OBS_TOKENS]), rtol=0, atol=0)
+
+
 def test_the_step_reads_only_the_beats_of_its_reach(env: EditingEnv) -> None:
     """A static beat just inside ``radius + reach`` of the cursor changes the embedding; one
     just outside does not (what makes the track-wide encoding exact)."""

@@ -147,6 +147,47 @@ class CursorEncoder(nn.Module):
         static = self.static_encoder(tokens[..., : self.n_static])
         return self._rows(static[:, self._span])
 
+    def batch_rows(self, tokens: torch.Tensor, track: torch.Tensor) -> torch.Tensor:
+        """:meth:`step_rows` of a batch, each chunk of a track's static beats encoded once.
+
+        A step's attended beats lie in one or two of its track's chunks (those of
+        :meth:`track_rows`), and the beats those chunks' outputs need lie in the step's own
+        window; so the chunks the batch needs are filled from the windows, encoded once each,
+        and every step slices its rows from them. Where the batch's steps need more chunks
+        than they are steps (scattered steps of many tracks), each window is encoded alone.
+
+        Shape:
+            tokens: [B, W, F_tok]; track: [B, 3] (the ``track`` observation) -> [B, 2r + 1, 3 D].
+        """
+        B, W, F_tok = tokens.shape
+        reach, r = static_reach(self.cfg), self.radius
+        V = W - 2 * reach
+        key = track[:, 0].double() * float(1 << sp.TRACK_KEY_BITS) + track[:, 1].double()
+        cursor = track[:, 2].long()
+        first, last = cursor // V, (cursor + 2 * r) // V  # the chunks each step attends in
+        pairs = torch.stack([key.repeat(2), torch.cat([first, last]).double()], dim=1)
+        chunks, slot = torch.unique(pairs, dim=0, return_inverse=True)
+        U = len(chunks)
+        if U >= B:
+            return self.step_rows(tokens)
+        # Step b's window (static rows c .. c + W - 1) into each of its chunks: chunk k holds
+        # static rows 1 + kV .. kV + W.
+        beat = cursor[:, None] + torch.arange(W, device=tokens.device)  # [B, W]
+        chunk_of = torch.cat([first, last])  # [2B]
+        position = beat.repeat(2, 1) - 1 - chunk_of[:, None] * V  # [2B, W]
+        inside = (position >= 0) & (position < W)
+        static = tokens[..., : self.n_static].repeat(2, 1, 1)  # [2B, W, F_static]
+        flat = (slot[:, None] * W + position)[inside]
+        inputs = tokens.new_zeros(U * W, self.n_static)
+        inputs[flat] = static[inside]  # overlapping windows write the same values
+        valid = self.static_encoder(inputs.reshape(U, W, -1))[:, reach : reach + V]
+        table = self._rows(valid.reshape(U * V, -1))  # [U * V, 3 D]
+        # Step b's rows: table index q = c + j (j = 0 .. 2r) sits in chunk q // V at q % V.
+        q = cursor[:, None] + torch.arange(2 * r + 1, device=tokens.device)  # [B, 2r + 1]
+        in_last = (q // V) == last[:, None]
+        chunk_slot = torch.where(in_last, slot[B:, None], slot[:B, None])
+        return table[chunk_slot * V + q % V]
+
     def track_rows(self, static: torch.Tensor) -> torch.Tensor:
         """The static part of every step of one track, in one batched pass.
 
@@ -199,8 +240,16 @@ class CursorEncoder(nn.Module):
         assert out.shape == (B, D), out.shape
         return out
 
-    def forward(self, tokens: torch.Tensor, globals_: torch.Tensor | None = None) -> torch.Tensor:
-        return self.forward_rows(self.step_rows(tokens), tokens, globals_)
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        globals_: torch.Tensor | None = None,
+        track: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The embedding of each observation; with the ``track`` observation, each chunk of a
+        track's static beats is encoded once per batch (:meth:`batch_rows`)."""
+        rows = self.step_rows(tokens) if track is None else self.batch_rows(tokens, track)
+        return self.forward_rows(rows, tokens, globals_)
 
 
 class TrackCache:

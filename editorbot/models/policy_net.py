@@ -208,14 +208,16 @@ class EditPolicyNet(nn.Module):
 
         With ``reuse``, outside autograd and where the observations' tracks are registered in
         this process, the static part comes from the per-track cache (the same network, within
-        float32 rounding); otherwise it is computed from the observation's window.
+        float32 rounding); otherwise from the observations' windows, each chunk of a track's
+        static beats encoded once per batch where the ``track`` observation is given.
         """
         tokens, globals_ = obs[obs_keys.OBS_TOKENS], obs[obs_keys.OBS_GLOBALS]
+        track = obs.get(obs_keys.OBS_TRACK)
         rows = None
-        if reuse and obs_keys.OBS_TRACK in obs and self._cache_is_exact():
-            rows = self._track_cache.step_rows(obs[obs_keys.OBS_TRACK])
+        if reuse and track is not None and self._cache_is_exact():
+            rows = self._track_cache.step_rows(track)
         if rows is None:
-            return self._encoder(tokens, globals_)
+            return self._encoder(tokens, globals_, track)
         return self._encoder.forward_rows(rows, tokens, globals_)
 
     def _cache_is_exact(self) -> bool:
@@ -282,7 +284,11 @@ def sample_chain(
     Shape:
         as :func:`greedy_chain`.
     """
-    Categorical = torch.distributions.Categorical
+
+    def Categorical(logits: torch.Tensor) -> torch.distributions.Categorical:
+        # The arguments are log-softmax rows; checking them costs more than the draw.
+        return torch.distributions.Categorical(logits=logits, validate_args=False)
+
     t = Categorical(logits=type_logp).sample()
     s = Categorical(logits=select_rows(size_logp, t)).sample()
     amount_rows = select_rows(amount_logp, t)  # [..., 5 sizes, 5 amounts]
