@@ -45,6 +45,11 @@ from editorbot.models.natten_encoder import EncoderConfig, NeighborhoodAttention
 logger = logging.getLogger(__name__)
 
 
+_CHUNK_BITS = 15
+"""Bits of a chunk's index in :meth:`CursorEncoder.batch_rows`'s (track, chunk) ids (48 + 15 < 63;
+2^15 chunks of at least 2 beats: over 9 hours at 120 BPM)."""
+
+
 def static_reach(cfg: EncoderConfig) -> int:
     """[beats] how far a beat's static embedding sees: ``layers * dilation * (kernel_size//2)``."""
     return cfg.layers * cfg.dilation * (cfg.kernel_size // 2)
@@ -162,18 +167,19 @@ class CursorEncoder(nn.Module):
         B, W, F_tok = tokens.shape
         reach, r = static_reach(self.cfg), self.radius
         V = W - 2 * reach
-        key = track[:, 0].double() * float(1 << sp.TRACK_KEY_BITS) + track[:, 1].double()
-        cursor = track[:, 2].long()
+        high, low, cursor = track.long().unbind(dim=1)  # float32 holds each part exactly
+        key = (high << sp.TRACK_KEY_BITS) | low  # < 2^48
         first, last = cursor // V, (cursor + 2 * r) // V  # the chunks each step attends in
-        pairs = torch.stack([key.repeat(2), torch.cat([first, last]).double()], dim=1)
-        chunks, slot = torch.unique(pairs, dim=0, return_inverse=True)
+        chunk_of = torch.cat([first, last])  # [2B]
+        assert int(chunk_of.max()) < 1 << _CHUNK_BITS, "a track of over 2^15 chunks"
+        ids = (key.repeat(2) << _CHUNK_BITS) | chunk_of  # (track, chunk) as one int64
+        chunks, slot = torch.unique(ids, return_inverse=True)
         U = len(chunks)
         if U >= B:
             return self.step_rows(tokens)
         # Step b's window (static rows c .. c + W - 1) into each of its chunks: chunk k holds
         # static rows 1 + kV .. kV + W.
         beat = cursor[:, None] + torch.arange(W, device=tokens.device)  # [B, W]
-        chunk_of = torch.cat([first, last])  # [2B]
         position = beat.repeat(2, 1) - 1 - chunk_of[:, None] * V  # [2B, W]
         inside = (position >= 0) & (position < W)
         static = tokens[..., : self.n_static].repeat(2, 1, 1)  # [2B, W, F_static]
