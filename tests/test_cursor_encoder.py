@@ -15,7 +15,7 @@ from ray.rllib.core.columns import Columns
 from editorbot.envs import spaces as sp
 from editorbot.envs.editing_env import EditingEnv
 from editorbot.errors import ParameterError
-from editorbot.models.cursor_encoder import CursorEncoder, cursor_radius, static_reach
+from editorbot.models.cursor_encoder import CursorEncoder, TrackCache, cursor_radius, static_reach
 from editorbot.models.rl_module import (
     AUX_ENERGY_LOGITS,
     AUX_PHRASE_LOGITS,
@@ -174,6 +174,21 @@ def test_cache_follows_weight_changes_and_falls_back_when_it_must(env: EditingEn
     emb = net.encode(obs, reuse=True)  # with autograd: the uncached forward, which backpropagates
     emb.sum().backward()
     assert net.encoder.static_encoder.input_proj.weight.grad is not None
+
+
+def test_a_full_cache_drops_other_tracks_never_the_batchs(env: EditingEnv) -> None:
+    net = _module(env, CONFIGS["tiny"]).policy_net
+    cache = TrackCache(net.encoder, max_bytes=1)  # over budget after every new track
+    observations = _episode_observations(env, seed=4)
+    by_track: dict[float, list[dict[str, np.ndarray]]] = {}
+    for o in observations:
+        by_track.setdefault(float(o[sp.OBS_TRACK][1]), []).append(o)
+    first, second = (_batch(v[:5]) for v in by_track.values())
+    with torch.no_grad():
+        for obs in (first, second, first):
+            rows = cache.step_rows(obs[sp.OBS_TRACK])
+            assert rows is not None and len(cache._tables) == 1  # only this batch's track
+            assert float((rows - net.encoder.step_rows(obs[sp.OBS_TOKENS])).abs().max()) <= TOL
 
 
 def test_a_reach_past_the_window_is_refused(env: EditingEnv) -> None:
