@@ -9,10 +9,15 @@ What it measures: env steps/s of the driver's local env runner's ``sample`` (``n
 - ``ceiling``: a trivial RLModule of the same spaces (one linear layer from the globals to the
   620 logits, the same autoregressive distribution): what RLlib's connectors, episode
   bookkeeping and the env cost without a policy network, the most any module can reach;
-- ``policy``: :class:`EditorRLModule` (the module ``train rl`` samples with).
+- ``before``: the design before the static / cursor split (:class:`WindowModule`: every step
+  encodes its whole window with :class:`HybridNATTENEncoder`, kernel 33 as then for compact
+  and default), at the same width;
+- ``policy``: :class:`EditorRLModule` (the module ``train rl`` samples with: each track's static
+  beats encoded once, a cursor attention per step).
 
 Each is printed as a ratio to the ceiling measured in the same run (the comparable number on a
-shared machine). ``--append`` adds the table to ``benchmarks/RESULTS.md``.
+shared machine), and the policy as a ratio to ``before``. ``--append`` adds the table to
+``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -36,10 +41,13 @@ from ray.rllib.core.rl_module.apis import ValueFunctionAPI
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
+from editorbot.editing.actions import N_TYPES
 from editorbot.envs import spaces as obs_keys
 from editorbot.envs.track_table import save_tables
-from editorbot.models.distribution import N_INPUTS, AutoregressiveEditDistribution
-from editorbot.models.rl_module import ModuleConfig
+from editorbot.models.distribution import N_INPUTS, AutoregressiveEditDistribution, pack_logits
+from editorbot.models.natten_encoder import HybridNATTENEncoder
+from editorbot.models.policy_net import ConditionedHeads, log_mask, mlp
+from editorbot.models.rl_module import ModuleConfig, _encoder_config, _module_config
 from editorbot.training.ppo import PPOSettings, ppo_config
 
 
@@ -59,6 +67,39 @@ class TrivialModule(TorchRLModule, ValueFunctionAPI):
         return self._value(batch[Columns.OBS][obs_keys.OBS_GLOBALS]).squeeze(-1)
 
 
+class WindowModule(TorchRLModule, ValueFunctionAPI):
+    """The policy before the static / cursor split: the whole window through
+    :class:`HybridNATTENEncoder` (learned window positions) at every step, the same heads."""
+
+    def setup(self) -> None:
+        cfg = _module_config(self.model_config)
+        self._encoder = HybridNATTENEncoder(_encoder_config(cfg, self.observation_space))
+        self._type_head = mlp(cfg.hidden, cfg.head_hidden, N_TYPES)
+        self._heads = ConditionedHeads(cfg.hidden, cfg.head_hidden, cfg.embedding_dim)
+        self._value = mlp(cfg.hidden, cfg.head_hidden, 1)
+        self.action_dist_cls = AutoregressiveEditDistribution
+
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        obs = batch[Columns.OBS]
+        emb = self._encoder(obs[obs_keys.OBS_TOKENS], obs[obs_keys.OBS_GLOBALS])
+        size, amount = self._heads(emb)
+        logits = (
+            self._type_head(emb) + log_mask(obs[obs_keys.OBS_TYPE_MASK]),
+            size + log_mask(obs[obs_keys.OBS_SIZE_MASK]),
+            amount + log_mask(obs[obs_keys.OBS_AMOUNT_MASK])[:, :, None, :],
+        )
+        return {Columns.ACTION_DIST_INPUTS: pack_logits(*logits)}
+
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        obs = batch[Columns.OBS]
+        emb = self._encoder(obs[obs_keys.OBS_TOKENS], obs[obs_keys.OBS_GLOBALS])
+        return self._value(emb).squeeze(-1)
+
+
+BEFORE_KERNEL = {"tiny": 9, "compact": 33, "default": 33}
+"""[beats] the kernel each configuration had before the split (what ``before`` runs)."""
+
+
 def _rate(runner: Any, n_envs: int, steps: int) -> float:
     """Env steps/s of one ``sample`` of ``steps`` env steps (after a warm-up sample)."""
     runner.sample(num_timesteps=4 * n_envs, random_actions=False)  # warm-up: first forward
@@ -69,10 +110,10 @@ def _rate(runner: Any, n_envs: int, steps: int) -> float:
 
 
 def _measure(
-    tables: str, n_envs: int, steps: int, module: ModuleConfig, rounds: int
+    tables: str, n_envs: int, steps: int, module: ModuleConfig, before: ModuleConfig, rounds: int
 ) -> dict[str, float]:
-    """{"ceiling", "policy"}: env steps/s with ``n_envs`` vectorised envs, the best of
-    ``rounds`` rounds that take the two in turn (a shared machine's load moves between
+    """{"ceiling", "before", "policy"}: env steps/s with ``n_envs`` vectorised envs, the best of
+    ``rounds`` rounds that take the three in turn (a shared machine's load moves between
     samples; taking them in turn and keeping each one's best compares like with like)."""
     settings = PPOSettings(num_env_runners=0, num_envs_per_env_runner=n_envs,
                            train_batch_size=steps, bc_weight=0.0)  # fmt: skip
@@ -80,27 +121,33 @@ def _measure(
     trivial = config.copy(copy_frozen=False).rl_module(
         rl_module_spec=RLModuleSpec(module_class=TrivialModule)
     )
-    ceiling, policy = trivial.build_algo(), config.build_algo()
-    runners = {
-        "ceiling": ceiling.env_runner_group.local_env_runner,
-        "policy": policy.env_runner_group.local_env_runner,
-    }
+    window = config.copy(copy_frozen=False).rl_module(
+        rl_module_spec=RLModuleSpec(
+            module_class=WindowModule, model_config=dataclasses.asdict(before)
+        )
+    )
+    algos = {"ceiling": trivial.build_algo(), "before": window.build_algo(),
+             "policy": config.build_algo()}  # fmt: skip
+    runners = {name: algo.env_runner_group.local_env_runner for name, algo in algos.items()}
     rates: dict[str, list[float]] = {name: [] for name in runners}
     try:
         for _ in range(rounds):
             for name, runner in runners.items():
                 rates[name].append(_rate(runner, n_envs, steps))
     finally:
-        ceiling.stop()
-        policy.stop()
+        for algo in algos.values():
+            algo.stop()
     return {name: max(r) for name, r in rates.items()}
 
 
 def _table(rates: dict[int, dict[str, float]]) -> str:
-    head = ("| envs per runner | ceiling (trivial module) | policy | policy / ceiling |\n"
-            "|---|---|---|---|\n")  # fmt: skip
+    head = ("| envs per runner | ceiling (trivial module) | before (window) | policy | "
+            "before / ceiling | policy / ceiling | policy / before |\n"
+            "|---|---|---|---|---|---|---|\n")  # fmt: skip
     rows = [
-        f"| {k} | {r['ceiling']:,.0f} | {r['policy']:,.0f} | {r['policy'] / r['ceiling']:.2f} |"
+        f"| {k} | {r['ceiling']:,.0f} | {r['before']:,.0f} | {r['policy']:,.0f} | "
+        f"{r['before'] / r['ceiling']:.2f} | {r['policy'] / r['ceiling']:.2f} | "
+        f"{r['policy'] / r['before']:.1f} |"
         for k, r in rates.items()
     ]
     return head + "\n".join(rows) + "\n"
@@ -121,17 +168,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     init_local(2)
     module = ModuleConfig() if args.module == "default" else getattr(ModuleConfig, args.module)()
+    before = dataclasses.replace(module, kernel_size=BEFORE_KERNEL[args.module])
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
         save_tables(tmp, [make_table(i, n_phrases=16) for i in range(4)], None)
-        rates = {k: _measure(tmp, k, args.steps, module, args.rounds) for k in args.envs}
+        rates = {k: _measure(tmp, k, args.steps, module, before, args.rounds) for k in args.envs}
     ray.shutdown()
     load.append(os.getloadavg()[0])
     text = (
         f"\n### bench_ppo — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
         f"`ModuleConfig.{args.module}`\n\n"
         f"Env steps/s of the local env runner's `sample`, {args.steps} env steps per "
-        f"measurement, best of {args.rounds} rounds taking the two in turn, "
+        f"measurement, best of {args.rounds} rounds taking the three in turn, "
         f"`ModuleConfig.{args.module}` ({dataclasses.asdict(module)['hidden']} "
         f"hidden), one torch thread, 256-beat synthetic tracks; load average {load[0]:.1f} "
         f"before, {load[1]:.1f} after, on {os.cpu_count()} cores (the ratios are the "

@@ -47,8 +47,10 @@ class DemoSettings:
     ppo_iters: int = 40
     """[iterations] PPO training iterations (the first ``VF_WARMUP_ITERS`` train the value head
     only)."""
-    ppo_batch: int = 512
-    """[steps] env steps per PPO iteration."""
+    ppo_batch: int = 1024
+    """[steps] env steps per PPO iteration (twice the 512 of before: 16 vectorised envs sample
+    them, and learn from them in 128-step minibatches, in about the time 4 envs took for 512;
+    benchmarks/RESULTS.md, "PPO sampling")."""
     sup_epochs: int = 12
     """[epochs] supervised-baseline epochs (6 x 20 steps left the beat head at 0.53 held-out type
     accuracy, still rising; see benchmarks/RESULTS.md)."""
@@ -139,10 +141,10 @@ def rl_run_config(s: DemoSettings) -> Any:
         lr=PPO_LR,
         vf_warmup_iters=min(VF_WARMUP_ITERS, s.ppo_iters - 1),  # quick: its 1 iteration is PPO
         train_batch_size=s.ppo_batch,
-        minibatch_size=64,
+        minibatch_size=s.ppo_batch // 8,  # 8 updates per iteration, as 512 in 64s were
         num_epochs=1,
         num_env_runners=0,
-        num_envs_per_env_runner=4,
+        num_envs_per_env_runner=16,
         bc_batch_size=64,
     )
     bc = BCSettings(epochs=s.bc_epochs, eval_every=max(1, s.bc_epochs // 10), train_batch_size=64)

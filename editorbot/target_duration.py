@@ -233,7 +233,7 @@ def policy_log_probs(
     from editorbot.envs import spaces as sp
     from editorbot.models.policy_net import greedy_actions
 
-    keys = (sp.OBS_TOKENS, sp.OBS_GLOBALS, sp.OBS_TYPE_MASK, sp.OBS_SIZE_MASK, sp.OBS_AMOUNT_MASK)
+    keys = sp.POLICY_KEYS
     device = next(net.parameters()).device
     obs, _ = env.reset(seed=0, options={"track_index": track_index})
     actions, cursors, rows = [], [], []
@@ -241,7 +241,7 @@ def policy_log_probs(
     with torch.inference_mode():
         while not done:
             cursors.append(env.cursor)
-            logits = net({k: torch.from_numpy(obs[k][None]).to(device) for k in keys})
+            logits = net({k: torch.from_numpy(obs[k][None]).to(device) for k in keys}, reuse=True)
             rows.append([torch.log_softmax(x[0], dim=-1).double().cpu().numpy() for x in logits])
             action = greedy_actions(logits)[0].cpu().numpy()
             obs, _, terminated, truncated, _ = env.step(action)

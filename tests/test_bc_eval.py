@@ -16,7 +16,7 @@ from editorbot.training.ppo import BCSettings, load_run_config
 CONFIG = Path(__file__).resolve().parents[1] / "tune_configs" / "bc_eval.yaml"
 N_STEPS = 48
 """[steps] synthetic expert steps (a few tracks' worth of the radio style's ~10 per track)."""
-N_TOKEN_FEATURES, N_GLOBALS = 12, 5
+N_TOKEN_FEATURES, N_GLOBALS = 12 + sp.N_DYNAMIC, 5  # 12 static channels
 
 
 def test_bc_eval_holds_out_test_tracks_and_uses_in_memory_bc() -> None:

@@ -104,7 +104,7 @@ def test_observation_carries_features_history_and_globals() -> None:
     c = sp.cursor_index(w)
     n_features = table.features.shape[1]
     tokens = obs[sp.OBS_TOKENS]
-    assert tokens.shape == (w, n_features + N_CONTEXT + N_HISTORY + 2)
+    assert tokens.shape == (w, n_features + N_CONTEXT + 1 + N_HISTORY + 1)
     np.testing.assert_array_equal(tokens[c, :n_features], table.features[0])
     assert not tokens[:c, :n_features].any()  # before the track start: zero padding
     context = tokens[c:, n_features : n_features + N_CONTEXT]
@@ -114,13 +114,35 @@ def test_observation_carries_features_history_and_globals() -> None:
     obs, _, _, _, _ = env.step(first)
     consumed = env.cursor
     tokens = obs[sp.OBS_TOKENS]
-    h = n_features + N_CONTEXT  # first history channel: the decided flag
+    h = n_features + N_CONTEXT + 1  # first history channel (after the in-track flag): decided
     decided = tokens[c - consumed : c, h]
     assert decided.all() and not tokens[c:, h].any()
     assert tokens[c - 1, h + 1 + first[0]] == 1.0  # type one-hot of the action taken
     g = obs[sp.OBS_GLOBALS]
     assert g[0] == pytest.approx(consumed / table.n_beats)  # position
     assert g[4] == pytest.approx(table.target_ratio)
+
+
+def test_track_entry_names_the_static_table_of_the_window() -> None:
+    """The ``track`` observation's key finds a table whose rows ``c .. c + W`` are the static
+    channels of cursor c's window, in this process; the same track gets the same key from
+    another environment (a digest of the content), another track another key."""
+    env, other = _env(), _env()
+    obs, _ = env.reset(seed=0, options={"track_index": 0})
+    obs, _, _, _, _ = env.step(tuple(int(x) for x in env.tables[0].expert_actions[0]))
+    high, low, cursor = obs[sp.OBS_TRACK]
+    assert cursor == env.cursor > 0
+    table = sp.static_track(sp.track_key(high, low))
+    assert table is not None and not table.flags.writeable
+    n_static = sp.n_static_channels(env.n_token_features)
+    w = env.config.window
+    np.testing.assert_array_equal(
+        table[env.cursor : env.cursor + w], obs[sp.OBS_TOKENS][:, :n_static]
+    )
+    same, _ = other.reset(seed=0, options={"track_index": 0})
+    assert (same[sp.OBS_TRACK][:2] == obs[sp.OBS_TRACK][:2]).all()
+    different, _ = other.reset(seed=0, options={"track_index": 1})
+    assert (different[sp.OBS_TRACK][:2] != obs[sp.OBS_TRACK][:2]).any()
 
 
 def test_bad_config_is_one_clear_error(tmp_path) -> None:

@@ -219,6 +219,12 @@ def test_bad_policy_files_are_refused(saved: Path, tmp_path: Path) -> None:
     (folder / POLICY_JSON).write_text(json.dumps({**meta, "format": "other/9"}))
     with pytest.raises(CheckpointError, match="format 'other/9'"):
         load_policy_net(folder)
+    # The encoder before the static / cursor split: one line naming the file and the fix.
+    (folder / POLICY_JSON).write_text(json.dumps({**meta, "format": "editorbot.policy_net/1"}))
+    with pytest.raises(
+        CheckpointError, match=r"a/copy/policy_net\.json: format 'editorbot\.policy_net/1'.*retrain"
+    ):
+        load_policy_net(folder)
 
     folder = _copy(saved, tmp_path / "b")
     meta["module_config"]["hidden"] *= 2  # the config no longer describes the weights

@@ -26,7 +26,8 @@ from editorbot.models.rl_module import (
     aux_losses,
 )
 
-W, F_TOK, G, B = 64, 12, 5, 6
+W, G, B = 64, 5, 6
+F_TOK = 12 + sp.N_DYNAMIC  # 12 static channels
 CFG = ModuleConfig.tiny()
 
 
@@ -193,5 +194,8 @@ def test_model_config_keys() -> None:
     with pytest.raises(ParameterError, match="not the editing env's"):
         EditorRLModule(observation_space=spaces.Box(0, 1, (3,)), action_space=sp.action_space(),
                        model_config=dataclasses.asdict(CFG))  # fmt: skip
-    full = _module(ModuleConfig())  # the seed's defaults build (512 wide, 8 heads, 3 layers, 33)
-    assert full._encoder.cfg.kernel_size == 33 and full._encoder.cfg.hidden == 512
+    full = _module(ModuleConfig())  # the defaults build (512 wide, 8 heads, 3 layers of 11)
+    assert full._encoder.cfg.kernel_size == 11 and full._encoder.cfg.hidden == 512
+    # A static reach past the window's half (3 layers of 33 reach 48 beats) is refused.
+    with pytest.raises(ParameterError, match=r"= 48 beats must be below window // 2 = 32"):
+        _module(dataclasses.replace(ModuleConfig(), kernel_size=33))

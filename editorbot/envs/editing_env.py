@@ -8,10 +8,13 @@ feature extraction and no rendering: it indexes the precomputed :class:`TrackTab
 
 Observation (:func:`editorbot.envs.spaces.observation_space`):
 
-- ``tokens`` [W, F + N_CONTEXT + N_HISTORY + 2]: normalised features, context channels
-  (:data:`CONTEXT_NAMES`: track-relative beat and bar level, phrase phase), edit-history
-  channels (decided flag, type one-hot, size and amount of the action that consumed the beat),
-  an in-track flag and the position relative to the cursor (cursor token at ``W // 2``).
+- ``tokens`` [W, F + N_CONTEXT + 1 + N_HISTORY + 1]: the static channels (normalised features,
+  context channels (:data:`CONTEXT_NAMES`: track-relative beat and bar level, phrase phase),
+  an in-track flag), then the dynamic ones: edit-history channels (decided flag, type one-hot,
+  size and amount of the action that consumed the beat) and the position relative to the
+  cursor (cursor token at ``W // 2``).
+- ``track``: the key of the track's static token table (registered once per episode with
+  :func:`editorbot.envs.spaces.register_static_track`) and the cursor.
 - ``globals`` [N_GLOBALS]: see :data:`GLOBAL_NAMES`.
 - the three masks from the state machine, and ``aux_targets`` for the cursor beat.
 
@@ -39,8 +42,7 @@ from editorbot.errors import ParameterError
 
 logger = logging.getLogger(__name__)
 
-N_HISTORY = 1 + N_TYPES + 2
-"""Edit-history channels per beat: decided flag, type one-hot, size / 4, (amount - 2) / 2."""
+N_HISTORY = sp.N_HISTORY
 GLOBAL_NAMES = (
     "position",
     "beats_left",
@@ -112,7 +114,7 @@ class EditingEnv(gym.Env):
         if self.config.window < 64:
             raise ParameterError(f"EditingEnv: window={self.config.window}, need at least 64")
         n_features = self.tables[0].features.shape[1]
-        self.n_token_features = n_features + N_CONTEXT + N_HISTORY + 2
+        self.n_token_features = n_features + N_CONTEXT + 1 + sp.N_DYNAMIC
         self.observation_space = sp.observation_space(
             window=self.config.window, n_token_features=self.n_token_features, n_globals=N_GLOBALS
         )
@@ -177,18 +179,20 @@ class EditingEnv(gym.Env):
         self._table = table
         n, half = table.n_beats, self.config.window // 2
         n_features = table.features.shape[1] + N_CONTEXT
-        # One padded token table per episode: features | context | history | in-track flag; the
-        # window is a slice of it, so an observation costs one copy.
-        self._tokens = np.zeros((n + self.config.window, n_features + N_HISTORY + 1), np.float32)
+        n_static = n_features + 1
+        # One padded token table per episode: features | context | in-track flag (static) |
+        # history; the window is a slice of it, so an observation costs one copy.
+        self._tokens = np.zeros((n + self.config.window, n_static + N_HISTORY), np.float32)
         context = self._context.get(id(table))
         if context is None:  # once per track: resets stay cheap (bench_env)
             context = self._context[id(table)] = context_channels(table)
         self._tokens[half : half + n, :n_features] = np.concatenate(
             [table.features, context], axis=1
         )
-        self._tokens[half : half + n, -1] = 1.0
+        self._tokens[half : half + n, n_features] = 1.0
+        self._track_key = sp.register_static_track(self._tokens[:, :n_static])
         self._hist0 = half
-        self._hist_cols = slice(n_features, n_features + N_HISTORY)
+        self._hist_cols = slice(n_static, n_static + N_HISTORY)
         self._aux = np.zeros((n, sp.N_AUX), np.float32)
         self._aux[:, sp.AUX_TEMPO_BIN] = table.tempo_bin()
         self._aux[:, sp.AUX_ENERGY_CLASS] = table.energy_class()
@@ -279,6 +283,7 @@ class EditingEnv(gym.Env):
             sp.OBS_TYPE_MASK: self._type_mask.copy(),
             sp.OBS_SIZE_MASK: self._size_mask.copy(),
             sp.OBS_AMOUNT_MASK: self._amount_mask.copy(),
+            sp.OBS_TRACK: sp.track_entry(self._track_key, c),
             sp.OBS_AUX_TARGETS: self._aux[min(c, n - 1)].copy(),
         }
 

@@ -144,7 +144,7 @@ def run_policy(
 
     net = as_policy_net(policy)
     device = next(net.parameters()).device
-    keys = (sp.OBS_TOKENS, sp.OBS_GLOBALS, sp.OBS_TYPE_MASK, sp.OBS_SIZE_MASK, sp.OBS_AMOUNT_MASK)
+    keys = sp.POLICY_KEYS
     torch.manual_seed(seed)
     obs, _ = env.reset(seed=seed, options={"track_index": track_index})
     actions: list[np.ndarray] = []

@@ -1,10 +1,12 @@
 """``EditPolicyNet``: the RL agent's policy as a plain ``nn.Module`` (encoder + three heads).
 
-The network of :class:`~editorbot.models.rl_module.EditorRLModule` without RLlib: one NATTEN
-encoder pass, the type head, and the conditioned heads that give size logits for every type and
-amount logits for every (type, size). The RLModule wraps this module (sharing its submodules), so
-training changes these weights; ``editorbot edit`` loads them from two safe files written beside
-every saved RLModule and never imports ``ray``:
+The network of :class:`~editorbot.models.rl_module.EditorRLModule` without RLlib: one encoder
+pass (:class:`~editorbot.models.cursor_encoder.CursorEncoder`: the static beats by neighbourhood
+attention, which :meth:`EditPolicyNet.encode` with ``reuse`` takes from a per-track cache, then
+the cursor's view of them), the type head, and the conditioned heads that give size logits
+for every type and amount logits for every (type, size). The RLModule wraps this module
+(sharing its submodules), so training changes these weights; ``editorbot edit`` loads them from
+two safe files written beside every saved RLModule and never imports ``ray``:
 
     policy_net.json   {"format", "module_config", "encoder_config"}
     policy_net.pt     the state dict (tensors only; read with ``torch.load(weights_only=True)``)
@@ -33,7 +35,8 @@ from editorbot.config import from_dict
 from editorbot.editing.actions import N_AMOUNTS, N_SIZES, N_TYPES
 from editorbot.envs import spaces as obs_keys
 from editorbot.errors import CheckpointError, ParameterError
-from editorbot.models.natten_encoder import EncoderConfig, EncoderSizes, HybridNATTENEncoder
+from editorbot.models.cursor_encoder import CursorEncoder, TrackCache
+from editorbot.models.natten_encoder import EncoderConfig, EncoderSizes
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +45,22 @@ FLOAT_MIN = -3.4e38
 checks they agree), finite so that entropy and KL stay finite."""
 POLICY_JSON = "policy_net.json"
 POLICY_WEIGHTS = "policy_net.pt"
-POLICY_FORMAT = "editorbot.policy_net/1"
-"""Version tag of the two files; a loader refuses any other."""
+POLICY_FORMAT = "editorbot.policy_net/2"
+"""Version tag of the two files; a loader refuses any other (/1: the encoder before the static /
+cursor split)."""
 
 
 @dataclass(frozen=True)
 class ModuleConfig(EncoderSizes):
     """Sizes of the RL network: the encoder's (:class:`EncoderSizes`: ``hidden``, ``heads``,
     ``layers``, ``kernel_size``, ``dilation``, ``mlp_ratio``, ``dropout``, ``backend``) and the
-    heads'; window and feature counts come from the observation space."""
+    heads'; window and feature counts come from the observation space. The encoder's static
+    reach, ``layers * dilation * (kernel_size // 2)``, must stay below ``window // 2``
+    (:mod:`editorbot.models.cursor_encoder`)."""
 
+    kernel_size: int = 11
+    """K, beats each beat attends to [beats]; odd (3 layers of 11 reach 15 beats: the cursor
+    attends to the 33 beats around it, each seeing 15 beats further)."""
     head_hidden: int = 256
     """Hidden width of every head MLP [channels]."""
     embedding_dim: int = 32
@@ -76,9 +85,10 @@ class ModuleConfig(EncoderSizes):
         The seed's 512-wide default costs ~1.2 GFLOP per step, 7 s for a 3-minute track on one
         core when the policy edits beat by beat (368 steps), against the 5 s goal; this one
         costs ~35× less and matched or beat it in held-out BC agreement on the demo styles
-        (a few hundred expert steps per editor do not need 11.6 M parameters).
+        (a few hundred expert steps per editor do not need 11.6 M parameters). Two layers of
+        17 beats reach 16 beats, leaving the cursor the 31 beats around it.
         """
-        return cls(hidden=128, heads=4, layers=2, kernel_size=33, mlp_ratio=2.0,
+        return cls(hidden=128, heads=4, layers=2, kernel_size=17, mlp_ratio=2.0,
                    head_hidden=128, embedding_dim=16)  # fmt: skip
 
     def encoder_config(
@@ -175,12 +185,14 @@ class EditPolicyNet(nn.Module):
         self.config = config
         self.encoder_config = encoder_config
         D, Hh = config.hidden, config.head_hidden
-        self._encoder = HybridNATTENEncoder(encoder_config)
+        self._encoder = CursorEncoder(encoder_config)
         self._type_head = mlp(D, Hh, N_TYPES)
         self._conditioned_heads = ConditionedHeads(D, Hh, config.embedding_dim)
+        # Plain attribute (not a submodule): it holds tensors derived from the weights.
+        self._track_cache = TrackCache(self._encoder)
 
     @property
-    def encoder(self) -> HybridNATTENEncoder:
+    def encoder(self) -> CursorEncoder:
         return self._encoder
 
     @property
@@ -191,9 +203,27 @@ class EditPolicyNet(nn.Module):
     def conditioned_heads(self) -> ConditionedHeads:
         return self._conditioned_heads
 
-    def encode(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """The cursor beat's embedding [B, D]."""
-        return self._encoder(obs[obs_keys.OBS_TOKENS], obs[obs_keys.OBS_GLOBALS])
+    def encode(self, obs: Mapping[str, torch.Tensor], *, reuse: bool = False) -> torch.Tensor:
+        """The cursor beat's embedding [B, D].
+
+        With ``reuse``, outside autograd and where the observations' tracks are registered in
+        this process, the static part comes from the per-track cache (the same network, within
+        float32 rounding); otherwise from the observations' windows, each chunk of a track's
+        static beats encoded once per batch where the ``track`` observation is given.
+        """
+        tokens, globals_ = obs[obs_keys.OBS_TOKENS], obs[obs_keys.OBS_GLOBALS]
+        track = obs.get(obs_keys.OBS_TRACK)
+        rows = None
+        if reuse and track is not None and self._cache_is_exact():
+            rows = self._track_cache.step_rows(track)
+        if rows is None:
+            return self._encoder(tokens, globals_, track)
+        return self._encoder.forward_rows(rows, tokens, globals_)
+
+    def _cache_is_exact(self) -> bool:
+        """Cached rows are the forward's when no gradient is wanted and dropout is inactive."""
+        dropout_on = self._encoder.training and self.encoder_config.dropout > 0
+        return not torch.is_grad_enabled() and not dropout_on
 
     def heads(self, emb: torch.Tensor, obs: Mapping[str, torch.Tensor]) -> PolicyLogits:
         """Masked logits of the three heads from the embedding [B, D]."""
@@ -204,12 +234,13 @@ class EditPolicyNet(nn.Module):
         amount_logits = amount_logits + log_mask(obs[obs_keys.OBS_AMOUNT_MASK])[:, :, None, :]
         return PolicyLogits(type_logits, size_logits, amount_logits)
 
-    def forward(self, obs: Mapping[str, torch.Tensor]) -> PolicyLogits:
-        return self.heads(self.encode(obs), obs)
+    def forward(self, obs: Mapping[str, torch.Tensor], *, reuse: bool = False) -> PolicyLogits:
+        return self.heads(self.encode(obs, reuse=reuse), obs)
 
     def act(self, obs: Mapping[str, torch.Tensor], *, sample: bool = False) -> torch.Tensor:
-        """Greedy (or, with ``sample``, drawn from torch's global RNG) actions [B, 3] int64."""
-        logits = self(obs)
+        """Greedy (or, with ``sample``, drawn from torch's global RNG) actions [B, 3] int64
+        (the static part from the per-track cache where it can be)."""
+        logits = self(obs, reuse=True)
         return sample_actions(logits) if sample else greedy_actions(logits)
 
 
@@ -253,7 +284,11 @@ def sample_chain(
     Shape:
         as :func:`greedy_chain`.
     """
-    Categorical = torch.distributions.Categorical
+
+    def Categorical(logits: torch.Tensor) -> torch.distributions.Categorical:
+        # The arguments are log-softmax rows; checking them costs more than the draw.
+        return torch.distributions.Categorical(logits=logits, validate_args=False)
+
     t = Categorical(logits=type_logp).sample()
     s = Categorical(logits=select_rows(size_logp, t)).sample()
     amount_rows = select_rows(amount_logp, t)  # [..., 5 sizes, 5 amounts]

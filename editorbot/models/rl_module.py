@@ -35,8 +35,9 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from editorbot.config import from_dict
 from editorbot.envs import spaces as obs_keys
 from editorbot.errors import ParameterError
+from editorbot.models.cursor_encoder import CursorEncoder
 from editorbot.models.distribution import AutoregressiveEditDistribution, pack_logits
-from editorbot.models.natten_encoder import EncoderConfig, HybridNATTENEncoder
+from editorbot.models.natten_encoder import EncoderConfig
 from editorbot.models.policy_net import (
     POLICY_WEIGHTS,
     EditPolicyNet,
@@ -113,7 +114,7 @@ class EditorRLModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         if self.inference_only:  # env runners only act: no value or auxiliary heads
             return
         D, Hh = cfg.hidden, cfg.head_hidden
-        self._value_encoder = HybridNATTENEncoder(enc_cfg) if cfg.separate_value_network else None
+        self._value_encoder = CursorEncoder(enc_cfg) if cfg.separate_value_network else None
         self._value_head = mlp(D, Hh, 1)
         self._tempo_head = mlp(D, Hh, cfg.n_tempo_bins)
         self._energy_head = mlp(D, Hh, cfg.n_energy_classes)
@@ -159,16 +160,30 @@ class EditorRLModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
                 f.write(content)
         return saved
 
-    def _encode(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.policy_net.encode(obs)
+    def _encode(self, obs: dict[str, torch.Tensor], *, reuse: bool = False) -> torch.Tensor:
+        return self.policy_net.encode(obs, reuse=reuse)
 
     def _policy_inputs(self, emb: torch.Tensor, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Masked logits of the three heads, packed for the distribution: [B, 620]."""
         return pack_logits(*self.policy_net.heads(emb, obs))
 
+    def forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """RLlib's, without its two passes over every submodule per call (``eval()`` then
+        ``train()``: 10 % of a sampling step) when no layer acts differently in eval mode."""
+        if self._config.dropout > 0:
+            return super().forward_inference(batch, **kwargs)
+        return self._forward_inference(batch, **kwargs)  # under torch.no_grad (RLlib's)
+
+    def forward_exploration(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """As :meth:`forward_inference`."""
+        if self._config.dropout > 0:
+            return super().forward_exploration(batch, **kwargs)
+        return self._forward_exploration(batch, **kwargs)
+
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Inference and exploration (env runners): the static part from the track cache."""
         obs = batch[Columns.OBS]
-        emb = self._encode(obs)
+        emb = self._encode(obs, reuse=True)
         return {Columns.ACTION_DIST_INPUTS: self._policy_inputs(emb, obs)}
 
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -189,7 +204,9 @@ class EditorRLModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         """State values [B]; reuses ``embeddings`` from ``_forward_train`` when shared."""
         obs = batch[Columns.OBS]
         if self._value_encoder is not None:
-            embeddings = self._value_encoder(obs[obs_keys.OBS_TOKENS], obs[obs_keys.OBS_GLOBALS])
+            embeddings = self._value_encoder(
+                obs[obs_keys.OBS_TOKENS], obs[obs_keys.OBS_GLOBALS], obs.get(obs_keys.OBS_TRACK)
+            )
         elif embeddings is None:
             embeddings = self._encode(obs)
         return self._value_head(embeddings).squeeze(-1)
