@@ -1,7 +1,8 @@
 """Learn a house style from real music: the end-to-end promise of issue 19, measured.
 
-Real tracks (Debian's ``wesnoth-1.16-music`` and, where ``music21`` imports, Bach chorales
-rendered through fluidsynth: the label suite's loaders, :mod:`label_suite`) are edited by the
+Real tracks (the label suite's dev half of Debian's ``wesnoth-1.16-music``, 15 tracks, and, where
+``music21`` imports, 24 pieces of its corpus through fluidsynth: the label suite's loaders,
+:mod:`label_suite`; none of its report split) are edited by the
 independent house-style editors of :mod:`house_styles` and exported as a person would
 (:func:`suite_editor.export`: crossfades, peak -1 dBFS, MP3 round trip, some at 48 kHz). Per
 style and training size N, as a user would run editorbot:
@@ -63,10 +64,24 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+MUSIC21 = (
+    "joplin/maple_leaf_rag", "mozart/k155/movement1", "mozart/k155/movement3",
+    "haydn/opus1no1/movement1", "haydn/opus1no1/movement4",
+    "bach/bwv66.6", "bach/bwv347", "bach/bwv1.6", "bach/bwv10.7", "bach/bwv101.7",
+    "bach/bwv102.7", "bach/bwv103.6", "bach/bwv104.6", "bach/bwv108.6", "bach/bwv11.6",
+    "bach/bwv110.7", "bach/bwv111.6", "bach/bwv113.8", "bach/bwv114.7", "bach/bwv115.6",
+    "bach/bwv116.6", "bach/bwv117.4", "bach/bwv119.9", "bach/bwv12.7",
+)  # fmt: skip
+"""music21 corpus pieces rendered through fluidsynth (the first 40-60 s of each): the label
+suite's dev chorales and pieces it does not use (its report split's appear nowhere else).
+Checked to end: fluidsynth renders mozart/k155/movement2 and k80/movement1 without end (a note
+left on), so they are not here."""
+
+
 def load_tracks(cache: Path, excerpt_sec: float, n: int) -> list[tuple[str, np.ndarray, int]]:
     """The first ``n`` usable excerpts (name, y [C, L], sr) of one fixed shuffle of wesnoth's
-    tracks and the label suite's chorales (so a larger ``n`` extends a smaller one's list);
-    usable: librosa's beat grid (cached as ``NAME.beats.npy``) covers it."""
+    tracks (the label suite's dev half) and :data:`MUSIC21`, so a larger ``n`` extends a smaller
+    one's list; usable: librosa's beat grid (cached as ``NAME.beats.npy``) covers it."""
     import label_suite
     import soundfile as sf
 
@@ -74,8 +89,9 @@ def load_tracks(cache: Path, excerpt_sec: float, n: int) -> list[tuple[str, np.n
     cache = cache / f"{excerpt_sec:.0f}s"
     cache.mkdir(parents=True, exist_ok=True)
     files = sorted(p for p in label_suite.WESNOTH.glob("*.ogg") if sf.info(str(p)).duration >= 80)
-    candidates: list[Any] = [*files, *label_suite.CHORALES]
-    chorales: dict[str, tuple[str, np.ndarray, int]] | None = None
+    dev = np.random.default_rng(13).permutation(len(files))[0::2]  # as label_suite splits them
+    candidates: list[Any] = [*(files[i] for i in sorted(dev)), *MUSIC21]
+    rendered: dict[str, tuple[str, np.ndarray, int]] | None = None
     out = []
     for i in np.random.default_rng(19).permutation(len(candidates)):
         if len(out) == n:
@@ -83,8 +99,8 @@ def load_tracks(cache: Path, excerpt_sec: float, n: int) -> list[tuple[str, np.n
         if isinstance(candidates[i], Path):
             track = label_suite._excerpt(candidates[i], cache)
         else:
-            chorales = _chorales(cache) if chorales is None else chorales
-            track = chorales.get(candidates[i])
+            rendered = _music21(cache) if rendered is None else rendered
+            track = rendered.get(candidates[i])
         if track and label_suite._covered(track[1], track[2], cache / f"{track[0]}.beats.npy"):
             out.append(track)
     if len(out) < n:
@@ -92,8 +108,9 @@ def load_tracks(cache: Path, excerpt_sec: float, n: int) -> list[tuple[str, np.n
     return out
 
 
-def _chorales(cache: Path) -> dict[str, tuple[str, np.ndarray, int]]:
-    """The label suite's chorales (both its splits) by corpus name, or none with one message."""
+def _music21(cache: Path) -> dict[str, tuple[str, np.ndarray, int]]:
+    """:data:`MUSIC21` by name, rendered by the label suite's chorale renderer, or none with one
+    message where music21 does not import."""
     import label_suite
 
     try:
@@ -101,9 +118,13 @@ def _chorales(cache: Path) -> dict[str, tuple[str, np.ndarray, int]]:
     except ImportError:
         log("music21 not importable (PYTHONPATH=/tmp/h19_pylib?); skipping the music21 source")
         return {}
-    out = label_suite._chorales(cache, "dev") + label_suite._chorales(cache, "report")
-    names = [*label_suite.CHORALES[0::2], *label_suite.CHORALES[1::2]]  # the order it renders
-    return dict(zip(names, out, strict=True))
+    log(f"rendering {len(MUSIC21)} music21 pieces (once; cached)")
+    saved, label_suite.CHORALES = label_suite.CHORALES, MUSIC21  # its renderer, our pieces
+    try:  # its two splits take the even and the odd pieces: both are all of ours
+        out = label_suite._chorales(cache, "dev") + label_suite._chorales(cache, "report")
+    finally:
+        label_suite.CHORALES = saved
+    return dict(zip([*MUSIC21[0::2], *MUSIC21[1::2]], out, strict=True))
 
 
 def write_pairs(style: str, tracks: list, folder: Path, cache: Path, seed: int) -> None:
