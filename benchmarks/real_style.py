@@ -363,15 +363,18 @@ def main(argv: list[str] | None = None) -> int:
     args.rl_cfg = rl_config(args.work)
     tracks = load_tracks(args.cache, args.excerpt_sec, args.test_tracks + max(args.sizes))
     log(f"{len(tracks)} tracks: {[t[0] for t in tracks]}")
-    results = {s: run_style(s, tracks, args) for s in args.styles.split(",")}
-    for style, res in results.items():
-        print(table(style, res) + "\n")
     out = args.out or args.work / "real_style.json"
-    meta = {"size": "quick" if q else "full", "tracks": [t[0] for t in tracks],
-            "test_tracks": [t[0] for t in tracks[: args.test_tracks]],
-            "load_average": os.getloadavg()}  # fmt: skip
-    out.write_text(json.dumps({**meta, "styles": results}, indent=1))
-    plot(results, out.with_suffix(".png"))
+    names = [t[0] for t in tracks]
+    meta = {"size": "quick" if q else "full", "sizes": list(args.sizes), "tracks": names,
+            "test_tracks": names[: args.test_tracks],
+            "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
+    results: dict[str, Any] = {}
+    for style in args.styles.split(","):  # written after each style: a long run's partial result
+        results[style] = run_style(style, tracks, args)
+        load = [round(x, 2) for x in os.getloadavg()]
+        out.write_text(json.dumps({**meta, "load_average": load, "styles": results}, indent=1))
+        plot(results, out.with_suffix(".png"))
+        print(table(style, results[style]) + "\n", flush=True)
     return 0
 
 
