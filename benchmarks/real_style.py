@@ -188,14 +188,20 @@ def rl_config(work: Path) -> Path:
     return path
 
 
-def subset(pool: Path, names: list[str], labels: Path, out: Path) -> None:
-    """``out``: a seed layout of ``names`` (links into ``pool``) and their lists from ``labels``."""
+def subset(pool: Path, names: list[str], labels: Path | None, out: Path) -> None:
+    """``out``: a seed layout of ``names`` (links into ``pool``) and their lists from ``labels``
+    (if given) in ``out/labels``."""
+    if labels is not None and (gone := [n for n in names if not (labels / f"{n}.json").exists()]):
+        log(f"{labels}: no decision list for {gone} (the labeller skipped them); left out")
+        names = [n for n in names if n not in gone]
     if out.exists():
         shutil.rmtree(out)
     for sub, suffix in (("input", "_raw.wav"), ("desired_output", "_edit.wav")):
         (out / sub).mkdir(parents=True)
         for n in names:
             (out / sub / f"{n}{suffix}").symlink_to((pool / sub / f"{n}{suffix}").resolve())
+    if labels is None:
+        return
     (out / "labels").mkdir()
     for n in names:
         shutil.copy(labels / f"{n}.json", out / "labels" / f"{n}.json")
@@ -226,10 +232,11 @@ def train_size(style_dir: Path, names: list[str], args: argparse.Namespace) -> d
                   str(run / "inferred"), "--labels", str(run / "inferred" / "labels"),
                   "--save-dir", str(run / "supervised"))  # fmt: skip
     ckpts = [str(run / n / "best") for n in (*runs, "supervised")]
-    out = editorbot(logs / "evaluate.log", "evaluate", "--data-dir", str(test), "--labels",
-                    str(test / "truth"), "--out", str(run / "eval"), "--json",
-                    *[a for c in ckpts for a in ("--checkpoint", c)])  # fmt: skip
-    evaluated = json.loads(out)
+    if not (run / "eval" / "metrics.json").exists():
+        editorbot(logs / "evaluate.log", "evaluate", "--data-dir", str(test), "--labels",
+                  str(test / "truth"), "--out", str(run / "eval"),
+                  *[a for c in ckpts for a in ("--checkpoint", c)])  # fmt: skip
+    evaluated = json.loads((run / "eval" / "metrics.json").read_text())
     names_in_eval = {"rl": "rl", "rl_2": "rl_truth", "rl_3": "bc_truth", "supervised": "supervised"}
     systems = {names_in_eval.get(k, k): v for k, v in evaluated["systems"].items()}
     systems["rule"] = score_rule(style_dir.name, test, run / "eval_rule")
@@ -299,10 +306,12 @@ def run_style(style: str, tracks: list, args: argparse.Namespace) -> dict[str, A
     write_pairs(style, test, style_dir / "test", cache, seed=1)
     write_pairs(style, pool, style_dir / "pool", cache, seed=0)
     inferred = style_dir / "inferred"
-    if len(list(inferred.glob("*.json"))) < len(pool):
-        editorbot(style_dir / "labels.log", "labels", "--data-dir", str(style_dir / "pool"),
-                  "--out", str(inferred), "--num-cpus", "1", "--no-progress")  # fmt: skip
     names = [t[0] for t in pool]
+    missing = [n for n in names if not (inferred / f"{n}.json").exists()]
+    if missing:  # a larger run labels only the pairs a smaller one did not
+        subset(style_dir / "pool", missing, None, style_dir / "to_label")
+        editorbot(style_dir / "labels.log", "labels", "--data-dir", str(style_dir / "to_label"),
+                  "--out", str(inferred), "--num-cpus", "1", "--no-progress")  # fmt: skip
     result = {}
     for n in args.sizes:
         log(f"{style}: N = {n}")
