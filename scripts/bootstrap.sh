@@ -73,6 +73,7 @@ if [[ ! -f .venv/.editorbot-key ]] || [[ "$(cat .venv/.editorbot-key)" != "$KEY"
   # Console scripts of the cached packages (pytest, ruff, mypy, ray, tensorboard), re-pointed at
   # this overlay's interpreter so that they see editorbot.
   for script in "$CACHED"/bin/*; do
+    [[ -f "$script" ]] || continue
     name="$(basename "$script")"
     case "$name" in python*|pip*|activate*|Activate*) continue ;; esac
     if head -c 2 "$script" | grep -q '#!' && head -n 1 "$script" | grep -q python; then
