@@ -22,8 +22,11 @@ _CUT = (ActionType.CUT, ActionSize.PHRASE, ActionAmount.NEUTRAL)
 _GAIN = (ActionType.GAIN, ActionSize.TWO_BARS, ActionAmount.POS_SMALL)
 
 
-def make_table(seed: int, *, n_phrases: int = 8, name: str | None = None) -> TrackTable:
-    """One synthetic track of ``n_phrases`` × 16 beats whose expert depends on its energy."""
+def make_table(
+    seed: int, *, n_phrases: int = 8, name: str | None = None, confidence: float | None = None
+) -> TrackTable:
+    """One synthetic track of ``n_phrases`` × 16 beats whose expert depends on its energy;
+    ``confidence`` is every other expert action's label confidence (the rest 1; None: all 1)."""
     rng = np.random.default_rng(seed)
     n = n_phrases * PHRASE
     loudness = rng.permutation(np.resize(np.array([0.0, 1.0, 2.0]), n_phrases))
@@ -49,6 +52,9 @@ def make_table(seed: int, *, n_phrases: int = 8, name: str | None = None) -> Tra
         energy=np.repeat(loudness, PHRASE) + 0.1 * rng.random(n),
         phrase_start=phrase_start,
         expert_actions=np.asarray(actions, np.int64),
+        expert_confidence=None
+        if confidence is None
+        else np.where(np.arange(len(actions)) % 2 == 1, confidence, 1.0),
     )
 
 

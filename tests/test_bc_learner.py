@@ -46,13 +46,13 @@ def _driver_fit(run: dict[str, Any], env_config: dict[str, Any]) -> tuple[Any, d
     torch.manual_seed(cfg.seed)
     module = build_module(cfg.module, env.observation_space, env.action_space)
     val_only = dataclasses.replace(split, test=[])
-    obs, actions = run["expert"]
+    expert = run["expert"]
 
     def held_out(m: Any) -> float:
         return float(_agreements(m, val_only, env_config)["val_type_agreement"])
 
-    fit = fit_bc(module, obs, actions, cfg.bc, aux_weight=cfg.ppo.aux_weight, seed=cfg.seed,
-                 evaluate=held_out)  # fmt: skip
+    fit = fit_bc(module, expert.obs, expert.actions, cfg.bc, weights=expert.weights,
+                 aux_weight=cfg.ppo.aux_weight, seed=cfg.seed, evaluate=held_out)  # fmt: skip
     return module, fit
 
 
@@ -94,7 +94,7 @@ def test_bc_on_one_remote_learner_gives_the_driver_fits_start(
 
     results, runner_state, _ = _on_learners(run, num_learners=1)
     (result,) = results
-    assert result.device == "cpu" and result.rows == len(run["expert"][1])
+    assert result.device == "cpu" and result.rows == len(run["expert"])
     env_config = {**run["split"].env, "tables": ray.put(run["split"].train), "seed": 0}
     module, fit = _driver_fit(run, env_config)
     assert (result.fit["best_epoch"], result.fit["best_score"]) == (
@@ -116,7 +116,7 @@ def test_two_learners_fit_different_expert_rows_and_keep_the_same_weights(
     ray_session: Any, run: dict[str, Any]
 ) -> None:
     results, runner_state, digests = _on_learners(run, num_learners=2)
-    n = len(run["expert"][1])
+    n = len(run["expert"])
     assert [(r.rank, r.world) for r in results] == [(0, 2), (1, 2)]
     assert [r.rows for r in results] == [n // 2, n // 2]  # equal shards: steps pair up
     assert results[0].rows_digest != results[1].rows_digest  # different rows

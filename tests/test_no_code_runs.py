@@ -52,7 +52,8 @@ def _bc_folder(tmp_path: Path) -> Path:
 
 def test_bc_episodes_are_plain_arrays_that_round_trip(tmp_path: Path) -> None:
     out = _bc_folder(tmp_path)
-    obs, actions = bc_data.load_expert_arrays(out / bc_data.EPISODES_DIR)
+    expert = bc_data.load_expert_arrays(out / bc_data.EPISODES_DIR)
+    obs, actions = expert.obs, expert.actions
     env = EditingEnv({"tables": [make_table(0), make_table(1)], "window": 64})
     steps = bc_data.replay(env, 0) + bc_data.replay(env, 1)
     assert actions.shape == (len(steps), 3)

@@ -151,12 +151,12 @@ def test_split_hides_each_tracks_target_ratio_from_training(bc_dir: Path, tmp_pa
     assert len(split.train) == 2 and len(split.val) == 1 and not split.test
     assert not {t.name for t in split.train} & {t.name for t in split.val}
     assert abs(ratios[0] - ratios[1]) > 0.01  # the demo tracks' edits cut different shares
-    obs, _ = load_expert_arrays(split.train_dir / "episodes")
+    obs = load_expert_arrays(split.train_dir / "episodes").obs
     shown = obs["globals"][:, GLOBAL_NAMES.index("target_ratio")]
     # Every expert step shows the training mean (float32 storage: 1e-6 relative).
     np.testing.assert_allclose(shown, np.mean(ratios), rtol=1e-6)
     visible = split_tracks(bc_dir, tmp_path, dataclasses.replace(cfg, hide_target_ratio=False))
-    obs, _ = load_expert_arrays(visible.train_dir / "episodes")
+    obs = load_expert_arrays(visible.train_dir / "episodes").obs
     shown = obs["globals"][:, GLOBAL_NAMES.index("target_ratio")]
     np.testing.assert_allclose(np.unique(shown), sorted(ratios), rtol=1e-6)  # each its own
 
@@ -213,7 +213,8 @@ def test_in_memory_bc_fits_the_expert_and_keeps_the_best_epoch(bc_dir: Path) -> 
 
     torch.set_num_threads(1)
     tables, _ = load_tables(bc_dir / "tables")
-    obs, actions = load_expert_arrays(bc_dir / "episodes")
+    expert = load_expert_arrays(bc_dir / "episodes")
+    obs, actions = expert.obs, expert.actions
     env = EditingEnv({"tables": tables})
     module = build_module(ModuleConfig.tiny(), env.observation_space, env.action_space)
 
@@ -261,7 +262,7 @@ def test_anchor_kl_is_zero_at_the_start_and_grows_as_the_policy_moves(bc_dir: Pa
     tables, _ = load_tables(bc_dir / "tables")
     env = EditingEnv({"tables": tables})
     module = build_module(ModuleConfig.tiny(), env.observation_space, env.action_space)
-    obs, _ = load_expert_arrays(bc_dir / "episodes")
+    obs = load_expert_arrays(bc_dir / "episodes").obs
     batch = {Columns.OBS: {k: torch.from_numpy(v) for k, v in obs.items()}}
     anchor = frozen_copy(module)
 

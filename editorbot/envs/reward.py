@@ -5,7 +5,8 @@ Two parts:
 - **Agreement**, paid as the cursor consumes raw beats: for each consumed beat, ``w_type`` if the
   action's type equals the expert's for that beat, plus ``w_size`` / ``w_amount`` if the size /
   amount also match (only counted when the type matches: a right size on a wrong type means
-  nothing). Divided by the track's beat count, so a perfect episode earns
+  nothing), each beat weighted by its label's confidence (``TrackTable.expert_weight``: 1 for
+  true decisions). Divided by the track's beat count, so a perfect episode of true decisions earns
   ``w_type + w_size + w_amount`` whatever the track length or the action sizes — short actions
   cannot farm it, and an action that consumes no beat (a jump back) earns nothing.
 - **Terminal**, paid once at the end: ``w_similarity`` × the similarity of the output's
@@ -59,11 +60,14 @@ def agreement(
         return 0.0, 0.0, 0.0
     t, s, a = action
     type_hit = table.expert_type[start:stop] == t
-    n_type = int(np.count_nonzero(type_hit))
-    if n_type == 0:
+    if not type_hit.any():
         return 0.0, 0.0, 0.0
-    n_size = int(np.count_nonzero(type_hit & (table.expert_size[start:stop] == s)))
-    n_amount = int(np.count_nonzero(type_hit & (table.expert_amount[start:stop] == a)))
+    # Each matching beat pays its label's confidence (1 for true decisions), so a guess of the
+    # labeller is worth less than a reading it is sure of.
+    weight = table.expert_weight[start:stop]
+    n_type = float(weight[type_hit].sum())
+    n_size = float(weight[type_hit & (table.expert_size[start:stop] == s)].sum())
+    n_amount = float(weight[type_hit & (table.expert_amount[start:stop] == a)].sum())
     per_beat = 1.0 / table.n_beats
     return (
         config.w_type * n_type * per_beat,

@@ -13,6 +13,7 @@ Tables are stored as one ``NAME.npz`` per track plus ``normalizer.json`` in a fo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -48,7 +49,11 @@ _TABLE_ARRAYS = (
     "expert_actions",
     "expert_output_beats",
     "expert_output_types",
+    "expert_confidence",
+    "expert_weight",
 )
+_OPTIONAL_ARRAYS = ("expert_confidence", "expert_weight")
+"""Arrays a table written before label confidence was stored lacks (read as confidence 1)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,7 @@ class TrackTable:
         energy, phrase_start, expert_type/size/amount: (n,).
         expert_actions: (k, 3) int64, the expert decision list as (type, size, amount).
         expert_output_beats, expert_output_types: (m,) raw beat and type per output beat.
+        expert_confidence: (k,) float32; expert_weight: (n,) float32.
     """
 
     name: str
@@ -144,6 +150,12 @@ class TrackTable:
     """[raw beat index] the human edit's output map, (m,)."""
     expert_output_types: np.ndarray = field(repr=False)
     """[ActionType] the type applied to each output beat of the human edit, (m,)."""
+    expert_confidence: np.ndarray = field(repr=False)
+    """[0, 1] confidence of each expert action, (k,): the labeller's for inferred labels, 1 for
+    true decisions and for the KEEP steps that fill a list's undecided gaps."""
+    expert_weight: np.ndarray = field(repr=False)
+    """[0, 1] per raw beat, the confidence of the expert action that consumed it (0 where none
+    did), (n,): what the agreement reward pays a matching beat."""
 
     @property
     def n_beats(self) -> int:
@@ -177,8 +189,11 @@ class TrackTable:
         path = Path(path)
         try:
             with np.load(path) as z:
-                arrays = {k: z[k] for k in _TABLE_ARRAYS}
+                arrays = {k: z[k] for k in _TABLE_ARRAYS if k in z or k not in _OPTIONAL_ARRAYS}
                 tempo, beat_sec, ratio, phase = (float(v) for v in z["scalars"])
+            if "expert_confidence" not in arrays:  # written before confidence was stored
+                arrays["expert_confidence"] = np.ones(len(arrays["expert_actions"]), np.float32)
+                arrays["expert_weight"] = (arrays["expert_type"] != NO_EXPERT).astype(np.float32)
         except (OSError, KeyError, ValueError) as e:
             raise DatasetError(f"{path}: not a track table ({e}); rebuild with bc-data") from e
         return cls(
@@ -197,6 +212,7 @@ def table_from_analysis(
     normalizer: FeatureNormalizer,
     *,
     expert_actions: np.ndarray | None = None,
+    expert_confidence: np.ndarray | None = None,
     target_ratio: float | None = None,
 ) -> TrackTable:
     """The policy's table of one analysed track: what training and ``edit`` both build.
@@ -209,6 +225,7 @@ def table_from_analysis(
         analysis: the track's grid and raw beat features (``audio.analysis``).
         normalizer: the training set's feature statistics.
         expert_actions: [shape=(k, 3)] the expert's list, or None (no human edit).
+        expert_confidence: [shape=(k,)] each expert action's label confidence; None = 1.
         target_ratio: [ratio] edit/raw duration; defaults to the replayed output's.
     """
     from editorbot.audio.features import feature_index
@@ -224,6 +241,7 @@ def table_from_analysis(
         energy=analysis.features[:, feature_index("rms")].astype(np.float32),
         phrase_start=phrase_start,
         expert_actions=expert_actions,
+        expert_confidence=expert_confidence,
         downbeat_phase=grid.downbeat_phase,
         target_ratio=target_ratio,
     )
@@ -238,6 +256,7 @@ def build_table(
     energy: np.ndarray,
     phrase_start: np.ndarray,
     expert_actions: np.ndarray | None,
+    expert_confidence: np.ndarray | None = None,
     downbeat_phase: int = 0,
     target_ratio: float | None = None,
 ) -> TrackTable:
@@ -256,13 +275,25 @@ def build_table(
         downbeat_phase: [beats] index in 0..3 of the first downbeat.
         expert_actions: [shape=(k, 3)] the expert's (type, size, amount) list, or None for a
             track without a human edit.
+        expert_confidence: [shape=(k,)] each expert action's label confidence in [0, 1];
+            None = 1 (true decisions).
         target_ratio: [ratio] edit/raw duration; defaults to the replayed output's.
 
     Raises:
-        DatasetError: if the decision list does not cover the track or takes a masked action.
+        DatasetError: if the decision list does not cover the track or takes a masked action,
+            or the confidences are not one in [0, 1] per action.
     """
     n = int(features.shape[0])
     actions = np.zeros((0, 3), np.int64) if expert_actions is None else np.asarray(expert_actions)
+    if expert_confidence is None:
+        confidence = np.ones(len(actions), np.float32)
+    else:
+        confidence = np.asarray(expert_confidence, np.float32).reshape(-1)
+    if len(confidence) != len(actions) or not np.all((confidence >= 0) & (confidence <= 1)):
+        raise DatasetError(
+            f"{name}: {len(confidence)} label confidences in [0, 1] expected one per each of "
+            f"{len(actions)} expert actions; re-run the labels"
+        )
     labels, out_beats, out_types, out_duration = replay_expert(
         n, actions, downbeat_phase=downbeat_phase, name=name
     )
@@ -283,7 +314,32 @@ def build_table(
         expert_actions=actions.astype(np.int64),
         expert_output_beats=out_beats,
         expert_output_types=out_types,
+        expert_confidence=confidence,
+        expert_weight=beat_weights(n, actions, confidence, downbeat_phase=downbeat_phase),
     )
+
+
+def uniform_confidence(table: TrackTable) -> TrackTable:
+    """``table`` with every expert action at confidence 1 (labels taken as certain)."""
+    return dataclasses.replace(
+        table,
+        expert_confidence=np.ones(len(table.expert_actions), np.float32),
+        expert_weight=(table.expert_type != NO_EXPERT).astype(np.float32),
+    )
+
+
+def beat_weights(
+    n_beats: int, actions: np.ndarray, confidence: np.ndarray, *, downbeat_phase: int = 0
+) -> np.ndarray:
+    """[shape=(n_beats,)] float32: per raw beat, the confidence of the action that consumed it
+    (0 where none did). ``actions`` must replay (as :func:`replay_expert` checks)."""
+    weight = np.zeros(n_beats, np.float32)
+    state = sm.initial_state(n_beats, downbeat_phase=downbeat_phase)
+    for (t, s, a), c in zip(np.asarray(actions, np.int64).tolist(), confidence, strict=True):
+        start = int(state.cursor)
+        state, _ = sm.step(state, t, s, a)
+        weight[start : int(state.cursor)] = c
+    return weight
 
 
 def replay_expert(

@@ -40,7 +40,11 @@ from torch import nn
 
 from editorbot.envs import spaces as sp
 from editorbot.errors import ParameterError
-from editorbot.models.natten_encoder import EncoderConfig, NeighborhoodAttentionLayer
+from editorbot.models.natten_encoder import (
+    EncoderConfig,
+    NeighborhoodAttentionLayer,
+    fusion_layers,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +122,7 @@ class CursorEncoder(nn.Module):
         self.query = nn.Linear(D, D)
         self.query_globals = nn.Linear(cfg.n_globals, D, bias=False) if cfg.n_globals else None
         self.attn_out = nn.Linear(D, D)
-        self.globals_proj = nn.Linear(cfg.n_globals, D) if cfg.n_globals else None
-        n_branches = 3 if cfg.n_globals else 2
-        self.fuse = nn.Sequential(nn.Linear(n_branches * D, D), nn.GELU(), nn.LayerNorm(D))
+        self.globals_proj, self.fuse = fusion_layers(cfg)
 
     @property
     def out_dim(self) -> int:

@@ -220,6 +220,15 @@ class NeighborhoodAttentionLayer(nn.Module):
         return x + self.dropout(self.mlp(self.norm_mlp(x)))
 
 
+def fusion_layers(cfg: EncoderConfig) -> tuple[nn.Linear | None, nn.Sequential]:
+    """The globals projection (None without globals) and the fusion MLP of an encoder's
+    branches (cursor, pooled and, with globals, globals), each D wide, into one D embedding."""
+    D = cfg.hidden
+    globals_proj = nn.Linear(cfg.n_globals, D) if cfg.n_globals else None
+    n_branches = 3 if cfg.n_globals else 2
+    return globals_proj, nn.Sequential(nn.Linear(n_branches * D, D), nn.GELU(), nn.LayerNorm(D))
+
+
 class HybridNATTENEncoder(nn.Module):
     """Beat tokens (+ globals) -> one embedding for the cursor beat.
 
@@ -241,9 +250,7 @@ class HybridNATTENEncoder(nn.Module):
         self.blocks = nn.ModuleList(NeighborhoodAttentionLayer(cfg) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(D)
         self.pool_proj = nn.Linear(D, D)
-        self.globals_proj = nn.Linear(cfg.n_globals, D) if cfg.n_globals else None
-        n_branches = 3 if cfg.n_globals else 2
-        self.fuse = nn.Sequential(nn.Linear(n_branches * D, D), nn.GELU(), nn.LayerNorm(D))
+        self.globals_proj, self.fuse = fusion_layers(cfg)
 
     @property
     def out_dim(self) -> int:

@@ -11,9 +11,11 @@ Output folder::
     OUT/episodes/NAME.parquet                         one row per timestep, plain arrays
     OUT/bc_data.json                                  manifest: env config, tracks, step counts
 
-Episode rows hold ``eps_id, t, actions, rewards, terminateds, truncateds`` and one flat float32
-list column ``obs.KEY`` per observation key; the shapes are in the file's schema metadata
-(:data:`FORMAT_KEY`). Nothing in a BC dataset is pickled, so a shared one is data, not code.
+Episode rows hold ``eps_id, t, actions, rewards, terminateds, truncateds``, ``weights`` (the
+step's label confidence, which scales its BC loss; a file without the column reads as 1) and
+one flat float32 list column ``obs.KEY`` per observation key; the shapes are in the file's
+schema metadata (:data:`FORMAT_KEY`). Nothing in a BC dataset is pickled, so a shared one is
+data, not code.
 (RLlib's own offline format packs observations with ``ray.rllib.utils.compression.pack``, and
 reading it back is ``cloudpickle.loads``: a dataset in that format, from an older editorbot, is
 refused.)
@@ -68,6 +70,8 @@ class RawTrack:
     the replayed output's)."""
     actions: np.ndarray
     """[shape=(k, 3)] expert (type, size, amount) list covering the track."""
+    confidence: np.ndarray
+    """[shape=(k,)] each action's label confidence in [0, 1] (1 for a filled-in KEEP)."""
 
     @property
     def features(self) -> np.ndarray:
@@ -75,12 +79,36 @@ class RawTrack:
         return self.analysis.features
 
 
-def expert_actions(dl: DecisionList, n_beats: int, *, name: str = "<labels>") -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class ExpertSteps:
+    """Stacked expert steps of BC: what the learners fit."""
+
+    obs: dict[str, np.ndarray]
+    """key -> [shape=(N, ...)] float32 observations."""
+    actions: np.ndarray
+    """[shape=(N, 3)] int64 (type, size, amount)."""
+    weights: np.ndarray
+    """[shape=(N,)] float32 BC weight per step: its label's confidence divided by the mean
+    confidence of all the steps (so the loss keeps its scale; all 1 for true decisions)."""
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def take(self, idx: np.ndarray) -> ExpertSteps:
+        """The rows ``idx`` (weights as they are: normalised over the whole set)."""
+        return ExpertSteps({k: v[idx] for k, v in self.obs.items()}, self.actions[idx],
+                           self.weights[idx])  # fmt: skip
+
+
+def expert_actions(
+    dl: DecisionList, n_beats: int, *, name: str = "<labels>"
+) -> tuple[np.ndarray, np.ndarray]:
     """The decision list as env actions: undecided gaps become KEEP BEAT steps (what the
     decision list's own plan does to them), so the replay covers every beat.
 
     Returns:
-        [shape=(k, 3)] int64.
+        actions [shape=(k, 3)] int64 and each one's confidence [shape=(k,)] float32 (the
+        decision's; 1 for a gap's KEEP: a list that leaves beats undecided keeps them).
 
     Raises:
         DatasetError: the list does not fit a grid of ``n_beats`` beats.
@@ -88,13 +116,18 @@ def expert_actions(dl: DecisionList, n_beats: int, *, name: str = "<labels>") ->
     dl.validate(n_beats, name=name)
     state = sm.initial_state(n_beats, downbeat_phase=dl.downbeat_phase)
     out: list[tuple[int, int, int]] = []
+    conf: list[float] = []
     for d in dl.decisions:
-        out.extend([_KEEP_BEAT] * (d.beat - state.cursor))
+        gap = d.beat - state.cursor
+        out.extend([_KEEP_BEAT] * gap)
+        conf.extend([1.0] * gap)
         state, _ = sm.keep_until(state, d.beat)
         state, _ = sm.step(state, d.type, d.size, d.amount)
         out.append((int(d.type), int(d.size), int(d.amount)))
+        conf.append(float(d.confidence))
     out.extend([_KEEP_BEAT] * (n_beats - state.cursor))
-    return np.asarray(out, np.int64).reshape(-1, 3)
+    conf.extend([1.0] * (n_beats - state.cursor))
+    return np.asarray(out, np.int64).reshape(-1, 3), np.asarray(conf, np.float32)
 
 
 def load_raw_track(label_path: Path, data_dir: Path) -> RawTrack:
@@ -122,11 +155,13 @@ def load_raw_track(label_path: Path, data_dir: Path) -> RawTrack:
         # In beats of the grid, as the reward counts the output: a raw track's tail after its
         # last full beat must not count as material the edit dropped.
         ratio = float(sf.info(str(edit)).duration * grid.tempo_bpm / 60.0 / grid.n_beats)
+    actions, confidence = expert_actions(dl, grid.n_beats, name=str(label_path))
     return RawTrack(
         name=name,
         analysis=analyze_on_grid(audio, grid),
         target_ratio=ratio,
-        actions=expert_actions(dl, grid.n_beats, name=str(label_path)),
+        actions=actions,
+        confidence=confidence,
     )
 
 
@@ -141,6 +176,7 @@ def build_tables(
             r.analysis,
             normalizer,
             expert_actions=r.actions,
+            expert_confidence=r.confidence,
             target_ratio=r.target_ratio,
         )
         for r in raws
@@ -168,6 +204,7 @@ def replay(env: EditingEnv, index: int) -> list[dict[str, Any]]:
                 "terminateds": bool(terminated),
                 "truncateds": bool(truncated),
                 "t": t,
+                "weights": float(table.expert_confidence[t]),
             }
         )
         obs = new_obs
@@ -185,6 +222,7 @@ def _episode_table(steps: list[dict[str, Any]]) -> Any:
         k: [s[k] for s in steps]
         for k in ("eps_id", "t", "actions", "rewards", "terminateds", "truncateds")
     }
+    columns["weights"] = pa.array([s["weights"] for s in steps], pa.float32())
     shapes = {}
     for k in keys:
         x = np.stack([np.asarray(s["obs"][k], np.float32) for s in steps])
@@ -246,11 +284,9 @@ def _find_audio(folder: Path, stem: str, label: Path | None) -> Path | None:
     return None
 
 
-def load_expert_arrays(episodes: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """All expert (observation, action) pairs of an episodes folder, stacked (no unpickling).
-
-    Returns:
-        obs: key -> [shape=(N, ...)] float32 arrays; actions: [shape=(N, 3)] int64.
+def load_expert_arrays(episodes: str | Path) -> ExpertSteps:
+    """All expert steps of an episodes folder, stacked (no unpickling), with their BC weights
+    (label confidence over its mean; see :class:`ExpertSteps`).
 
     Raises:
         DatasetError: no Parquet files in the folder, a file in the older packed format, or
@@ -265,7 +301,31 @@ def load_expert_arrays(episodes: str | Path) -> tuple[dict[str, np.ndarray], np.
         if sorted(obs) != keys or any(obs[k].shape[1:] != parts[0][0][k].shape[1:] for k in keys):
             raise DatasetError(f"{path}: observation keys or shapes differ from {paths[0].name}")
     stacked = {k: np.concatenate([o[k] for o, _ in parts]) for k in keys}
-    return stacked, np.concatenate([a for _, a in parts])
+    confidence = np.concatenate([read_weights(p) for p in paths])
+    mean = float(confidence.mean()) if len(confidence) else 1.0
+    if mean <= 0:
+        raise DatasetError(f"{episodes}: every expert step has label confidence 0; nothing to fit")
+    weights = (confidence / mean).astype(np.float32)
+    return ExpertSteps(stacked, np.concatenate([a for _, a in parts]), weights)
+
+
+def read_weights(path: Path) -> np.ndarray:
+    """[shape=(N,)] float32 label confidence per step of one episode file (1 where the file
+    predates the ``weights`` column).
+
+    Raises:
+        DatasetError: a weight outside [0, 1].
+    """
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    if "weights" not in schema.names:
+        return np.ones(pq.read_metadata(path).num_rows, np.float32)
+    column = pq.read_table(path, columns=["weights"]).column("weights")
+    w = np.asarray(column.to_numpy(), np.float32)
+    if not np.all((w >= 0) & (w <= 1)):
+        raise DatasetError(f"{path}: step weights outside [0, 1]; regenerate with bc-data")
+    return w
 
 
 def check_episodes(episodes: str | Path) -> None:

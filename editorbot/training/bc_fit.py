@@ -36,6 +36,7 @@ def fit_bc(
     settings: BCSettings,
     *,
     aux_weight: float,
+    weights: np.ndarray | None = None,
     evaluate: Any = None,
     seed: int = 0,
     after_backward: Any = None,
@@ -49,6 +50,8 @@ def fit_bc(
         settings: optimiser and schedule (``epochs``, ``lr``, ``train_batch_size``,
             ``weight_decay``, ``eval_every``).
         aux_weight: [loss weight] of the auxiliary (tempo, energy, phrase) losses, PPO's.
+        weights: [shape=(N,)] each step's weight on its −log π (``ExpertSteps.weights``: label
+            confidence over its mean); None = 1.
         evaluate: ``f(module) -> float`` (higher is better) run every ``eval_every`` epochs and
             at the end; the best-scoring weights are loaded back. None = keep the last epoch.
         seed: minibatch order.
@@ -64,13 +67,15 @@ def fit_bc(
     device = next(module.parameters()).device  # a GPU learner's: the expert steps go there once
     obs_t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in obs.items()}
     act_t = torch.from_numpy(np.asarray(actions, np.int64)).to(device)
+    w = np.ones(len(actions), np.float32) if weights is None else np.asarray(weights, np.float32)
+    w_t = torch.from_numpy(w).to(device)
     opt = torch.optim.AdamW(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     best: tuple[float, int, dict[str, Any] | None] = (-np.inf, 0, None)
     history: list[dict[str, float]] = []
     start, loss = time.perf_counter(), float("nan")
     for epoch in range(1, settings.epochs + 1):
         module.train()
-        loss = _epoch(module, opt, obs_t, act_t, settings.train_batch_size, aux_weight,
+        loss = _epoch(module, opt, obs_t, act_t, w_t, settings.train_batch_size, aux_weight,
                       after_backward)  # fmt: skip
         if evaluate is not None and (epoch % settings.eval_every == 0 or epoch == settings.epochs):
             module.eval()
@@ -91,11 +96,13 @@ def _epoch(
     opt: Any,
     obs: dict[str, Any],
     actions: Any,
+    weights: Any,
     batch_size: int,
     aux_weight: float,
     after_backward: Any,
 ) -> float:
-    """One pass in random minibatches; returns the mean BC loss (−log π(expert action))."""
+    """One pass in random minibatches; returns the mean BC loss (weight × −log π(expert
+    action))."""
     import torch
     from ray.rllib.core.columns import Columns
 
@@ -107,7 +114,7 @@ def _epoch(
         batch = {Columns.OBS: {k: v[idx] for k, v in obs.items()}}
         out = module.forward_train(batch)
         dist = module.get_train_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
-        bc = -dist.logp(actions[idx]).mean()
+        bc = -(weights[idx] * dist.logp(actions[idx])).mean()
         loss = bc + aux_weight * sum(aux_losses(out, batch).values()) if aux_weight else bc
         opt.zero_grad()
         loss.backward()

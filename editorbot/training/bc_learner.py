@@ -65,7 +65,7 @@ def pretrain_on_learners(
     Args:
         algo: a built PPO algorithm with :class:`~editorbot.training.learner.EditorPPOLearner`.
         cfg: the run config (``bc``, ``module``, ``ppo.aux_weight``, ``seed``).
-        expert: a Ray ``ObjectRef`` to the (obs, actions) expert arrays.
+        expert: a Ray ``ObjectRef`` to the :class:`~editorbot.training.bc_data.ExpertSteps`.
         val_tables: a Ray ``ObjectRef`` to the validation tables (choose the epoch).
         env_config: the run's env config (validation episodes run with it).
         target_ratio: [ratio] the edit/raw ratio every validation track shows (as ``edit``).
@@ -131,6 +131,7 @@ def _bc_in_learner(
     import torch
     from ray.rllib.core import DEFAULT_MODULE_ID
 
+    from editorbot.training.bc_data import ExpertSteps
     from editorbot.training.bc_fit import build_module, fit_bc
 
     module = learner.module[DEFAULT_MODULE_ID].unwrapped()
@@ -139,8 +140,9 @@ def _bc_in_learner(
     torch.manual_seed(seed)  # the initial weights: same seed, same BC start, on every rank
     fresh = build_module(module_config, module.observation_space, module.action_space)
     module.load_state_dict(fresh.state_dict())
-    obs, actions = expert if isinstance(expert, tuple) else ray.get(expert)
-    idx = shard_rows(len(actions), rank, world, seed)
+    steps = expert if isinstance(expert, ExpertSteps) else ray.get(expert)
+    idx = shard_rows(len(steps), rank, world, seed)
+    shard = steps.take(idx)
     tables = val_tables if isinstance(val_tables, list) else ray.get(val_tables)
     shown = [dataclasses.replace(t, target_ratio=target_ratio) for t in tables]
 
@@ -152,7 +154,7 @@ def _bc_in_learner(
         return float(validation_metrics(on_cpu, shown, env_config)["type_agreement"])
 
     fit = fit_bc(
-        module, {k: v[idx] for k, v in obs.items()}, actions[idx], settings,
+        module, shard.obs, shard.actions, settings, weights=shard.weights,
         aux_weight=aux_weight, seed=seed, evaluate=held_out,
         after_backward=_average_gradients if world > 1 else None,
     )  # fmt: skip

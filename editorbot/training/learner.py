@@ -1,14 +1,14 @@
 """PPO learner with a behavioural-cloning term, a value warm-up and the auxiliary losses mixed in.
 
-Total loss per module = PPO's loss (clipped surrogate, value, entropy, adaptive KL)
-+ ``aux_weight`` × Σ auxiliary losses (tempo bin, energy class, phrase boundary; on the
-rollout batch) + ``bc_weight`` × mean −log π(expert action | expert obs) on a random batch of
-expert steps + ``anchor_weight`` × mean KL(π_start ‖ π) on the rollout observations, where
-π_start is the policy PPO started from (the BC policy). The expert steps are loaded in
-:meth:`build`, so remote learners load them too. Mixing a BC term into the policy-gradient loss
-follows DAPG (Rajeswaran et al. 2018, https://arxiv.org/abs/1709.10087), here with a constant or
-geometrically decaying weight; the KL anchor to the starting policy is the behaviour-regularised
-fine-tuning of e.g. Jaques et al. 2019 (https://arxiv.org/abs/1907.00456).
+Total loss per module = PPO's loss (clipped surrogate, value, entropy, adaptive KL) +
+``aux_weight`` × Σ auxiliary losses (tempo bin, energy class, phrase boundary; on the rollout
+batch) + ``bc_weight`` × mean w · −log π(expert action | expert obs) on a random batch of expert
+steps (w: the step's label confidence over the mean) + ``anchor_weight`` × mean KL(π_start ‖ π) on
+the rollout observations, where π_start is the policy PPO started from (the BC policy). The expert
+steps are loaded in :meth:`build`, so remote learners load them too. Mixing a BC term into the
+policy-gradient loss follows DAPG (Rajeswaran et al. 2018, https://arxiv.org/abs/1709.10087), here
+with a constant or geometrically decaying weight; the KL anchor to the starting policy is the
+behaviour-regularised fine-tuning of e.g. Jaques et al. 2019 (https://arxiv.org/abs/1907.00456).
 
 **Value warm-up.** PPO starting from a BC policy starts with a value head that BC never
 trained: its first advantages are noise, and with a shared encoder its large first value errors
@@ -30,6 +30,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.evaluation.postprocessing import Postprocessing
 
 from editorbot.models.rl_module import aux_losses
+from editorbot.training.bc_data import ExpertSteps
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +43,10 @@ WARMUP_VF_KEY = "warmup_vf_loss"
 class EditorPPOLearner(PPOTorchLearner):
     """``PPOTorchLearner`` + BC on expert steps + auxiliary losses (see the module docstring).
 
-    Reads ``config.learner_config_dict``: ``bc_expert`` (a Ray ``ObjectRef`` to the expert
-    (obs, actions) arrays) or ``bc_episodes`` (a folder this node sees), ``bc_weight``,
-    ``bc_weight_decay``, ``bc_batch_size``, ``aux_weight``, ``anchor_weight``,
-    ``vf_warmup_iters``.
+    Reads ``config.learner_config_dict``: ``bc_expert`` (a Ray ``ObjectRef`` to the
+    :class:`~editorbot.training.bc_data.ExpertSteps`) or ``bc_episodes`` (a folder this node
+    sees), ``bc_weight``, ``bc_weight_decay``, ``bc_batch_size``, ``aux_weight``,
+    ``anchor_weight``, ``vf_warmup_iters``.
     """
 
     def build(self) -> None:
@@ -58,19 +59,18 @@ class EditorPPOLearner(PPOTorchLearner):
         self._anchor_weight = float(cfg.get("anchor_weight", 0.0))
         self._warmup_left = int(cfg.get("vf_warmup_iters", 0))
         self._anchor: dict[str, Any] = {}  # module id -> frozen copy of the starting policy
-        self._expert: tuple[dict[str, np.ndarray], np.ndarray] | None = None
+        self._expert: ExpertSteps | None = None
         if cfg.get("bc_expert") is not None and self._bc_weight > 0:
             import ray
 
-            # (obs, actions) put once by the driver: the learner may be on a node that does not
-            # see the driver's disk.
+            # Put once by the driver: the learner may be on a node that does not see its disk.
             self._expert = ray.get(cfg["bc_expert"])
-            logger.info("mixed BC on %d expert steps", len(self._expert[1]))
+            logger.info("mixed BC on %d expert steps", len(self._expert))
         elif cfg.get("bc_episodes") and self._bc_weight > 0:
             from editorbot.training.bc_data import load_expert_arrays
 
             self._expert = load_expert_arrays(cfg["bc_episodes"])
-            logger.info("mixed BC on %d expert steps", len(self._expert[1]))
+            logger.info("mixed BC on %d expert steps", len(self._expert))
         self._rng = expert_rng(int(self.config.seed or 0), _learner_rank())
 
     def compute_loss_for_module(
@@ -120,16 +120,18 @@ class EditorPPOLearner(PPOTorchLearner):
         return config.vf_loss_coeff * loss
 
     def _bc_loss(self, module_id: str) -> torch.Tensor:
-        """Mean −log π(expert action | expert observation) on a random expert batch."""
+        """Mean of weight × −log π(expert action | expert observation) on a random expert batch
+        (weight: the step's label confidence over the mean, :class:`ExpertSteps`)."""
         assert self._expert is not None
-        obs, actions = self._expert
-        idx = self._rng.integers(len(actions), size=min(self._bc_batch, len(actions)))
+        n = len(self._expert)
+        steps = self._expert.take(self._rng.integers(n, size=min(self._bc_batch, n)))
         module: Any = self.module[module_id].unwrapped()
         device = next(module.parameters()).device
-        batch = {Columns.OBS: {k: torch.from_numpy(v[idx]).to(device) for k, v in obs.items()}}
-        out = module.forward_train(batch)
+        obs = {k: torch.from_numpy(v).to(device) for k, v in steps.obs.items()}
+        out = module.forward_train({Columns.OBS: obs})
         dist = module.get_train_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
-        return -dist.logp(torch.from_numpy(actions[idx]).to(device)).mean()
+        logp = dist.logp(torch.from_numpy(steps.actions).to(device))
+        return -(torch.from_numpy(steps.weights).to(device) * logp).mean()
 
 
 def _masked_mean(x: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:

@@ -153,6 +153,13 @@ class RLRunConfig:
     the track's own (``EnvConfig.shown_target_ratio``). ``edit`` always shows that mean (a
     ``--target-duration`` constrains the decoding instead), so a policy that learned to cut to
     each track's known target cuts wrongly there. Validation always runs as ``edit`` does."""
+    label_confidence: bool = False
+    """[flag] weight each expert step by its label's confidence, in BC (pretraining and the
+    mixed loss) and in the agreement reward; False (the default) takes every label as certain.
+    True decisions (``truth/``) have confidence 1, so only inferred labels are affected. Off
+    until the labels' confidence is calibrated: on the demo's training labels the alignment's
+    decisions under 0.5 were right 94 % of the time and nearly all effects, and weighting by it
+    took the demo's held-out RL agreement from 0.882 to 0.654 (benchmarks/RESULTS.md)."""
     seed: int = 0
     """[seed] env track order and held-out split."""
 
@@ -192,7 +199,7 @@ def ppo_config(
             by the driver: every runner reads the same copy, on any node) or a folder path
             (only where every node mounts it).
         module: RLModule sizes.
-        expert: a Ray ``ObjectRef`` to the expert (obs, actions) arrays of the mixed BC loss
+        expert: a Ray ``ObjectRef`` to the expert steps (``ExpertSteps``) of the mixed BC loss
             (:func:`~editorbot.training.bc_data.load_expert_arrays`); the learner reads it from
             the object store, wherever it runs.
         expert_episodes: instead of ``expert``, a folder of expert episodes every learner's node

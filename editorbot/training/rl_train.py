@@ -455,6 +455,10 @@ def _split_tables(tables: list[Any], normalizer: Any, out: Path, cfg: Any) -> Tr
     """
     from editorbot.training.bc_data import write_bc_data
 
+    if not cfg.label_confidence:
+        from editorbot.envs.track_table import uniform_confidence
+
+        tables = [uniform_confidence(t) for t in tables]
     n = len(tables)
     order = np.random.default_rng(cfg.seed).permutation(n)
     n_val = max(1, round(cfg.validation_fraction * n)) if n > 1 else 0
