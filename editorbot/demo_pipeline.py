@@ -51,6 +51,12 @@ class DemoSettings:
     """[steps] env steps per PPO iteration (twice the 512 of before: 16 vectorised envs sample
     them, and learn from them in 128-step minibatches, in about the time 4 envs took for 512;
     benchmarks/RESULTS.md, "PPO sampling")."""
+    ppo_envs: int = 16
+    """[envs] vectorised envs of the driver's env runner."""
+    ppo_minibatch: int = 128
+    """[steps] PPO minibatch (one epoch over each iteration's batch)."""
+    ppo_runners: int = 0
+    """[actors] remote env runners (0: the driver samples)."""
     sup_epochs: int = 12
     """[epochs] supervised-baseline epochs (6 x 20 steps left the beat head at 0.53 held-out type
     accuracy, still rising; see benchmarks/RESULTS.md)."""
@@ -141,10 +147,10 @@ def rl_run_config(s: DemoSettings) -> Any:
         lr=PPO_LR,
         vf_warmup_iters=min(VF_WARMUP_ITERS, s.ppo_iters - 1),  # quick: its 1 iteration is PPO
         train_batch_size=s.ppo_batch,
-        minibatch_size=s.ppo_batch // 8,  # 8 updates per iteration, as 512 in 64s were
+        minibatch_size=min(s.ppo_minibatch, s.ppo_batch),
         num_epochs=1,
-        num_env_runners=0,
-        num_envs_per_env_runner=16,
+        num_env_runners=s.ppo_runners,
+        num_envs_per_env_runner=s.ppo_envs,
         bc_batch_size=64,
     )
     bc = BCSettings(epochs=s.bc_epochs, eval_every=max(1, s.bc_epochs // 10), train_batch_size=64)

@@ -91,6 +91,8 @@ def test_train_rl_then_edit_end_to_end(ray_session: object, demo: Path, tmp_path
     assert np.isfinite(rows[2]["bc_loss"]) and rows[2]["bc_loss"] > 0
     for key in ("val_type_agreement", "test_type_agreement"):  # 3 tracks: 1 train, 1 val, 1 test
         assert all(0.0 <= r[key] <= 1.0 for r in rows)
+    # Every PPO row says how many env steps it sampled and how long sampling + learning took.
+    assert all(r["env_steps"] > 0 and r["train_sec"] > 0 for r in rows[1:])
     assert len(list((save / "data" / "train" / "episodes").glob("*.parquet"))) == 1
     assert (save / "bc" / "rl_module").is_dir()  # BC pretraining ran and saved
     assert (save / "checkpoints" / "iter_0002").is_dir()

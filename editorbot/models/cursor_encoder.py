@@ -181,13 +181,19 @@ class CursorEncoder(nn.Module):
             return self.step_rows(tokens)
         # Step b's window (static rows c .. c + W - 1) into each of its chunks: chunk k holds
         # static rows 1 + kV .. kV + W.
+        # Each chunk cell takes its value from one (step, beat) of the batch that holds it:
+        # overlapping windows hold the same values, so any one will do, and only the U * W
+        # cells are copied (not the 2 B windows).
         beat = cursor[:, None] + torch.arange(W, device=tokens.device)  # [B, W]
-        position = beat.repeat(2, 1) - 1 - chunk_of[:, None] * V  # [2B, W]
-        inside = (position >= 0) & (position < W)
-        static = tokens[..., : self.n_static].repeat(2, 1, 1)  # [2B, W, F_static]
-        flat = (slot[:, None] * W + position)[inside]
+        source = torch.arange(B * W, device=tokens.device).reshape(B, W)
+        cell_source = torch.full((U * W,), -1, dtype=torch.long, device=tokens.device)
+        for chunk, chunk_slot in ((first, slot[:B]), (last, slot[B:])):
+            position = beat - 1 - chunk[:, None] * V  # [B, W]
+            inside = (position >= 0) & (position < W)
+            cell_source[(chunk_slot[:, None] * W + position)[inside]] = source[inside]
+        filled = cell_source >= 0
         inputs = tokens.new_zeros(U * W, self.n_static)
-        inputs[flat] = static[inside]  # overlapping windows write the same values
+        inputs[filled] = tokens.reshape(B * W, F_tok)[cell_source[filled], : self.n_static]
         valid = self.static_encoder(inputs.reshape(U, W, -1))[:, reach : reach + V]
         table = self._rows(valid.reshape(U * V, -1))  # [U * V, 3 D]
         # Step b's rows: table index q = c + j (j = 0 .. 2r) sits in chunk q // V at q % V.

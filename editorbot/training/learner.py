@@ -73,6 +73,13 @@ class EditorPPOLearner(PPOTorchLearner):
             logger.info("mixed BC on %d expert steps", len(self._expert))
         self._rng = expert_rng(int(self.config.seed or 0), _learner_rank())
 
+    def _make_batch_if_necessary(self, training_data: Any) -> Any:
+        """RLlib's, without autograd: the learner connector's only network pass is GAE's value
+        estimate, a constant target of the loss (RLlib runs it with grad enabled, recording a
+        graph over the whole train batch that nothing backpropagates through)."""
+        with torch.no_grad():
+            return super()._make_batch_if_necessary(training_data)
+
     def compute_loss_for_module(
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
     ) -> torch.Tensor:

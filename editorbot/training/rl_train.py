@@ -295,8 +295,10 @@ def _ppo_loop(
     for it in range(start_iter + 1, stop_iters + 1):
         start = time.perf_counter()
         result = algo.train()
+        trained = time.perf_counter()
         module = algo.get_module()
         metrics = _agreements(module, split, env_config)
+        metrics["train_sec"] = trained - start  # sample + learn; the rest of wall_sec validates
         _log_progress(save_dir, it, result, metrics, time.perf_counter() - start)
         if report is None and (it % checkpoint_freq == 0 or it == stop_iters):
             _save_checkpoint(algo, store, it)
@@ -562,6 +564,7 @@ def _log_progress(
         "elapsed_sec": time.perf_counter() - _RUN_START.setdefault(save_dir, time.perf_counter()),
         **metrics,
         "episode_return_mean": runners.get("episode_return_mean"),
+        "env_steps": runners.get("num_env_steps_sampled"),  # this iteration's samples
         **{k: learner[k] for k in sorted(learner) if tensorboard.is_loss_key(k)},
     }
     save_dir.mkdir(parents=True, exist_ok=True)
