@@ -49,8 +49,9 @@ class DemoSettings:
     only)."""
     ppo_batch: int = 1024
     """[steps] env steps per PPO iteration (twice the 512 of before: 16 vectorised envs sample
-    them, and learn from them in 128-step minibatches, in about the time 4 envs took for 512;
-    benchmarks/RESULTS.md, "PPO sampling")."""
+    them, and learn from them in 128-step minibatches, in 0.89-0.99x the time 4 envs took for
+    512; 4x the steps cost 1.4-1.8x the time and bought no held-out agreement:
+    benchmarks/RESULTS.md, "PPO inside the demo's RL stage")."""
     ppo_envs: int = 16
     """[envs] vectorised envs of the driver's env runner."""
     ppo_minibatch: int = 128
