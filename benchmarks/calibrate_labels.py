@@ -78,7 +78,7 @@ def reliability(p: np.ndarray, y: np.ndarray) -> list[tuple[str, int, float | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    from editorbot.editing.labels.calibration import FEATURES, calibrated, fit
+    from editorbot.editing.labels.calibration import FEATURES, calibrated, fit, pair_offset
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, default=Path("/tmp/label_suite"))
@@ -95,16 +95,26 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "weights:", dict(zip(FEATURES, np.round(w, 3).tolist(), strict=True)), "bias:", round(b, 3)
     )
-    cv_p = []
+    cv_z, offsets = [], []
     for name in pairs:
         rest = [s for n, s in pairs.items() if n != name]
         wk, bk = fit(np.concatenate([s[0] for s in rest]), np.concatenate([s[1] for s in rest]))
-        cv_p.append(calibrated(pairs[name][0], wk, bk))
-    cv_y = np.concatenate([s[1] for s in pairs.values()])
-    for title, prob in (("raw quality", X[:, 0]), ("fitted", calibrated(X, w, b)),
-                        ("leave-one-pair-out", np.concatenate(cv_p))):  # fmt: skip
+        cv_z.append((pairs[name][0], wk, bk))
+        offsets.append(pair_offset(*pairs[name], wk, bk))
+    spread = float(np.std(offsets, ddof=1))
+    print(f"pair_spread (sd of the left-out pairs' offsets): {spread:.3f}")
+    tables = {
+        "raw quality": X[:, 0],
+        "fitted": calibrated(X, w, b),
+        "leave-one-pair-out": np.concatenate([calibrated(x, wk, bk) for x, wk, bk in cv_z]),
+        "fitted, over the pair spread": calibrated(X, w, b, spread),
+        "leave-one-pair-out, over the pair spread": np.concatenate(
+            [calibrated(x, wk, bk, spread) for x, wk, bk in cv_z]
+        ),
+    }
+    for title, prob in tables.items():
         print(f"\n{title}\n| confidence | beats | right |\n|---|---|---|")
-        for name, n, acc in reliability(prob, cv_y if title.startswith("leave") else y):
+        for name, n, acc in reliability(prob, y):
             print(f"| {name} | {n} | {'—' if acc is None else f'{acc:.3f}'} |")
     return 0
 

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from editorbot.editing.actions import ActionType
-from editorbot.editing.labels.calibration import FEATURES, MONOTONE, calibrated, evidence, fit
+from editorbot.editing.labels.calibration import (
+    FEATURES,
+    MONOTONE,
+    calibrated,
+    evidence,
+    fit,
+    pair_offset,
+)
 from editorbot.editing.labels.config import CalibrationConfig, GlobalConfig
 
 
@@ -57,3 +64,23 @@ def test_default_coefficients_are_the_dev_fit() -> None:
     cal = CalibrationConfig()
     assert cal.weights == (0.0, 0.0, 2.254, 0.631, -0.182, 0.806)
     assert cal.bias == pytest.approx(-1.046)
+    assert cal.pair_spread == pytest.approx(1.256)
+
+
+def test_pair_spread_pulls_confidence_towards_one_half_in_the_same_order() -> None:
+    cal = CalibrationConfig()
+    X = _grid()
+    sharp = calibrated(X, cal.weights, cal.bias)
+    wide = calibrated(X, cal.weights, cal.bias, cal.pair_spread)
+    assert np.all(np.abs(wide - 0.5) <= np.abs(sharp - 0.5) + 1e-12)  # rounding only
+    order = np.argsort(sharp, kind="stable")
+    assert np.all(np.diff(wide[order]) >= -1e-12)  # the same ranking: rounding only
+
+
+def test_pair_offset_finds_a_pair_read_worse_than_the_map_says() -> None:
+    rng = np.random.default_rng(2)
+    X = _grid()
+    w, b = (0.0, 0.0, 2.0, 0.5, 0.0, 0.0), 0.0
+    y = (rng.uniform(size=len(X)) < calibrated(X, w, b - 1.5)).astype(float)
+    # 300 draws give a standard error of about 0.15 on the offset; the prior pulls it in a bit.
+    assert pair_offset(X, y, w, b) == pytest.approx(-1.5, abs=0.5)

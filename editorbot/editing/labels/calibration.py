@@ -52,10 +52,36 @@ def evidence(
     ])  # fmt: skip
 
 
-def calibrated(x: np.ndarray, weights: tuple[float, ...], bias: float) -> np.ndarray:
-    """[0..1] the probability that decisions with evidence ``x`` [shape=(..., F)] are right."""
+def calibrated(
+    x: np.ndarray, weights: tuple[float, ...], bias: float, pair_spread: float = 0.0
+) -> np.ndarray:
+    """[0..1] the probability that decisions with evidence ``x`` [shape=(..., F)] are right.
+
+    ``pair_spread`` [logit] is the standard deviation of the pair-to-pair offset the evidence
+    does not explain (a pair the labeller reads better or worse throughout): the probability
+    for a pair not seen is the logistic averaged over that offset, by the probit approximation
+    ``sigmoid(z / sqrt(1 + pi * spread^2 / 8))`` (MacKay, 1992, "The evidence framework applied
+    to classification networks"), which pulls every confidence towards 0.5 and keeps its order.
+    """
     z = np.asarray(x, dtype=float) @ np.asarray(weights, dtype=float) + bias
+    z = z / np.sqrt(1.0 + np.pi * pair_spread**2 / 8.0)
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+def pair_offset(x: np.ndarray, y: np.ndarray, weights: tuple[float, ...], bias: float) -> float:
+    """[logit] the offset that best fits one pair's outcomes ``y`` under the map, with a weak
+    N(0, 2^2) prior (a pair read all right has no finite best offset)."""
+    from scipy.optimize import minimize_scalar
+
+    z = np.asarray(x, dtype=float) @ np.asarray(weights, dtype=float) + bias
+    y = np.asarray(y, dtype=float)
+
+    def loss(u: float) -> float:
+        p = 1.0 / (1.0 + np.exp(-np.clip(z + u, -50.0, 50.0)))
+        eps = 1e-12
+        return float(-np.sum(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)) + u * u / 8.0)
+
+    return float(minimize_scalar(loss, bounds=(-10.0, 10.0), method="bounded").x)
 
 
 def fit(X: np.ndarray, y: np.ndarray, *, l2: float = 1e-3) -> tuple[tuple[float, ...], float]:

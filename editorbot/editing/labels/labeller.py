@@ -71,7 +71,7 @@ def label_global(
     pair_match = float(np.mean([b.confidence for b in beats])) if beats else 0.0
     X = np.array([_evidence(beats, p, pair_match) for p in parsed]).reshape(-1, len(FEATURES))
     cal = config.calibration
-    conf = calibrated(X, cal.weights, cal.bias) if cal.enabled else X[:, 0]
+    conf = calibrated(X, cal.weights, cal.bias, cal.pair_spread) if cal.enabled else X[:, 0]
     decisions = []
     for p, confidence in zip(parsed, conf, strict=True):
         played = beats[p.out_start : p.out_end]
