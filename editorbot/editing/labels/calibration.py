@@ -7,8 +7,11 @@ share of a beat its pieces cover (a seam inside a beat), the share of its output
 reproduces, its length, its kind (KEEP, structure, effect) and the whole pair's mean match
 (a pair whose every copy matches loosely is a pair the labeller reads worse everywhere). None of
 it names a pair or a track, so the map's few coefficients (:class:`CalibrationConfig`) carry
-over to pairs it was not fitted on. ``benchmarks/calibrate_labels.py`` fits them on the label
-suite's dev split and reports the leave-one-pair-out reliability.
+over to pairs it was not fitted on. What the evidence leaves unexplained varies from pair to
+pair (one pair is read worse throughout); the map can be averaged over that spread
+(``pair_spread``, off by default: it did not help in cross-validation).
+``benchmarks/calibrate_labels.py`` fits the coefficients and the spread on the label suite's dev
+split and reports the leave-one-pair-out reliability.
 
 Method: Platt scaling (Platt, 1999, "Probabilistic outputs for support vector machines"),
 https://en.wikipedia.org/wiki/Platt_scaling, with the coefficients of the evidence that should
