@@ -142,6 +142,32 @@ class ExplainConfig:
 
 
 @dataclass(frozen=True)
+class CalibrationConfig:
+    """The map from a decision's evidence to the probability that it is right
+    (:mod:`editorbot.editing.labels.calibration`): a logistic of the evidence columns
+    ``calibration.FEATURES``. Fitted on the label suite's dev split (15 exported real-music
+    pairs, 1,408 beats, 2026-12-03) by ``benchmarks/calibrate_labels.py``; the figures, and
+    its leave-one-pair-out reliability: benchmarks/RESULTS.md, the global labeller."""
+
+    enabled: bool = True
+    """[flag] map the evidence (off: confidence is the raw product match x share x
+    reproduced, as before the map)."""
+    weights: tuple[float, ...] = (0.0, 0.0, 2.254, 0.631, -0.182, 0.806)
+    """[logit per unit of evidence] one per ``calibration.FEATURES`` column (quality, match,
+    pair_match, log(1 + beats), keep, structure). On the dev split the decision's own
+    product (quality, match) added nothing once the pair's mean match and the decision's length
+    were in: the fit holds them at 0 (bounded below by 0, the map stays monotone in them)."""
+    bias: float = -1.046
+    """[logit] the map's intercept."""
+    pair_spread: float = 0.0
+    """[logit] standard deviation of a pair-to-pair offset the evidence leaves unexplained; a
+    confidence is the map averaged over it (0: the map as fitted). The dev split's
+    leave-one-pair-out offsets give 1.256, but averaged over that spread the map's >= 0.9 bin
+    was right 0.898 of the time in dev cross-validation against 0.946 without (and 0.747 against
+    0.811 on the report split): off by default."""
+
+
+@dataclass(frozen=True)
 class GlobalConfig:
     """Settings of the global labeller (:func:`editorbot.editing.labels.labeller.label_global`)."""
 
@@ -149,16 +175,5 @@ class GlobalConfig:
     """the frame path and its features."""
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     """beats and effects read off the path."""
-    type_precision: tuple[tuple[str, float], ...] = (
-        ("KEEP", 0.90), ("CUT", 0.91), ("LOOP", 0.96), ("PITCH_DOWN", 0.99),
-        ("SWAP_NEXT", 1.0), ("SPEED_UP", 0.59), ("REPEAT_PREV", 0.59), ("EQ_HIGH", 0.89),
-        ("GAIN", 1.0), ("REORDER", 1.0), ("EQ_LOW", 0.83), ("SPEED_DOWN", 0.88),
-        ("PITCH_UP", 1.0),
-    )  # fmt: skip
-    """[(type, share right)] how often a beat read as each type was right on the label suite's
-    dev split (15 exported real-music pairs, benchmarks/label_suite.py); a decision's confidence
-    is at most its type's, so it says how far a reading of that kind can be trusted. Types not
-    listed: ``unlisted_precision``."""
-    unlisted_precision: float = 0.5
-    """[share right] the cap for types the dev split has no reading of (the global labeller
-    does not model REVERSE, REVERB, DISTORTION, JUMP_BACK or SKIP)."""
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    """how a decision's evidence becomes its confidence."""

@@ -17,6 +17,7 @@ from editorbot.audio.io import Audio, AudioConfig, analysis_signal
 from editorbot.editing.actions import ActionType
 from editorbot.editing.align_parse import Parsed, parse_output
 from editorbot.editing.decisions import Decision, DecisionList
+from editorbot.editing.labels.calibration import FEATURES, calibrated, evidence
 from editorbot.editing.labels.config import GlobalConfig
 from editorbot.editing.labels.explain import Beat, amount_for, explain, pieces
 from editorbot.editing.labels.frames import band_hz, frames
@@ -67,20 +68,22 @@ def label_global(
     beats = explain(ps, path, R, E, beat_frames=beat_frames, band_hz=bands, config=config.explain)
     out = [b.out for b in beats]
     parsed = parse_output(out, n_beats=len(beat_times), downbeat_phase=downbeat_phase)
+    pair_match = float(np.mean([b.confidence for b in beats])) if beats else 0.0
+    X = np.array([_evidence(beats, p, pair_match) for p in parsed]).reshape(-1, len(FEATURES))
+    cal = config.calibration
+    conf = calibrated(X, cal.weights, cal.bias, cal.pair_spread) if cal.enabled else X[:, 0]
     decisions = []
-    precision = dict(config.type_precision)
-    for p in parsed:
+    for p, confidence in zip(parsed, conf, strict=True):
         played = beats[p.out_start : p.out_end]
         amount = amount_for(p.type, played) if p.type in _EFFECTS else p.amount
-        cap = precision.get(p.type.name, config.unlisted_precision)
-        confidence = min(cap, _confidence(beats, p))
-        decisions.append(Decision(p.beat, p.type, p.size, amount, confidence))
+        decisions.append(Decision(p.beat, p.type, p.size, amount, float(confidence)))
     meta = {
         "source": "editorbot labels (global path)",
         "mean_confidence": float(np.mean([d.confidence for d in decisions])) if decisions else 1.0,
         "low_confidence": [],
         "path": {"best": path.scale.best, "random": path.scale.random, "hop_sec": R.hop_sec,
                  "changed_frames": int(path.changed.sum())},
+        "evidence": {"features": list(FEATURES), "rows": X.round(6).tolist()},
         "config": asdict(config),
     }  # fmt: skip
     return DecisionList(
@@ -92,15 +95,15 @@ def label_global(
     )
 
 
-def _confidence(beats: list[Beat], p: Parsed) -> float:
-    """[0..1] how well the decision's output beats match (their pieces' match), times the
-    least share of a beat their pieces cover (a seam inside a beat: the grid disagrees with
-    the editor's there), times the share of its output the parse reproduces; a decision that
-    plays nothing takes its neighbours' beats."""
+def _evidence(beats: list[Beat], p: Parsed, pair_match: float) -> np.ndarray:
+    """The decision's evidence (:func:`~editorbot.editing.labels.calibration.evidence`): how
+    well its output beats match (their pieces' match), the least share of a beat their pieces
+    cover (a seam inside a beat: the grid disagrees with the editor's there), the share of its
+    output the parse reproduces; a decision that plays nothing takes its neighbours' beats."""
     near = beats[p.out_start : p.out_end] or beats[max(0, p.out_start - 1) : p.out_start + 1]
-    if not near:
-        return 0.5
-    match = float(np.mean([b.confidence for b in near]))
-    share = min(b.share for b in near)
+    match = float(np.mean([b.confidence for b in near])) if near else 0.5
+    share = min((b.share for b in near), default=0.5)
     reproduced = 1.0 - p.mismatches / max(1, p.out_end - p.out_start)
-    return float(np.clip(match * share * reproduced, 0.0, 1.0))
+    return evidence(match=match, share=share, reproduced=reproduced,
+                    n_beats=p.out_end - p.out_start, type_=p.type,
+                    pair_match=pair_match)  # fmt: skip

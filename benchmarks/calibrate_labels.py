@@ -1,0 +1,123 @@
+"""Fit the label confidence map (``CalibrationConfig``) on a label-suite run of the dev split.
+
+Reads each pair's prediction (its ``meta["evidence"]``, one row per decision) and truth from
+the ``--work`` folder of ``benchmarks/label_suite.py``, takes every true beat as one sample (the
+evidence of the decision holding its midpoint, right or not, as the suite's reliability table
+does), fits the logistic map on all pairs, and reports the reliability of the map fitted on all
+pairs and, the honest estimate, of maps fitted with each pair left out and applied to it.
+
+How to run (after a dev run of the suite into the same ``--work``)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/calibrate_labels.py --work /tmp/label_suite
+
+What to expect: the weights and bias (to paste into ``CalibrationConfig``), then two
+reliability tables (fitted, leave-one-pair-out), in seconds. Only ever run it on the dev split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import numpy as np
+
+
+def samples(folder: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(evidence [shape=(N, F)], right [shape=(N,)]) of one pair's true beats, or None."""
+    import label_suite
+
+    from editorbot.editing.actions import ActionType, initial_state, keep_until, step
+    from editorbot.editing.decisions import DecisionList
+    from editorbot.evaluation.label_metrics import BeatLabels, beat_labels
+
+    pred_p = folder / "pred.json"
+    if not pred_p.exists():
+        return None
+    dl = DecisionList.load(pred_p)
+    rows = np.asarray(dl.meta.get("evidence", {}).get("rows", []), dtype=float)
+    if len(rows) != len(dl.decisions):
+        return None
+    which = np.full(len(dl.beat_times), -1)
+    state = initial_state(len(dl.beat_times), downbeat_phase=dl.downbeat_phase)
+    for k, d in enumerate(dl.decisions):
+        state, _ = keep_until(state, d.beat)
+        before = state.cursor
+        state, _ = step(state, d.type, d.size, d.amount)
+        which[before : state.cursor] = k
+    t = json.loads((folder / "truth.json").read_text())
+    types = np.array([int(ActionType[x]) for x in t["types"]])
+    labels = np.stack([types, np.zeros_like(types), np.full_like(types, 2)], axis=1)
+    truth = BeatLabels(np.asarray(t["beat_times"]), labels, np.zeros((0, 4), dtype=int))
+    pred = beat_labels(dl)
+    read = label_suite._read(truth, pred, True)
+    times = np.asarray(truth.beat_times, dtype=float)
+    period = np.diff(times, append=times[-1] + np.median(np.diff(times)))
+    idx = np.searchsorted(pred.beat_times, times + 0.5 * period, side="right") - 1
+    k = which[np.clip(idx, 0, len(which) - 1)]
+    right = (read.labels[:, 0] == truth.labels[:, 0]).astype(float)
+    keep = k >= 0
+    return rows[k[keep]], right[keep]
+
+
+def reliability(p: np.ndarray, y: np.ndarray) -> list[tuple[str, int, float | None]]:
+    """(bin, beats, share right) per bin of the suite's ``RELIABILITY_BINS``."""
+    import label_suite
+
+    edges = label_suite.RELIABILITY_BINS
+    k = np.digitize(p, edges) - 1
+    out = []
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        n = int((k == i).sum())
+        out.append((f"{lo:.1f}-{min(hi, 1.0):.1f}", n, float(y[k == i].mean()) if n else None))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from editorbot.editing.labels.calibration import FEATURES, calibrated, fit, pair_offset
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--work", type=Path, default=Path("/tmp/label_suite"))
+    args = p.parse_args(argv)
+    pairs = {}
+    for folder in sorted((args.work / "real_dev_exported").iterdir()):
+        s = samples(folder)
+        if s is not None:
+            pairs[folder.name] = s
+    X = np.concatenate([s[0] for s in pairs.values()])
+    y = np.concatenate([s[1] for s in pairs.values()])
+    w, b = fit(X, y)
+    print(f"{len(pairs)} pairs, {len(y)} beats, {y.mean():.3f} right")
+    print(
+        "weights:", dict(zip(FEATURES, np.round(w, 3).tolist(), strict=True)), "bias:", round(b, 3)
+    )
+    cv_z, offsets = [], []
+    for name in pairs:
+        rest = [s for n, s in pairs.items() if n != name]
+        wk, bk = fit(np.concatenate([s[0] for s in rest]), np.concatenate([s[1] for s in rest]))
+        cv_z.append((pairs[name][0], wk, bk))
+        offsets.append(pair_offset(*pairs[name], wk, bk))
+    spread = float(np.std(offsets, ddof=1))
+    print(f"pair_spread (sd of the left-out pairs' offsets): {spread:.3f}")
+    tables = {
+        "raw quality": X[:, 0],
+        "fitted": calibrated(X, w, b),
+        "leave-one-pair-out": np.concatenate([calibrated(x, wk, bk) for x, wk, bk in cv_z]),
+        "fitted, over the pair spread": calibrated(X, w, b, spread),
+        "leave-one-pair-out, over the pair spread": np.concatenate(
+            [calibrated(x, wk, bk, spread) for x, wk, bk in cv_z]
+        ),
+    }
+    for title, prob in tables.items():
+        print(f"\n{title}\n| confidence | beats | right |\n|---|---|---|")
+        for name, n, acc in reliability(prob, y):
+            print(f"| {name} | {n} | {'—' if acc is None else f'{acc:.3f}'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
