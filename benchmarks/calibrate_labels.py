@@ -31,7 +31,7 @@ def samples(folder: Path) -> tuple[np.ndarray, np.ndarray] | None:
     """(evidence [shape=(N, F)], right [shape=(N,)]) of one pair's true beats, or None."""
     import label_suite
 
-    from editorbot.editing.actions import ActionType, initial_state, keep_until, step
+    from editorbot.editing.actions import ActionType
     from editorbot.editing.decisions import DecisionList
     from editorbot.evaluation.label_metrics import BeatLabels, beat_labels
 
@@ -42,26 +42,15 @@ def samples(folder: Path) -> tuple[np.ndarray, np.ndarray] | None:
     rows = np.asarray(dl.meta.get("evidence", {}).get("rows", []), dtype=float)
     if len(rows) != len(dl.decisions):
         return None
-    which = np.full(len(dl.beat_times), -1)
-    state = initial_state(len(dl.beat_times), downbeat_phase=dl.downbeat_phase)
-    for k, d in enumerate(dl.decisions):
-        state, _ = keep_until(state, d.beat)
-        before = state.cursor
-        state, _ = step(state, d.type, d.size, d.amount)
-        which[before : state.cursor] = k
+    which = label_suite._decision_index(dl)
     t = json.loads((folder / "truth.json").read_text())
     types = np.array([int(ActionType[x]) for x in t["types"]])
     labels = np.stack([types, np.zeros_like(types), np.full_like(types, 2)], axis=1)
     truth = BeatLabels(np.asarray(t["beat_times"]), labels, np.zeros((0, 4), dtype=int))
-    pred = beat_labels(dl)
-    read = label_suite._read(truth, pred, True)
-    times = np.asarray(truth.beat_times, dtype=float)
-    period = np.diff(times, append=times[-1] + np.median(np.diff(times)))
-    idx = np.searchsorted(pred.beat_times, times + 0.5 * period, side="right") - 1
+    idx, right = label_suite._outcomes(truth, beat_labels(dl), True)
     k = which[np.clip(idx, 0, len(which) - 1)]
-    right = (read.labels[:, 0] == truth.labels[:, 0]).astype(float)
     keep = k >= 0
-    return rows[k[keep]], right[keep]
+    return rows[k[keep]], right[keep].astype(float)
 
 
 def reliability(p: np.ndarray, y: np.ndarray) -> list[tuple[str, int, float | None]]:
@@ -83,11 +72,20 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, default=Path("/tmp/label_suite"))
     args = p.parse_args(argv)
+    dev = args.work / "real_dev_exported"
+    if not dev.is_dir():
+        print(f"{dev}: not found; run `benchmarks/label_suite.py --split dev --sources real "
+              f"--work {args.work}` first", file=sys.stderr)  # fmt: skip
+        return 1
     pairs = {}
-    for folder in sorted((args.work / "real_dev_exported").iterdir()):
+    for folder in sorted(dev.iterdir()):
         s = samples(folder)
         if s is not None:
             pairs[folder.name] = s
+    if len(pairs) < 2:
+        print(f"{dev}: {len(pairs)} pairs with evidence rows, 2 needed (one left out, one "
+              "fitted); rerun the dev split with this labeller", file=sys.stderr)  # fmt: skip
+        return 1
     X = np.concatenate([s[0] for s in pairs.values()])
     y = np.concatenate([s[1] for s in pairs.values()])
     w, b = fit(X, y)

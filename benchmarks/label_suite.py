@@ -315,21 +315,40 @@ RELIABILITY_BINS = (0.0, 0.5, 0.7, 0.9, 1.0001)
 """[confidence] bin edges of the reliability table (the issue's claim is about >= 0.9)."""
 
 
-def _decision_confidence(pred_p: Path) -> np.ndarray:
-    """[shape=(N,)] the confidence of the decision that consumed each beat of the prediction's
-    own grid (NaN where no decision did: beats the renderer keeps by default)."""
+def _decision_index(dl) -> np.ndarray:
+    """[shape=(N,)] the index of the decision that consumed each beat of the prediction's own
+    grid (-1 where no decision did: beats the renderer keeps by default)."""
     from editorbot.editing.actions import initial_state, keep_until, step
-    from editorbot.editing.decisions import DecisionList
 
-    dl = DecisionList.load(pred_p)
-    conf = np.full(len(dl.beat_times), np.nan)
+    which = np.full(len(dl.beat_times), -1)
     state = initial_state(len(dl.beat_times), downbeat_phase=dl.downbeat_phase)
-    for d in dl.decisions:
+    for k, d in enumerate(dl.decisions):
         state, _ = keep_until(state, d.beat)
         before = state.cursor
         state, _ = step(state, d.type, d.size, d.amount)
-        conf[before : state.cursor] = d.confidence
-    return conf
+        which[before : state.cursor] = k
+    return which
+
+
+def _decision_confidence(pred_p: Path) -> np.ndarray:
+    """[shape=(N,)] the confidence of the decision that consumed each beat of the prediction's
+    own grid (NaN where no decision did)."""
+    from editorbot.editing.decisions import DecisionList
+
+    dl = DecisionList.load(pred_p)
+    conf = np.array([d.confidence for d in dl.decisions] + [np.nan])  # index -1: NaN
+    return conf[_decision_index(dl)]
+
+
+def _outcomes(truth, pred, real: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the predicted beat holding each true beat's midpoint [shape=(T,)], whether
+    the truth's type was read there [shape=(T,), bool]), as the score looks them up."""
+    read = _read(truth, pred, real)
+    times = np.asarray(truth.beat_times, dtype=float)
+    period = np.diff(times, append=times[-1] + np.median(np.diff(times)))
+    idx = np.searchsorted(pred.beat_times, times + 0.5 * period, side="right") - 1
+    right = read.labels[:, 0] == truth.labels[:, 0]
+    return np.clip(idx, 0, len(pred.beat_times) - 1), right
 
 
 def _reliability(timing: dict, truth, pred, conf: np.ndarray, real: bool) -> None:
@@ -338,12 +357,8 @@ def _reliability(timing: dict, truth, pred, conf: np.ndarray, real: bool) -> Non
 
     if len(conf) != len(pred.beat_times):
         return  # the labeller failed on this pair; its old file is not this prediction
-    read = _read(truth, pred, real)
-    times = np.asarray(truth.beat_times, dtype=float)
-    period = np.diff(times, append=times[-1] + np.median(np.diff(times)))
-    idx = np.searchsorted(pred.beat_times, times + 0.5 * period, side="right") - 1
-    c = conf[np.clip(idx, 0, len(conf) - 1)]
-    right = read.labels[:, 0] == truth.labels[:, 0]
+    idx, right = _outcomes(truth, pred, real)
+    c = conf[idx]
     rel = timing.setdefault("reliability", np.zeros((len(RELIABILITY_BINS) - 1, 2)))
     k = np.digitize(c[~np.isnan(c)], RELIABILITY_BINS) - 1
     np.add.at(rel, (k, 0), 1)

@@ -53,3 +53,18 @@ def test_demo_out_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert cli.main(["demo", "--quick", "--out", str(bad)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0] and "--out" in err[0]
+
+
+def test_bench_demo_ppo_names_a_folder_that_is_not_a_demo_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo-PPO benchmark on a folder with no ``bc_data/``: exit 1 and one line naming the
+    folder and the command that makes one."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import bench_demo_ppo
+
+    assert bench_demo_ppo.main(["--demo", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path) in err[0] and "make demo" in err[0]

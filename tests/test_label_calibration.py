@@ -3,6 +3,9 @@ should only raise it, and fitted by the same code the dev-split coefficients cam
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -84,3 +87,21 @@ def test_pair_offset_finds_a_pair_read_worse_than_the_map_says() -> None:
     y = (rng.uniform(size=len(X)) < calibrated(X, w, b - 1.5)).astype(float)
     # 300 draws give a standard error of about 0.15 on the offset; the prior pulls it in a bit.
     assert pair_offset(X, y, w, b) == pytest.approx(-1.5, abs=0.5)
+
+
+def test_calibrate_labels_names_a_missing_or_empty_dev_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fitting script on a folder with no dev run, and on one whose pairs carry no evidence
+    rows: exit 1 and one line naming the folder and what to run."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import calibrate_labels
+
+    assert calibrate_labels.main(["--work", str(tmp_path / "nowhere")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "real_dev_exported: not found" in err[0] and "label_suite" in err[0]
+    pair = tmp_path / "run" / "real_dev_exported" / "song"
+    pair.mkdir(parents=True)  # a pair folder with no pred.json: labelled by nothing
+    assert calibrate_labels.main(["--work", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "0 pairs with evidence rows" in err[0]
