@@ -153,6 +153,16 @@ def _table(rates: dict[int, dict[str, float]]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def _checked_tables(folder: Path) -> Path:
+    """``folder`` if it holds track tables; otherwise one line naming it and the fix."""
+    if not folder.is_dir() or not any(folder.glob("*.npz")):
+        raise SystemExit(
+            f"bench_ppo: {folder} holds no track tables (*.npz); pass an `editorbot bc-data` "
+            "output's tables/ folder, e.g. a demo's OUT/bc_data/tables"
+        )
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=2048, help="env steps per measurement")
@@ -160,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--module", choices=("tiny", "compact", "default"), default="compact")
     parser.add_argument("--rounds", type=int, default=3, help="turns per setting (best kept)")
     parser.add_argument("--append", action="store_true", help="append to RESULTS.md")
+    parser.add_argument(
+        "--tables",
+        type=Path,
+        help="sample these tables (e.g. a demo's OUT/bc_data/tables) instead of synthetic ones",
+    )
     args = parser.parse_args(argv)
     import ray
 
@@ -171,8 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     before = dataclasses.replace(module, kernel_size=BEFORE_KERNEL[args.module])
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
-        save_tables(tmp, [make_table(i, n_phrases=16) for i in range(4)], None)
-        rates = {k: _measure(tmp, k, args.steps, module, before, args.rounds) for k in args.envs}
+        if args.tables is None:
+            save_tables(tmp, [make_table(i, n_phrases=16) for i in range(4)], None)
+            tables, what = tmp, "256-beat synthetic tracks"
+        else:
+            tables, what = str(_checked_tables(args.tables)), f"the tables of {args.tables}"
+        rates = {k: _measure(tables, k, args.steps, module, before, args.rounds) for k in args.envs}
     ray.shutdown()
     load.append(os.getloadavg()[0])
     text = (
@@ -181,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Env steps/s of the local env runner's `sample`, {args.steps} env steps per "
         f"measurement, best of {args.rounds} rounds taking the three in turn, "
         f"`ModuleConfig.{args.module}` ({dataclasses.asdict(module)['hidden']} "
-        f"hidden), one torch thread, 256-beat synthetic tracks; load average {load[0]:.1f} "
+        f"hidden), one torch thread, {what}; load average {load[0]:.1f} "
         f"before, {load[1]:.1f} after, on {os.cpu_count()} cores (the ratios are the "
         "comparable numbers).\n\n" + _table(rates)
     )

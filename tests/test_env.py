@@ -192,3 +192,36 @@ def test_context_channels_are_track_relative_level_and_phrase_phase() -> None:
     np.testing.assert_allclose(bars, bars[:, :1].repeat(4, axis=1), atol=1e-6)
     # Phrase phase: the angle is 0 (sin 0, cos 1) every 16 beats from the first downbeat.
     np.testing.assert_allclose(ctx[p::16, 2:], [[0.0, 1.0]] * len(ctx[p::16]), atol=1e-6)
+
+
+def test_a_track_played_again_starts_from_an_empty_history() -> None:
+    """The static part of a track is built once per environment and shared by its episodes, so
+    an episode's edits must not leak into the next one of the same track: its first
+    observation is the first episode's, exactly (edit-history channels all zero)."""
+    env, rng = _env(), np.random.default_rng(3)
+    first, _ = env.reset(seed=0, options={"track_index": 0})
+    done = False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(_masked_random_action(env, rng))
+        done = terminated or truncated
+    again, _ = env.reset(options={"track_index": 0})
+    n_static = sp.n_static_channels(env.n_token_features)
+    assert not again[sp.OBS_TOKENS][:, n_static : n_static + N_HISTORY].any()
+    for key in sp.POLICY_KEYS:
+        np.testing.assert_array_equal(first[key], again[key])
+
+
+def test_a_track_dropped_from_the_process_table_is_registered_again_at_reset() -> None:
+    """The process keeps at most ``MAX_STATIC_TRACKS`` static tables; an environment whose
+    track was dropped (a long run over many tracks) registers it again when it next plays it,
+    so the policy's per-track cache keeps finding it."""
+    env = _env()
+    obs, _ = env.reset(seed=0, options={"track_index": 0})
+    key = sp.track_key(*obs[sp.OBS_TRACK][:2])
+    filler = np.zeros((70, 4), np.float32)
+    for i in range(sp.MAX_STATIC_TRACKS):
+        filler[0, 0] = i
+        sp.register_static_track(filler)
+    assert sp.static_track(key) is None
+    env.reset(options={"track_index": 0})
+    assert sp.static_track(key) is not None

@@ -126,7 +126,7 @@ class EditingEnv(gym.Env):
         )[:, None]
         self._track_rng = np.random.default_rng(self.config.seed)
         self._table: TrackTable = self.tables[0]
-        self._context: dict[int, np.ndarray] = {}
+        self._static: dict[int, _TrackStatic] = {}
 
     # -- gymnasium API -------------------------------------------------------------------------
 
@@ -168,7 +168,8 @@ class EditingEnv(gym.Env):
             self._masks_from_state()
         for key, value in terms.items():
             self._episode_terms[key] += value
-        info: dict[str, Any] = {"reward_terms": terms, "action_repaired": not valid}
+        # The terms travel per episode only: a vector env merges every info key of every step.
+        info: dict[str, Any] = {"action_repaired": not valid}
         if terminated or truncated:
             info["episode_terms"] = dict(self._episode_terms)
         return self._observation(), float(sum(terms.values())), terminated, truncated, info
@@ -177,26 +178,17 @@ class EditingEnv(gym.Env):
 
     def _start_episode(self, table: TrackTable) -> None:
         self._table = table
-        n, half = table.n_beats, self.config.window // 2
-        n_features = table.features.shape[1] + N_CONTEXT
-        n_static = n_features + 1
-        # One padded token table per episode: features | context | in-track flag (static) |
-        # history; the window is a slice of it, so an observation costs one copy.
-        self._tokens = np.zeros((n + self.config.window, n_static + N_HISTORY), np.float32)
-        context = self._context.get(id(table))
-        if context is None:  # once per track: resets stay cheap (bench_env)
-            context = self._context[id(table)] = context_channels(table)
-        self._tokens[half : half + n, :n_features] = np.concatenate(
-            [table.features, context], axis=1
-        )
-        self._tokens[half : half + n, n_features] = 1.0
-        self._track_key = sp.register_static_track(self._tokens[:, :n_static])
-        self._hist0 = half
-        self._hist_cols = slice(n_static, n_static + N_HISTORY)
-        self._aux = np.zeros((n, sp.N_AUX), np.float32)
-        self._aux[:, sp.AUX_TEMPO_BIN] = table.tempo_bin()
-        self._aux[:, sp.AUX_ENERGY_CLASS] = table.energy_class()
-        self._aux[:, sp.AUX_PHRASE_BOUNDARY] = table.phrase_start
+        n = table.n_beats
+        static = self._static.get(id(table))
+        if static is None:  # once per track: resets stay cheap (episodes are ~15 steps)
+            static = self._static[id(table)] = _TrackStatic.build(table, self.config.window)
+        if sp.static_track(static.key) is None:  # dropped by the process's table limit
+            sp.register_static_track(static.tokens)
+        self._track_key, self._static_tokens, self._aux = static.key, static.tokens, static.aux
+        # The window is a slice of the padded static table and of this episode's history, so
+        # an observation costs one copy; only the history is per episode.
+        self._history = np.zeros((n + self.config.window, N_HISTORY), np.float32)
+        self._hist0 = self.config.window // 2
         self._state = sm.initial_state(n, downbeat_phase=table.downbeat_phase)
         self._cursor = 0
         self._n_steps = 0
@@ -233,7 +225,7 @@ class EditingEnv(gym.Env):
     def _mark_decided(self, start: int, stop: int, t: int, s: int, a: int) -> None:
         if stop > start:
             rows = slice(self._hist0 + start, self._hist0 + stop)
-            self._tokens[rows, self._hist_cols] = self._history_rows[t, s, a]
+            self._history[rows] = self._history_rows[t, s, a]
 
     def _append_output(self, segments: list[sm.PlannedSegment]) -> None:
         # Only the duration now (the keep-ratio global); the output map is built once at the end.
@@ -259,7 +251,9 @@ class EditingEnv(gym.Env):
     def _observation(self) -> dict[str, np.ndarray]:
         table, c, w = self._table, self._cursor, self.config.window
         n = table.n_beats
-        tokens = np.concatenate([self._tokens[c : c + w], self._relpos], axis=1)
+        tokens = np.concatenate(
+            [self._static_tokens[c : c + w], self._history[c : c + w], self._relpos], axis=1
+        )
         keep_ratio = self._out_duration / c if c > 0 else 1.0
         ratio = self.config.shown_target_ratio
         ratio = table.target_ratio if ratio is None else ratio
@@ -296,6 +290,37 @@ class EditingEnv(gym.Env):
     def cursor(self) -> int:
         """[raw beats] the cursor position."""
         return self._cursor
+
+
+@dataclass(frozen=True, eq=False)
+class _TrackStatic:
+    """What an episode of one track starts from, built once per track and environment."""
+
+    tokens: np.ndarray
+    """[shape=(n + W, F_static)] float32, read-only: features | context | in-track flag of every
+    beat, zero-padded by W // 2 beats on each side (row c starts cursor c's window)."""
+    key: int
+    """The table's key in :func:`editorbot.envs.spaces.register_static_track`."""
+    aux: np.ndarray
+    """[shape=(n, N_AUX)] float32, read-only: the auxiliary targets of every beat."""
+
+    @classmethod
+    def build(cls, table: TrackTable, window: int) -> _TrackStatic:
+        n, half = table.n_beats, window // 2
+        n_features = table.features.shape[1] + N_CONTEXT
+        tokens = np.zeros((n + window, n_features + 1), np.float32)
+        tokens[half : half + n, :n_features] = np.concatenate(
+            [table.features, context_channels(table)], axis=1
+        )
+        tokens[half : half + n, n_features] = 1.0
+        key = sp.register_static_track(tokens)
+        aux = np.zeros((n, sp.N_AUX), np.float32)
+        aux[:, sp.AUX_TEMPO_BIN] = table.tempo_bin()
+        aux[:, sp.AUX_ENERGY_CLASS] = table.energy_class()
+        aux[:, sp.AUX_PHRASE_BOUNDARY] = table.phrase_start
+        for array in (tokens, aux):
+            array.setflags(write=False)
+        return cls(tokens, key, aux)
 
 
 _MASK_CACHE: dict[tuple[int, int, int, bool], tuple[np.ndarray, ...]] = {}
