@@ -61,12 +61,15 @@ CHORALES = ("bach/bwv66.6", "bach/bwv269", "bach/bwv347", "bach/bwv153.1")
 """music21 corpus pieces; dev takes the even ones, report the odd ones."""
 
 
-def demo_pairs(work: Path, split: str, quick: bool) -> list[tuple[str, Path]]:
-    """(style, folder) of generated demo data (generated once; the seed fixes the files)."""
+def demo_pairs(
+    work: Path, split: str, quick: bool, n_seeds: int | None = None
+) -> list[tuple[str, Path]]:
+    """(style, folder) of generated demo data (generated once; the seed fixes the files);
+    ``n_seeds``: how many of the split's seeds (default: 1 quick, all 3 full)."""
     from editorbot.commands.demo_data import STYLE_NAMES
     from editorbot.commands.demo_data import main as demo_data
 
-    seeds = SEEDS[split][:1] if quick else SEEDS[split]
+    seeds = SEEDS[split][: n_seeds or (1 if quick else len(SEEDS[split]))]
     size = ["--tracks", "2", "--min-seconds", "30", "--max-seconds", "45"] if quick else [
         "--tracks", "8"]  # fmt: skip
     out = []
@@ -429,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--split", choices=("dev", "report"), required=True)
     p.add_argument("--quick", action="store_true", help="1 seed x 3 styles x 2 short songs")
+    p.add_argument("--seeds", type=int, choices=(1, 2, 3), default=None,
+                   help="demo seeds of the split (default: 1 with --quick, else 3)")  # fmt: skip
     p.add_argument("--sources", default="demo,real", help="comma list of demo, real")
     p.add_argument("--tracks", type=int, default=6, help="real-music excerpts per split")
     p.add_argument("--clean", action="store_true", help="real edits not exported")
@@ -448,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     sources = args.sources.split(",")
     if "demo" in sources:
         by_style: dict[str, tuple[dict, dict]] = {}
-        for style, folder in demo_pairs(args.work, args.split, args.quick):
+        for style, folder in demo_pairs(args.work, args.split, args.quick, args.seeds):
             acc, timing = by_style.setdefault(style, ({}, {}))
             run_demo(acc, timing, folder, log)
         for style, (acc, timing) in by_style.items():

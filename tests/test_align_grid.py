@@ -111,6 +111,21 @@ def test_doubled_grid_puts_a_beat_between_every_two():
     assert np.allclose(doubled_grid(t, duration_sec=4.0), [0, 0.5, 1, 1.5, 2, 2.75, 3.5])
 
 
+def test_doubled_grid_recovers_a_first_sliver_at_the_new_period():
+    from editorbot.audio.beats import covering_grid
+    from editorbot.editing.align_grid import doubled_grid
+
+    # A tracker at half a 160 BPM tempo (0.75 s) whose first beat is at 0.2 s: the grid's first
+    # beat is the 0.2 s sliver before it. At twice the tempo that sliver is still one beat (the
+    # beat before 0.2 s would start at -0.175 s), not two beats of 0.1 s.
+    half = covering_grid(0.2 + 0.75 * np.arange(8), duration_sec=6.2)
+    assert np.allclose(half[:3], [0.0, 0.2, 0.95])
+    fast = doubled_grid(half, duration_sec=6.2)
+    assert np.allclose(fast[:4], [0.0, 0.2, 0.575, 0.95])
+    # Exact: the same grid as tracking at the fast tempo gives.
+    assert np.allclose(fast, covering_grid(0.2 + 0.375 * np.arange(16), duration_sec=6.2))
+
+
 def test_smoothed_grid_removes_jitter_and_keeps_a_tempo_change():
     from editorbot.editing.align_grid import smoothed_grid
 

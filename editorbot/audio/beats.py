@@ -169,7 +169,7 @@ def track_beats(
         )
     tracked = _fix_octave(tracked, env.accent, config=config, frames_per_sec=env.frames_per_sec)
     tracked = _snap_to_rise(tracked, y, sr=sr, config=config)
-    beat_times = _cover(tracked, duration_sec=duration_sec)
+    beat_times = covering_grid(tracked, duration_sec=duration_sec)
     tempo_bpm = tempo_from_beats(beat_times)
     n_beats = len(beat_times)
     if n_beats < config.min_beats:
@@ -243,7 +243,7 @@ def _dp_beats(env: OnsetEnvelopes, bpm: float, *, sr: int, config: BeatConfig) -
     """[s] DP beats at ``bpm`` without their irregular edges, shape (n,)."""
     frames = beat_tracker.track(
         env.onset, sr=sr, hop_length=config.hop_length, bpm=bpm, tightness=config.tightness
-    )  # weak beats at the edges are dropped; _cover re-extends the grid there
+    )  # weak beats at the edges are dropped; covering_grid re-extends the grid there
     beats = frames * config.hop_length / sr  # [frames] * [samples/frame] / [samples/s]
     return _trim_irregular_edges(beats)
 
@@ -335,7 +335,7 @@ def tempo_from_beats(beats: np.ndarray) -> float:
 def _trim_irregular_edges(beats: np.ndarray, *, tolerance: float = 0.1) -> np.ndarray:
     """Drop edge beats whose interval is off the median by more than ``tolerance`` (fraction).
 
-    The DP squeezes the last (and first) beats against the envelope's ends; :func:`_cover`
+    The DP squeezes the last (and first) beats against the envelope's ends; :func:`covering_grid`
     re-extends the grid there at the steady period instead.
     """
     if len(beats) < 4:
@@ -420,10 +420,10 @@ def _peaks_at(envelope: np.ndarray, times: np.ndarray, *, frames_per_sec: float)
     return envelope[idx].max(axis=1)
 
 
-def _cover(tracked: np.ndarray, *, duration_sec: float) -> np.ndarray:
+def covering_grid(tracked: np.ndarray, *, duration_sec: float) -> np.ndarray:
     """Fill gaps and extend the edges at the beat period so the grid covers [0, duration).
 
-    Beats are added at the edges wherever one would start more than ``_EDGE`` of a period
+    Beats are added at the edges wherever one would start more than ``EDGE_PERIODS`` of a period
     inside the track; a shorter sliver before the first beat joins it (the first beat moves to
     0 s), and the last beat runs to the end. Edge beats therefore last 0.25 to 1.25 periods.
     """
@@ -434,16 +434,16 @@ def _cover(tracked: np.ndarray, *, duration_sec: float) -> np.ndarray:
         n = max(1, round(ibi / period))  # a gap of n periods gets n - 1 new beats
         filled.append(start + ibi * np.arange(1, n + 1) / n)
     beats = np.concatenate(filled)
-    n_before = max(0, int(np.ceil(beats[0] / period - _EDGE)))
-    n_after = max(0, int(np.ceil((duration_sec - beats[-1]) / period - _EDGE)) - 1)
+    n_before = max(0, int(np.ceil(beats[0] / period - EDGE_PERIODS)))
+    n_after = max(0, int(np.ceil((duration_sec - beats[-1]) / period - EDGE_PERIODS)) - 1)
     head = beats[0] - period * np.arange(n_before, 0, -1)
     tail = beats[-1] + period * np.arange(1, n_after + 1)
     beats = np.concatenate([head, beats, tail])
-    beats = beats[beats < duration_sec - _EDGE * period]  # a last sliver joins the beat before
+    beats = beats[beats < duration_sec - EDGE_PERIODS * period]  # a last sliver joins its beat
     beats[0] = 0.0  # a beat extrapolated before 0 s starts at 0; a sliver joins the first beat
-    keep = np.concatenate([[True], np.diff(beats) > _EDGE * period])
+    keep = np.concatenate([[True], np.diff(beats) > EDGE_PERIODS * period])
     return beats[keep]
 
 
-_EDGE = 0.25
+EDGE_PERIODS = 0.25
 """[periods] the shortest first or last beat (shorter slivers join their neighbour)."""

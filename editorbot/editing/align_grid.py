@@ -291,13 +291,29 @@ def wobble_ms(beat_times: np.ndarray) -> float:
 
 
 def doubled_grid(beat_times: np.ndarray, *, duration_sec: float) -> np.ndarray:
-    """[shape=(2N,) or (2N-1,)] [s] a beat between every two, and half a beat after the last
-    one where the track goes on (the grid at twice the tempo)."""
+    """[s] a beat between every two, and half a beat after the last one where the track goes
+    on (the grid at twice the tempo).
+
+    A grid that covers the track from 0 s (:func:`editorbot.audio.beats.covering_grid`) may
+    start with a sliver before its first tracked beat; that first beat is re-covered at the new
+    period, so the doubled grid does not put a beat in the middle of the sliver.
+    """
+    from editorbot.audio.beats import EDGE_PERIODS
+
     t = np.asarray(beat_times, dtype=np.float64)
+    if len(t) < 3:
+        return t if len(t) < 2 else np.array([t[0], (t[0] + t[1]) / 2.0, t[1]])
     mid = (t[:-1] + t[1:]) / 2.0
     out = np.empty(2 * len(t) - 1)
     out[0::2], out[1::2] = t, mid
-    after = t[-1] + (t[-1] - t[-2]) / 2.0 if len(t) > 1 else duration_sec
+    if t[0] == 0.0:  # a covering grid: its first beat may be a sliver
+        half = (t[2] - t[1]) / 2.0
+        n_head = max(1, int(np.ceil(t[1] / half - EDGE_PERIODS)))
+        head = t[1] - half * np.arange(n_head, 0, -1)
+        head[0] = 0.0
+        head = head[np.concatenate([[True], np.diff(head) > EDGE_PERIODS * half])]
+        out = np.concatenate([head, out[2:]])
+    after = t[-1] + (t[-1] - t[-2]) / 2.0
     return np.append(out, after) if after < duration_sec else out
 
 

@@ -63,6 +63,16 @@ class LabelConfig:
     mostly at 80-160 BPM, so a slower tracked tempo is as likely half a fast one)."""
     level_margin_db: float = 3.0
     """[dB] how much more exactly the doubled grid's labels must re-render the edit to win."""
+    rerender_window_sec: float = 0.5
+    """[s] the re-rendered labels are compared with the edit window by window: a beat's length
+    a few ms off on a repeated beat shifts all later audio, which a whole-track residual reads
+    as wrong everywhere after it."""
+    rerender_lag_ms: float = 50.0
+    """[ms] each window's lag is searched this far either side (more than a beat's length
+    error of the grid accumulates over a few repeats, well under a beat)."""
+    rerender_floor_db: float = -60.0
+    """[dB] a window's residual counts down to this (a copy is a copy: -120 against -60 says
+    nothing more about the metrical level) and up to 0 dB (unexplained audio)."""
     export: ExportConfig = field(default_factory=ExportConfig)
     """the export chain (codec delay, global gain, EQ) estimated before matching."""
     method: Literal["auto", "alignment", "global"] = "auto"
@@ -208,21 +218,41 @@ def labels_at_editors_tempo(
         raw, edit, beat_times=doubled_grid(times, duration_sec=raw.duration_sec),
         downbeat_phase=(2 * dl.downbeat_phase) % 4, config=config, name=name,
     )  # fmt: skip
-    slow_db, fast_db = _rerender_db(dl, raw, edit), _rerender_db(fast, raw, edit)
+    slow_db, fast_db = _rerender_db(dl, raw, edit, config), _rerender_db(fast, raw, edit, config)
     logger.debug("%s: re-rendered to %.1f dB at the tracked tempo, %.1f at twice", name,
                  slow_db, fast_db)  # fmt: skip
     return fast if fast_db < slow_db - config.level_margin_db else dl
 
 
-def _rerender_db(dl: DecisionList, raw: Audio, edit: Audio) -> float:
-    """[dB] what the edit has that rendering ``dl`` on ``raw`` does not, relative to the edit."""
-    from editorbot.editing.align_effects import residual_db
+def _rerender_db(dl: DecisionList, raw: Audio, edit: Audio, config: LabelConfig) -> float:
+    """[dB] what the edit has that rendering ``dl`` on ``raw`` does not, relative to the edit:
+    the mean over the edit's windows of each window's residual against the rendering at its
+    best lag (``rerender_window_sec``, ``rerender_lag_ms``), clipped to
+    [``rerender_floor_db``, 0]."""
+    from scipy.signal import correlate
+
     from editorbot.editing.render import render_decision_list
 
-    y, target = render_decision_list(raw, dl).y, _match_layout(edit, raw)
-    n = max(y.shape[1], target.shape[1])  # a length mismatch counts as unexplained audio
-    y, target = (np.pad(x, ((0, 0), (0, n - x.shape[1]))) for x in (y, target))
-    return residual_db(y, target, 0)
+    y = render_decision_list(raw, dl).y.mean(axis=0).astype(np.float64)
+    target = _match_layout(edit, raw).mean(axis=0).astype(np.float64)
+    W = max(1, int(config.rerender_window_sec * raw.sr))
+    lag = int(config.rerender_lag_ms * raw.sr / 1000)
+    y = np.pad(y, (lag, lag + max(0, len(target) - len(y))))  # missing audio is unexplained
+    out = []
+    for a in range(0, len(target) - W + 1, W):
+        e = target[a : a + W]
+        energy = float(e @ e)
+        if energy <= 1e-12:
+            continue
+        r = y[a : a + W + 2 * lag]
+        c = correlate(r, e, mode="valid", method="fft")
+        cum = np.concatenate([[0.0], np.cumsum(r * r)])
+        c2 = cum[W:] - cum[:-W]  # energy of each lagged window
+        d = c2 - 2.0 * c + energy  # |r_lag - e|^2 at every lag
+        out.append(10.0 * np.log10(max(float(d.min()), 0.0) / energy + 1e-12))
+    if not out:
+        return 0.0
+    return float(np.mean(np.clip(out, config.rerender_floor_db, 0.0)))
 
 
 def _on_tracked_grid(
@@ -313,7 +343,7 @@ def label_files(
             "files pair up"
         )
     use_global = config.method == "global" or (
-        config.method == "auto" and chain.copy_floor_db > config.export.exact_copy_db
+        config.method == "auto" and chain.best_copy_db > config.export.exact_copy_db
     )
     config = _on_floor(config, chain.copy_floor_db)
     if use_global:

@@ -12,7 +12,13 @@ import numpy as np
 
 from editorbot.audio.io import Audio, resample
 from editorbot.editing.labels.config import ExportConfig
-from editorbot.editing.labels.mastering import Chain, apply_chain, copy_floor_db, estimate_chain
+from editorbot.editing.labels.mastering import (
+    Chain,
+    apply_chain,
+    copy_floor_db,
+    copy_residuals_db,
+    estimate_chain,
+)
 
 __all__ = ["Chain", "ExportConfig", "prepare_pair"]
 
@@ -29,11 +35,13 @@ def prepare_pair(raw: Audio, edit: Audio, config: ExportConfig) -> tuple[Audio, 
     chain = estimate_chain(raw.y.mean(axis=0), y_edit.mean(axis=0), sr=raw.sr, config=config)
     y_edit = np.ascontiguousarray(y_edit[:, chain.delay_samples :])
     mono_edit = y_edit.mean(axis=0)
-    floor = copy_floor_db(raw.y.mean(axis=0), mono_edit, chain, sr=raw.sr, config=config)
-    if floor <= config.exact_copy_db:  # sample-exact copies: nothing exported it
-        return raw, Audio(y_edit, raw.sr, edit.path), replace(chain, applied=False,
-                                                               copy_floor_db=floor)  # fmt: skip
+    res = copy_residuals_db(raw.y.mean(axis=0), mono_edit, chain, sr=raw.sr, config=config)
+    floor = float(np.quantile(res, 0.25)) if len(res) else -120.0
+    best = float(res.min()) if len(res) else -120.0
+    if best <= config.exact_copy_db:  # sample-exact copies somewhere: nothing exported it
+        exact = replace(chain, applied=False, copy_floor_db=floor, best_copy_db=best)
+        return raw, Audio(y_edit, raw.sr, edit.path), exact
     y_raw = apply_chain(raw.y, chain, sr=raw.sr, config=config)
     floor = copy_floor_db(y_raw.mean(axis=0), mono_edit, chain, sr=raw.sr, config=config)
-    chain = replace(chain, copy_floor_db=floor)
+    chain = replace(chain, copy_floor_db=floor, best_copy_db=best)
     return Audio(y_raw, raw.sr, raw.path), Audio(y_edit, raw.sr, edit.path), chain

@@ -37,7 +37,7 @@ class ExportConfig:
     floor_db: float = -40.0
     """[dB] the EQ curve is not cut deeper than this (a low-pass band that is just gone)."""
     exact_copy_db: float = -60.0
-    """[dB] a pair whose best copies match the raw this exactly (before any chain) is an edit
+    """[dB] a pair whose best-matched copy is this exact (before any chain) is an edit
     straight from a renderer: no chain is applied (float rounding leaves about -120 dB, a
     16-bit WAV about -90, any lossy codec above -40)."""
     min_chain_db: float = 1.0

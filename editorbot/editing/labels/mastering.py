@@ -49,6 +49,9 @@ class Chain:
     copy_floor_db: float = -120.0
     """[dB] residual of the edit's best copies of raw audio after the chain: what the codec,
     resampling and mastering leave on audio the editor did not touch (float rounding: -120)."""
+    best_copy_db: float = -120.0
+    """[dB] the residual of the single best-matched probe: below ``ExportConfig.exact_copy_db``
+    the edit holds sample-exact copies somewhere, which no export through a codec leaves."""
 
     def meta(self, config: ExportConfig) -> dict:
         """JSON-ready description for a decision list's ``meta``."""
@@ -111,9 +114,17 @@ def _probes(cols: np.ndarray, nn: np.ndarray, sim: np.ndarray, *, hop: int, n: i
 def copy_floor_db(
     y_raw: np.ndarray, y_edit: np.ndarray, chain: Chain, *, sr: int, config: ExportConfig
 ) -> float:
-    """[dB] the lower quartile, over the chain's probes, of the residual of an edit window
-    against the raw window that best lines up with it (lag searched to the sample, least-squares
-    gain): the level below which a difference is the export's, not the editor's."""
+    """[dB] the lower quartile of :func:`copy_residuals_db`: the level below which a difference
+    is the export's, not the editor's."""
+    res = copy_residuals_db(y_raw, y_edit, chain, sr=sr, config=config)
+    return float(np.quantile(res, 0.25)) if len(res) else -120.0
+
+
+def copy_residuals_db(
+    y_raw: np.ndarray, y_edit: np.ndarray, chain: Chain, *, sr: int, config: ExportConfig
+) -> np.ndarray:
+    """[dB] per probe of the chain, the residual of an edit window against the raw window that
+    best lines up with it (lag searched to the sample, least-squares gain)."""
     from scipy.signal import correlate
 
     W, hop = int(config.probe_sec * sr), config.hop_length
@@ -129,7 +140,7 @@ def copy_floor_db(
         g = float(ref @ e) / max(float(ref @ ref), 1e-12)
         d = e - g * ref
         res.append(10 * np.log10(float(d @ d) / float(e @ e) + 1e-12))
-    return float(np.quantile(res, 0.25)) if res else -120.0
+    return np.asarray(res, dtype=float)
 
 
 def apply_chain(y: np.ndarray, chain: Chain, *, sr: int, config: ExportConfig) -> np.ndarray:
