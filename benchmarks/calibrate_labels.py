@@ -1,4 +1,4 @@
-"""Fit the label confidence map (``CalibrationConfig``) on a label-suite run of the dev split.
+"""Fit the label confidence map (``CalibrationConfig``) on a label-suite run of the cal split.
 
 Reads each pair's prediction (its ``meta["evidence"]``, one row per decision) and truth from
 the ``--work`` folder of ``benchmarks/label_suite.py``, takes every true beat as one sample (the
@@ -6,12 +6,18 @@ evidence of the decision holding its midpoint, right or not, as the suite's reli
 does), fits the logistic map on all pairs, and reports the reliability of the map fitted on all
 pairs and, the honest estimate, of maps fitted with each pair left out and applied to it.
 
-How to run (after a dev run of the suite into the same ``--work``)::
+The calibration split's pairs (new excerpts of the dev tracks, fresh edit seeds) were never
+looked at while the labeller's costs were set, so their outcomes are what an unseen pair's are;
+the dev pairs' are optimistic (``--split dev`` still fits there, for comparison).
 
+How to run (after a cal run of the suite into the same ``--work``)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/label_suite.py --split cal --sources real \
+        --tracks 14 --work /tmp/label_suite
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/calibrate_labels.py --work /tmp/label_suite
 
 What to expect: the weights and bias (to paste into ``CalibrationConfig``), then two
-reliability tables (fitted, leave-one-pair-out), in seconds. Only ever run it on the dev split.
+reliability tables (fitted, leave-one-pair-out), in seconds. Never run it on the report split.
 """
 
 from __future__ import annotations
@@ -71,11 +77,13 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, default=Path("/tmp/label_suite"))
+    p.add_argument("--split", choices=("cal", "dev"), default="cal",
+                   help="the suite's split to fit on (never report)")  # fmt: skip
     args = p.parse_args(argv)
-    dev = args.work / "real_dev_exported"
+    dev = args.work / f"real_{args.split}_exported"
     if not dev.is_dir():
-        print(f"{dev}: not found; run `benchmarks/label_suite.py --split dev --sources real "
-              f"--work {args.work}` first", file=sys.stderr)  # fmt: skip
+        print(f"{dev}: not found; run `benchmarks/label_suite.py --split {args.split} --sources "
+              f"real --work {args.work}` first", file=sys.stderr)  # fmt: skip
         return 1
     pairs = {}
     for folder in sorted(dev.iterdir()):
@@ -84,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             pairs[folder.name] = s
     if len(pairs) < 2:
         print(f"{dev}: {len(pairs)} pairs with evidence rows, 2 needed (one left out, one "
-              "fitted); rerun the dev split with this labeller", file=sys.stderr)  # fmt: skip
+              "fitted); rerun that split with this labeller", file=sys.stderr)  # fmt: skip
         return 1
     X = np.concatenate([s[0] for s in pairs.values()])
     y = np.concatenate([s[1] for s in pairs.values()])

@@ -5,6 +5,10 @@ Sources:
 * demo data: ``editorbot demo-data``, 3 seeds x every style x 8 songs per split (``--quick``: 1
   seed x every style x 2 songs of 30-45 s). The report split's seeds (73001-73003) are used
   nowhere else; tune on the dev split (5101-5103) only.
+* a calibration split (``--split cal``, real music only): the dev split's tracks, excerpted
+  further into each track (``CAL_OFFSET``) and edited with edit seeds used nowhere else, so its
+  pairs were never looked at while the labeller's costs were set; the confidence map is fitted
+  there (``benchmarks/calibrate_labels.py --split cal``), not on the dev pairs it would flatter.
 * real music, edited by the independent editor of :mod:`suite_editor` (plain numpy on librosa's
   beat grid, exported: crossfades 5-80 ms, cuts +-10 ms off the beat, peak -1 dBFS, MP3 round
   trip, some at 48 kHz): Debian's ``wesnoth-1.16-music`` (``apt-get install
@@ -51,6 +55,10 @@ WESNOTH = Path("/usr/share/games/wesnoth/1.16/data/core/music")
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 EXCERPT_SEC = 50.0
 """[s] length of each real-music excerpt."""
+EXCERPT_OFFSET = {"dev": 0.25, "report": 0.25, "cal": 0.6}
+"""[share of the track] where each split's excerpts start (cal: new audio of the dev tracks)."""
+EDIT_SEED_BASE = {"dev": 1000, "report": 7000, "cal": 4000}
+"""First seed of the independent editor's rng per split."""
 SCORE_ONLY = False
 METHOD = "auto"
 """Set by ``--method``: which labeller ``LabelConfig.method`` names."""
@@ -90,13 +98,13 @@ def real_tracks(cache: Path, split: str, n: int) -> list[tuple[str, np.ndarray, 
     out = []
     files = sorted(p for p in WESNOTH.glob("*.ogg") if sf.info(str(p)).duration >= 80)
     order = np.random.default_rng(13).permutation(len(files))[split == "report" :: 2]
-    for i in order:  # dev takes every other track of one fixed shuffle, report the rest
-        name, y, sr = _excerpt(files[i], cache)
+    for i in order:  # dev (and cal) take every other track of one fixed shuffle, report the rest
+        name, y, sr = _excerpt(files[i], cache, EXCERPT_OFFSET[split])
         if _covered(y, sr, cache / f"{name}.beats.npy"):
             out.append((name, y, sr))
         if len(out) == n:
             break
-    return out + _chorales(cache, split)
+    return out + (_chorales(cache, split) if split != "cal" else [])
 
 
 def _covered(y: np.ndarray, sr: int, path: Path) -> bool:
@@ -109,16 +117,18 @@ def _covered(y: np.ndarray, sr: int, path: Path) -> bool:
     return len(beats) > 16 and beats[-1] - beats[0] >= 0.8 * y.shape[1] / sr
 
 
-def _excerpt(path: Path, cache: Path) -> tuple[str, np.ndarray, int]:
+def _excerpt(path: Path, cache: Path, offset: float) -> tuple[str, np.ndarray, int]:
+    """(name, y [C, L], sr) of the excerpt starting ``offset`` into the track."""
     import soundfile as sf
 
-    wav = cache / f"{path.stem}.wav"
+    tag = "" if offset == 0.25 else f"_at{round(100 * offset)}"
+    wav = cache / f"{path.stem}{tag}.wav"
     if not wav.exists():
         y, sr = sf.read(str(path), always_2d=True)
-        s = int(0.25 * len(y))
+        s = int(offset * len(y))
         sf.write(str(wav), y[s : s + int(EXCERPT_SEC * sr)], sr)
     y, sr = sf.read(str(wav), always_2d=True, dtype="float32")
-    return path.stem.replace("-", "_"), y.T, sr
+    return path.stem.replace("-", "_") + tag, y.T, sr
 
 
 def _chorales(cache: Path, split: str) -> list[tuple[str, np.ndarray, int]]:
@@ -152,7 +162,7 @@ def real_pairs(work: Path, cache: Path, split: str, n: int, clean: bool) -> list
     import soundfile as sf
     import suite_editor
 
-    base = 1000 if split == "dev" else 7000
+    base = EDIT_SEED_BASE[split]
     out = []
     for k, (name, y, sr) in enumerate(real_tracks(cache, split, n)):
         d = work / f"real_{split}_{'clean' if clean else 'exported'}" / name
@@ -430,7 +440,7 @@ def table(name: str, res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--split", choices=("dev", "report"), required=True)
+    p.add_argument("--split", choices=("dev", "report", "cal"), required=True)
     p.add_argument("--quick", action="store_true", help="1 seed x 3 styles x 2 short songs")
     p.add_argument("--seeds", type=int, choices=(1, 2, 3), default=None,
                    help="demo seeds of the split (default: 1 with --quick, else 3)")  # fmt: skip
@@ -446,7 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--score-only", action="store_true",
                    help="score the predictions already in --work (no labelling)")  # fmt: skip
     args = p.parse_args(argv)
-    log = args.split == "dev"  # the report split shows totals only
+    if args.split == "cal" and args.sources != "real":
+        p.error("--split cal is real music only: add --sources real")
+    log = args.split != "report"  # the report split shows totals only
     global SCORE_ONLY, BEFORE, METHOD
     SCORE_ONLY, BEFORE, METHOD = args.score_only, args.before, args.method
     results = {}

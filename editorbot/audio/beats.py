@@ -141,7 +141,12 @@ class BeatGrid:
 
 
 def track_beats(
-    y: np.ndarray, *, sr: int, config: BeatConfig | None = None, name: str = "<audio>"
+    y: np.ndarray,
+    *,
+    sr: int,
+    config: BeatConfig | None = None,
+    name: str = "<audio>",
+    bpm: float | None = None,
 ) -> BeatGrid:
     """Track the beat grid of a mono signal.
 
@@ -150,6 +155,8 @@ def track_beats(
         sr: [Hz] its rate.
         config: tracker settings; defaults to ``BeatConfig()``.
         name: the file the signal came from, named in errors.
+        bpm: [beats/min] track at this tempo instead of estimating one (the metrical level
+            was decided elsewhere, e.g. by what an edit of the track does).
 
     Returns:
         A grid covering the whole signal.
@@ -161,13 +168,17 @@ def track_beats(
     (L,) = y.shape
     duration_sec = L / sr
     env = onset_envelopes(y, sr=sr, config=config)
-    tracked = _track(env, sr=sr, config=config)
+    if bpm is None:
+        tracked = _track(env, sr=sr, config=config)
+    else:
+        tracked = _dp_beats(env, bpm, sr=sr, config=config)
     if len(tracked) < 4:
         raise AudioLoadError(
             f"{name}: no steady beat found in {duration_sec:.1f} s of audio (too few rhythmic "
             "onsets); use a track with a beat"
         )
-    tracked = _fix_octave(tracked, env.accent, config=config, frames_per_sec=env.frames_per_sec)
+    if bpm is None:
+        tracked = _fix_octave(tracked, env.accent, config=config, frames_per_sec=env.frames_per_sec)
     tracked = _snap_to_rise(tracked, y, sr=sr, config=config)
     beat_times = covering_grid(tracked, duration_sec=duration_sec)
     tempo_bpm = tempo_from_beats(beat_times)

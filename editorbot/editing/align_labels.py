@@ -173,14 +173,15 @@ def _low_confidence(decisions: list[Decision], config: LabelConfig) -> list[dict
 
 
 def _tracked_grid(
-    raw: Audio, config: LabelConfig, where: str
+    raw: Audio, config: LabelConfig, where: str, bpm: float | None = None
 ) -> tuple[np.ndarray, int, str, float]:
     """(grid, downbeat phase, 'smoothed' or 'tracked', wobble in ms) of the raw track's tracked
-    beats: smoothed where they only jitter, cut before the release tail."""
+    beats (at ``bpm`` where given): smoothed where they only jitter, cut before the release
+    tail."""
     from editorbot.audio.beats import track_beats
     from editorbot.editing.align_grid import smoothed_grid, trimmed_tail, wobble_ms
 
-    bg = track_beats(analysis_signal(raw), sr=AudioConfig().analysis_sr, name=where)
+    bg = track_beats(analysis_signal(raw), sr=AudioConfig().analysis_sr, name=where, bpm=bpm)
     tracked = np.asarray(bg.beat_times, dtype=float)
     wobble = wobble_ms(tracked)
     kind = "smoothed" if wobble <= config.smooth_below_ms else "tracked"
@@ -200,7 +201,12 @@ def _meta(decisions: list[Decision], parsed: list[Parsed], config: LabelConfig) 
 
 
 def labels_at_editors_tempo(
-    dl: DecisionList, raw: Audio, edit: Audio, config: LabelConfig, name: str
+    dl: DecisionList,
+    raw: Audio,
+    edit: Audio,
+    config: LabelConfig,
+    name: str,
+    fast_grid: tuple[np.ndarray, int] | None = None,
 ) -> DecisionList:
     """``dl``, or the labels on the grid at twice the tempo where those re-render the edit
     more exactly (a tracked tempo below ``double_below_bpm`` may be half the editor's).
@@ -208,16 +214,22 @@ def labels_at_editors_tempo(
     The edit decides the metrical level: on half the editor's tempo its one-beat cuts fall
     inside the grid's beats, which no decision can express, and the re-rendered labels leave
     whole beats unexplained; on the right level they re-render the edit to float rounding.
+
+    Args:
+        fast_grid: (beat times [s], downbeat phase) at twice the tempo, e.g. the raw track
+            tracked again at that tempo; default: a beat between every two of ``dl``'s.
     """
     from editorbot.editing.align_grid import doubled_grid
 
     times = np.asarray(dl.beat_times, dtype=float)
     if len(times) < 2 or 60.0 / float(np.median(np.diff(times))) >= config.double_below_bpm:
         return dl
+    if fast_grid is None:
+        doubled = doubled_grid(times, duration_sec=raw.duration_sec)
+        fast_grid = (doubled, (2 * dl.downbeat_phase) % 4)
     fast = label_pair(
-        raw, edit, beat_times=doubled_grid(times, duration_sec=raw.duration_sec),
-        downbeat_phase=(2 * dl.downbeat_phase) % 4, config=config, name=name,
-    )  # fmt: skip
+        raw, edit, beat_times=fast_grid[0], downbeat_phase=fast_grid[1], config=config, name=name
+    )
     slow_db, fast_db = _rerender_db(dl, raw, edit, config), _rerender_db(fast, raw, edit, config)
     logger.debug("%s: re-rendered to %.1f dB at the tracked tempo, %.1f at twice", name,
                  slow_db, fast_db)  # fmt: skip
@@ -258,8 +270,10 @@ def _rerender_db(dl: DecisionList, raw: Audio, edit: Audio, config: LabelConfig)
 def _on_tracked_grid(
     raw: Audio, edit: Audio, config: LabelConfig, name: str, where: str
 ) -> DecisionList:
-    """Labels on the raw track's tracked beats, smoothed where they only jitter (then tried at
-    twice the tempo, see :func:`labels_at_editors_tempo`).
+    """Labels on the raw track's tracked beats, smoothed where they only jitter (then tried on
+    the track tracked again at twice the tempo, see :func:`labels_at_editors_tempo`: a tracker
+    at half the tempo can slip by one fast beat between the two phases, which interpolating its
+    beats would keep).
 
     Smoothing (:func:`editorbot.editing.align_grid.smoothed_grid`) takes a tracker's per-beat
     attack jitter out of a steady grid, which keeps the alignment on the right one of two
@@ -271,7 +285,16 @@ def _on_tracked_grid(
     grid, phase, kind, wobble = _tracked_grid(raw, config, where)
     logger.debug("%s: %s grid (beats %.1f ms RMS off their local line)", name, kind, wobble)
     dl = label_pair(raw, edit, beat_times=grid, downbeat_phase=phase, config=config, name=name)
-    best = labels_at_editors_tempo(dl, raw, edit, config, name)
+    bpm = 60.0 / float(np.median(np.diff(grid))) if len(grid) > 1 else np.inf
+    fast_grid, fast_kind, fast_wobble = None, kind, wobble
+    if bpm < config.double_below_bpm:  # tracked again at twice the tempo, not interpolated
+        fast_times, fast_phase, fast_kind, fast_wobble = _tracked_grid(
+            raw, config, where, bpm=2.0 * bpm
+        )
+        fast_grid = (fast_times, fast_phase)
+    best = labels_at_editors_tempo(dl, raw, edit, config, name, fast_grid)
+    if best is not dl:
+        kind, wobble = fast_kind, fast_wobble
     meta = {**best.meta, "grid": kind, "grid_wobble_ms": wobble, "doubled_tempo": best is not dl}
     return replace(best, meta=meta)
 
