@@ -289,3 +289,60 @@ def test_labels_skips_bad_pairs_with_one_line(demo_dir, tmp_path, capsys, ray_se
     assert "skipped demo_s5_001" in err and "does not match" in err
     assert (tmp_path / "l" / "demo_s5_000.json").exists()
     assert not (tmp_path / "l" / "demo_s5_001.json").exists()
+
+
+def _fade_pair(fragmented: bool):
+    """A 48-beat generated song and its edit ending in a two-bar fade-out (or, ``fragmented``,
+    in the pieces the per-beat pass can read such a fade as: two kept beats, a one-bar fade,
+    a kept beat and a gain)."""
+    from editorbot.audio.io import Audio
+    from editorbot.datasets.perform import synthesize
+    from editorbot.datasets.song import SongConfig, compose
+    from editorbot.editing.render import render_decision_list
+
+    rng = np.random.default_rng([120, 3])
+    cfg = SongConfig(min_seconds=20.0, max_seconds=24.0, bpm=120.0)
+    song = compose(rng, config=cfg)
+    raw = synthesize(song, sr=cfg.sr, rng=rng, peak=cfg.peak)
+    beat_times = raw.beat_samples / raw.sr
+    n = len(beat_times)
+    body = [
+        Decision(b, T.KEEP, ActionSize.BAR, ActionAmount.NEUTRAL, 1.0) for b in range(0, n - 8, 4)
+    ]
+    pieces = [
+        Decision(n - 8, T.KEEP, ActionSize.BEAT, ActionAmount.NEUTRAL, 1.0),
+        Decision(n - 7, T.KEEP, ActionSize.BEAT, ActionAmount.NEUTRAL, 1.0),
+        Decision(n - 6, T.FADE_OUT, ActionSize.BAR, ActionAmount.POS_LARGE, 1.0),
+        Decision(n - 2, T.KEEP, ActionSize.BEAT, ActionAmount.NEUTRAL, 1.0),
+        Decision(n - 1, T.GAIN, ActionSize.BEAT, ActionAmount.NEG_LARGE, 1.0),
+    ]
+    fade = [Decision(n - 8, T.FADE_OUT, ActionSize.TWO_BARS, ActionAmount.POS_LARGE, 1.0)]
+    audio = Audio(raw.y, raw.sr, None)
+    chosen = tuple(body + (pieces if fragmented else fade))
+    made = DecisionList(sample_rate=raw.sr, beat_times=beat_times, decisions=chosen)
+    edit = render_decision_list(audio, made).y
+    return audio, edit, beat_times, body, pieces
+
+
+@pytest.mark.parametrize("fragmented", [False, True])
+def test_a_run_one_longer_fade_explains_is_merged_into_it(fragmented: bool):
+    from editorbot.editing.align_beats import beat_edges
+    from editorbot.editing.align_resolve import ResolveConfig, _Context, _merged_level_runs
+
+    raw, edit, beat_times, body, pieces = _fade_pair(fragmented)
+    edges = beat_edges(beat_times, raw.sr, raw.n_samples)
+    ctx = _Context(raw, edit, edges, 256, EffectConfig(), ResolveConfig())
+    decisions = body + pieces  # what the per-beat pass read, for both edits
+    starts = [int(edges[d.beat]) for d in decisions]  # nothing changes the length before
+    merged = _merged_level_runs(decisions, starts, np.ones(len(beat_times)), ctx)
+    n = len(beat_times)
+    if fragmented:
+        # The edit is those pieces: no one fade explains them exactly, nothing is merged.
+        assert merged == decisions
+    else:
+        # Exact: the renderer's own two-bar fade re-renders the edit to float rounding.
+        assert merged[: len(body)] == body
+        tail = merged[len(body) :]
+        assert [(d.beat, d.type, d.size) for d in tail] == [
+            (n - 8, T.FADE_OUT, ActionSize.TWO_BARS)
+        ]

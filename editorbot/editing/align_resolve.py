@@ -100,10 +100,12 @@ def resolve(
     """
     ctx = _Context(raw, edit_y, edges, hop, effects, config)
     walker = _Walker(initial_state(len(edges) - 1, downbeat_phase=downbeat_phase), edges)
-    decisions = []
+    decisions: list[Decision] = []
+    starts: list[int] = []  # [edit samples] where each decision's audio starts
     for p in parsed:
         c = _decision_confidence(p, beat_confidence)
         if p.type not in FAMILIES:
+            starts.append(walker.pos)
             walker.take(p.type, p, p.amount)
             decisions.append(Decision(p.beat, p.type, p.size, p.amount, float(round(c, 3))))
             continue
@@ -114,10 +116,75 @@ def resolve(
             else [(p.beat, p.size, _guess(p.beat, p.size, walker.pos, FAMILIES[p.type], ctx))]
         )
         for beat, size, g in pieces:
+            starts.append(walker.pos)
             walker.take(g.type, replace(p, beat=beat, size=size), g.amount)
             gc = _effect_confidence(g.residual_db, g.margin_db, config.effect_ok_db)
             decisions.append(Decision(beat, g.type, size, g.amount, float(round(min(c, gc), 3))))
-    return decisions
+    return _merged_level_runs(decisions, starts, beat_confidence, ctx)
+
+
+_MERGE_SIZES = (ActionSize.PHRASE, ActionSize.TWO_BARS, ActionSize.BAR)
+
+
+def _merged_level_runs(
+    decisions: list[Decision], starts: list[int], beat_confidence: np.ndarray, ctx: _Context
+) -> list[Decision]:
+    """``decisions`` with each run of KEEP and level-effect decisions that one level effect of
+    a larger size explains exactly (to ``split_db``) replaced by that one decision.
+
+    The converse of :func:`_level_pieces`: the start of a long fade changes its beats by less
+    than the 'changed' threshold, so they come out of the per-beat pass as KEEP beside a
+    shorter fade; the one fade over the whole run re-renders the edit as exactly and says what
+    the editor did. Level effects keep the length and the state machine's cursor moves the same,
+    so the decisions after a merged run are unchanged. Only a type already in the run is
+    tried for it, and only at a decision's first beat.
+    """
+    out: list[Decision] = []
+    i = 0
+    while i < len(decisions):
+        merged = _merge_at(decisions, starts, i, beat_confidence, ctx)
+        if merged is None:
+            out.append(decisions[i])
+            i += 1
+            continue
+        decision, j = merged
+        out.append(decision)
+        i = j
+    return out
+
+
+def _merge_at(
+    decisions: list[Decision], starts: list[int], i: int, conf: np.ndarray, ctx: _Context
+) -> tuple[Decision, int] | None:
+    """(the one decision replacing decisions ``[i, j)``, ``j``), or None."""
+    kinds = (_T.KEEP, *LEVEL_EFFECTS)
+    first = decisions[i]
+    if first.type not in kinds:
+        return None
+    n_beats = len(ctx.edges) - 1
+    for size in _MERGE_SIZES:
+        end = first.beat + SIZE_BEATS[size]
+        if end > n_beats or SIZE_BEATS[size] <= SIZE_BEATS[first.size]:
+            continue
+        j, at = i, first.beat
+        while j < len(decisions) and decisions[j].beat == at and decisions[j].type in kinds:
+            at += SIZE_BEATS[decisions[j].size]
+            j += 1
+            if at >= end:
+                break
+        run = decisions[i:j]
+        types = {d.type for d in run} - {_T.KEEP}
+        if at != end or len(run) < 2 or not types:
+            continue
+        g = _guess(first.beat, size, starts[i], tuple(sorted(types)), ctx)
+        if g.type == _T.KEEP or g.residual_db > ctx.config.split_db:
+            continue
+        c = float(conf[first.beat : end].min()) if end > first.beat else 1.0
+        gc = _effect_confidence(g.residual_db, g.margin_db, ctx.config.effect_ok_db)
+        logger.debug("beats %d-%d: %d decisions as one %s %s (%.1f dB)", first.beat, end,
+                     len(run), g.type.name, size.name, g.residual_db)  # fmt: skip
+        return Decision(first.beat, g.type, size, g.amount, float(round(min(c, gc), 3))), j
+    return None
 
 
 def _near_start(out: list[OutBeat], p: Parsed, pos: int, ctx: _Context) -> int:
