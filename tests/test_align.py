@@ -346,3 +346,37 @@ def test_a_run_one_longer_fade_explains_is_merged_into_it(fragmented: bool):
         assert [(d.beat, d.type, d.size) for d in tail] == [
             (n - 8, T.FADE_OUT, ActionSize.TWO_BARS)
         ]
+
+
+def test_a_fade_in_misread_as_speed_changes_is_merged_into_the_fade():
+    # The demo's fade-ins start near silence, where the per-beat pass can misread the beats'
+    # lengths and call them speed changes (seen on a demo training pair: SPEED_DOWN, SPEED_UP,
+    # SPEED_DOWN, KEEP over a one-bar fade-in, each explained at 0 confidence).
+    from editorbot.audio.io import Audio
+    from editorbot.editing.align_beats import beat_edges
+    from editorbot.editing.align_resolve import ResolveConfig, _Context, _merged_level_runs
+    from editorbot.editing.render import render_decision_list
+
+    raw, _, beat_times, body, _ = _fade_pair(False)
+    n = len(beat_times)
+    fade = Decision(n - 8, T.FADE_IN, ActionSize.BAR, ActionAmount.POS_SMALL, 1.0)
+    rest = Decision(n - 4, T.KEEP, ActionSize.BAR, ActionAmount.NEUTRAL, 1.0)
+    made = DecisionList(sample_rate=raw.sr, beat_times=beat_times, decisions=(*body, fade, rest))
+    edit = render_decision_list(Audio(raw.y, raw.sr, None), made).y
+    misread = [
+        Decision(n - 8, T.SPEED_DOWN, ActionSize.BEAT, ActionAmount.NEG_LARGE, 0.0),
+        Decision(n - 7, T.SPEED_UP, ActionSize.BEAT, ActionAmount.NEG_SMALL, 0.0),
+        Decision(n - 6, T.SPEED_DOWN, ActionSize.BEAT, ActionAmount.NEG_LARGE, 0.0),
+        Decision(n - 5, T.KEEP, ActionSize.BEAT, ActionAmount.NEUTRAL, 0.9),
+    ]
+    edges = beat_edges(beat_times, raw.sr, raw.n_samples)
+    ctx = _Context(raw, edit, edges, 256, EffectConfig(), ResolveConfig())
+    decisions = [*body, *misread, rest]
+    starts = [int(edges[d.beat]) for d in decisions]  # the fade keeps the raw's length
+    merged = _merged_level_runs(decisions, starts, np.ones(n), ctx)
+    tail = [(d.beat, d.type, d.size, d.amount) for d in merged[len(body) :]]
+    # Exact: the renderer's own fade re-renders the bar to float rounding.
+    assert tail == [
+        (n - 8, T.FADE_IN, ActionSize.BAR, ActionAmount.POS_SMALL),
+        (n - 4, T.KEEP, ActionSize.BAR, ActionAmount.NEUTRAL),
+    ]

@@ -124,6 +124,7 @@ def resolve(
 
 
 _MERGE_SIZES = (ActionSize.PHRASE, ActionSize.TWO_BARS, ActionSize.BAR)
+_SPEEDS = (_T.SPEED_UP, _T.SPEED_DOWN)
 
 
 def _merged_level_runs(
@@ -137,7 +138,10 @@ def _merged_level_runs(
     shorter fade; the one fade over the whole run re-renders the edit as exactly and says what
     the editor did. Level effects keep the length and the state machine's cursor moves the same,
     so the decisions after a merged run are unchanged. Only a type already in the run is
-    tried for it, and only at a decision's first beat.
+    tried for it, and only at a decision's first beat; a run that holds speed changes (the
+    per-beat pass read its beats' lengths off quiet audio, a fade's start, and they were
+    re-anchored after it) may be any one level effect, and is merged only where that re-renders
+    the whole run exactly, which no length change can.
     """
     out: list[Decision] = []
     i = 0
@@ -157,7 +161,7 @@ def _merge_at(
     decisions: list[Decision], starts: list[int], i: int, conf: np.ndarray, ctx: _Context
 ) -> tuple[Decision, int] | None:
     """(the one decision replacing decisions ``[i, j)``, ``j``), or None."""
-    kinds = (_T.KEEP, *LEVEL_EFFECTS)
+    kinds = (_T.KEEP, *LEVEL_EFFECTS, *_SPEEDS)
     first = decisions[i]
     if first.type not in kinds:
         return None
@@ -176,7 +180,10 @@ def _merge_at(
         types = {d.type for d in run} - {_T.KEEP}
         if at != end or len(run) < 2 or not types:
             continue
-        g = _guess(first.beat, size, starts[i], tuple(sorted(types)), ctx)
+        if types & set(_SPEEDS):  # beat lengths misread (a quiet fade's seams): any level effect
+            types = set(LEVEL_EFFECTS)
+        reach = round(ctx.config.anchor_ms * 1e-3 * ctx.raw.sr)  # the start, as _anchor's
+        g = _guess(first.beat, size, starts[i], tuple(sorted(types)), ctx, reach)
         if g.type == _T.KEEP or g.residual_db > ctx.config.split_db:
             continue
         c = float(conf[first.beat : end].min()) if end > first.beat else 1.0
