@@ -272,3 +272,46 @@ def test_rerender_residual_forgives_a_few_ms_of_drift_but_not_a_wrong_label(shor
     cut = replace(first, type=ActionType.CUT, amount=ActionAmount.NEUTRAL)
     wrong = replace(truth, decisions=(cut, *truth.decisions[1:]))
     assert _rerender_db(wrong, raw, edit, config) > exact + 3.0
+
+
+@pytest.mark.slow
+def test_a_first_sliver_the_editor_counted_into_beat_0_is_joined():
+    from editorbot.audio.io import Audio
+    from editorbot.datasets.perform import synthesize
+    from editorbot.datasets.song import SongConfig, compose
+    from editorbot.editing.actions import ActionAmount, ActionSize, ActionType
+    from editorbot.editing.align_labels import (
+        LabelConfig,
+        label_pair,
+        labels_without_first_sliver,
+    )
+    from editorbot.editing.decisions import Decision
+    from editorbot.editing.render import render_decision_list
+
+    rng = np.random.default_rng([120, 4])
+    cfg = SongConfig(min_seconds=16.0, max_seconds=18.0, bpm=120.0)
+    song = compose(rng, config=cfg)
+    perf = synthesize(song, sr=cfg.sr, rng=rng, peak=cfg.peak)
+    pre = round(0.2 * perf.sr)  # 0.2 s before the first beat: 0.4 of a 0.5 s beat
+    raw = Audio(np.pad(perf.y, ((0, 0), (pre, 0))), perf.sr, None)
+    beats = perf.beat_samples / perf.sr + pre / perf.sr
+    n = len(beats)
+    made = DecisionList(
+        sample_rate=raw.sr,
+        beat_times=beats,  # the editor's beat 0 runs from 0 s (as the renderer's does)
+        decisions=(
+            Decision(0, ActionType.FADE_IN, ActionSize.BAR, ActionAmount.POS_LARGE, 1.0),
+            *(Decision(b, ActionType.KEEP, ActionSize.BAR, ActionAmount.NEUTRAL, 1.0)
+              for b in range(4, n - n % 4, 4)),
+        ),
+    )  # fmt: skip
+    edit = Audio(render_decision_list(raw, made).y, raw.sr, None)
+    tracked = np.concatenate([[0.0], beats])  # a tracker's covering grid: the 0.2 s is a beat
+    config = LabelConfig()
+    dl = label_pair(raw, edit, beat_times=tracked, downbeat_phase=1, config=config)
+    best = labels_without_first_sliver(dl, raw, edit, config, "pair")
+    assert best is not dl
+    # Exact: on the editor's grid the fade is one bar from 0 s, as made.
+    first = best.decisions[0]
+    assert (first.beat, first.type, first.size) == (0, ActionType.FADE_IN, ActionSize.BAR)
+    assert len(best.beat_times) == n

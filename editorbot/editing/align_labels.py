@@ -63,6 +63,9 @@ class LabelConfig:
     mostly at 80-160 BPM, so a slower tracked tempo is as likely half a fast one)."""
     level_margin_db: float = 3.0
     """[dB] how much more exactly the doubled grid's labels must re-render the edit to win."""
+    first_sliver_periods: float = 0.75
+    """[beats] a first beat shorter than this (of the median beat) is also tried joined to the
+    next (:func:`labels_without_first_sliver`); a whole beat is a beat."""
     rerender_window_sec: float = 0.5
     """[s] the re-rendered labels are compared with the edit window by window: a beat's length
     a few ms off on a repeated beat shifts all later audio, which a whole-track residual reads
@@ -224,13 +227,16 @@ def labels_at_editors_tempo(
     times = np.asarray(dl.beat_times, dtype=float)
     if len(times) < 2 or 60.0 / float(np.median(np.diff(times))) >= config.double_below_bpm:
         return dl
+    slow_db = _rerender_db(dl, raw, edit, config)
+    if slow_db <= config.rerender_floor_db + config.level_margin_db:
+        return dl  # already exact: no grid can re-render it a margin better
     if fast_grid is None:
         doubled = doubled_grid(times, duration_sec=raw.duration_sec)
         fast_grid = (doubled, (2 * dl.downbeat_phase) % 4)
     fast = label_pair(
         raw, edit, beat_times=fast_grid[0], downbeat_phase=fast_grid[1], config=config, name=name
     )
-    slow_db, fast_db = _rerender_db(dl, raw, edit, config), _rerender_db(fast, raw, edit, config)
+    fast_db = _rerender_db(fast, raw, edit, config)
     logger.debug("%s: re-rendered to %.1f dB at the tracked tempo, %.1f at twice", name,
                  slow_db, fast_db)  # fmt: skip
     return fast if fast_db < slow_db - config.level_margin_db else dl
@@ -295,8 +301,41 @@ def _on_tracked_grid(
     best = labels_at_editors_tempo(dl, raw, edit, config, name, fast_grid)
     if best is not dl:
         kind, wobble = fast_kind, fast_wobble
-    meta = {**best.meta, "grid": kind, "grid_wobble_ms": wobble, "doubled_tempo": best is not dl}
-    return replace(best, meta=meta)
+    joined = labels_without_first_sliver(best, raw, edit, config, name)
+    meta = {**joined.meta, "grid": kind, "grid_wobble_ms": wobble,
+            "doubled_tempo": best is not dl, "first_sliver_joined": joined is not best}  # fmt: skip
+    return replace(joined, meta=meta)
+
+
+def labels_without_first_sliver(
+    dl: DecisionList, raw: Audio, edit: Audio, config: LabelConfig, name: str
+) -> DecisionList:
+    """``dl``, or the labels on its grid with a short first beat joined to the next where those
+    re-render the edit ``level_margin_db`` better.
+
+    A tracked grid starts at 0 s; audio before the first tracked beat longer than a quarter
+    beat is a beat of its own (:func:`editorbot.audio.beats.covering_grid`). An editor may count
+    it into the first beat instead (a renderer does: its beat 0 runs from 0 s), and then every
+    bar-sized decision at the start spans one beat more on this grid than any size says. The
+    edit decides, as it decides the metrical level.
+    """
+    times = np.asarray(dl.beat_times, dtype=float)
+    if len(times) < 3:
+        return dl
+    period = float(np.median(np.diff(times)))
+    if times[1] - times[0] >= config.first_sliver_periods * period:
+        return dl
+    kept_db = _rerender_db(dl, raw, edit, config)
+    if kept_db <= config.rerender_floor_db + config.level_margin_db:
+        return dl  # already exact: no grid can re-render it a margin better
+    joined = label_pair(
+        raw, edit, beat_times=np.delete(times, 1), downbeat_phase=(dl.downbeat_phase - 1) % 4,
+        config=config, name=name,
+    )  # fmt: skip
+    joined_db = _rerender_db(joined, raw, edit, config)
+    logger.debug("%s: re-rendered to %.1f dB with the first sliver, %.1f joined", name, kept_db,
+                 joined_db)  # fmt: skip
+    return joined if joined_db < kept_db - config.level_margin_db else dl
 
 
 def _on_floor(config: LabelConfig, floor_db: float) -> LabelConfig:
