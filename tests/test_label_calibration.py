@@ -105,3 +105,16 @@ def test_calibrate_labels_names_a_missing_or_empty_cal_run(
     assert calibrate_labels.main(["--work", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "0 pairs with evidence rows" in err[0]
+
+
+def test_label_suite_refuses_a_cal_split_of_demo_data(capsys: pytest.CaptureFixture[str]) -> None:
+    """The calibration split is real music only: asking for it with the demo source is one
+    error line naming the fix, exit 2 (argparse's usage error), before any data is made."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import label_suite
+
+    with pytest.raises(SystemExit) as exit_info:
+        label_suite.main(["--split", "cal", "--sources", "demo,real"])
+    assert exit_info.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(err) == 1 and "--split cal is real music only: add --sources real" in err[0]

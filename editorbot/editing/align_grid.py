@@ -301,12 +301,12 @@ def doubled_grid(beat_times: np.ndarray, *, duration_sec: float) -> np.ndarray:
     from editorbot.audio.beats import EDGE_PERIODS
 
     t = np.asarray(beat_times, dtype=np.float64)
-    if len(t) < 3:
-        return t if len(t) < 2 else np.array([t[0], (t[0] + t[1]) / 2.0, t[1]])
+    if len(t) < 2:
+        return t
     mid = (t[:-1] + t[1:]) / 2.0
     out = np.empty(2 * len(t) - 1)
     out[0::2], out[1::2] = t, mid
-    if t[0] == 0.0:  # a covering grid: its first beat may be a sliver
+    if t[0] == 0.0 and len(t) > 2:  # a covering grid: its first beat may be a sliver
         half = (t[2] - t[1]) / 2.0
         n_head = max(1, int(np.ceil(t[1] / half - EDGE_PERIODS)))
         head = t[1] - half * np.arange(n_head, 0, -1)

@@ -21,6 +21,7 @@ Decisions whose confidence is below ``LabelConfig.low_confidence`` are kept but 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -209,7 +210,7 @@ def labels_at_editors_tempo(
     edit: Audio,
     config: LabelConfig,
     name: str,
-    fast_grid: tuple[np.ndarray, int] | None = None,
+    fast_grid: Callable[[], tuple[np.ndarray, int]] | None = None,
 ) -> DecisionList:
     """``dl``, or the labels on the grid at twice the tempo where those re-render the edit
     more exactly (a tracked tempo below ``double_below_bpm`` may be half the editor's).
@@ -219,8 +220,10 @@ def labels_at_editors_tempo(
     whole beats unexplained; on the right level they re-render the edit to float rounding.
 
     Args:
-        fast_grid: (beat times [s], downbeat phase) at twice the tempo, e.g. the raw track
-            tracked again at that tempo; default: a beat between every two of ``dl``'s.
+        fast_grid: gives (beat times [s], downbeat phase) at twice the tempo, e.g. the raw
+            track tracked again at that tempo, called only where the tracked grid's labels do
+            not already re-render the edit exactly; default: a beat between every two of
+            ``dl``'s.
     """
     from editorbot.editing.align_grid import doubled_grid
 
@@ -231,10 +234,12 @@ def labels_at_editors_tempo(
     if slow_db <= config.rerender_floor_db + config.level_margin_db:
         return dl  # already exact: no grid can re-render it a margin better
     if fast_grid is None:
-        doubled = doubled_grid(times, duration_sec=raw.duration_sec)
-        fast_grid = (doubled, (2 * dl.downbeat_phase) % 4)
+        fast_times = doubled_grid(times, duration_sec=raw.duration_sec)
+        fast_phase = (2 * dl.downbeat_phase) % 4
+    else:
+        fast_times, fast_phase = fast_grid()
     fast = label_pair(
-        raw, edit, beat_times=fast_grid[0], downbeat_phase=fast_grid[1], config=config, name=name
+        raw, edit, beat_times=fast_times, downbeat_phase=fast_phase, config=config, name=name
     )
     fast_db = _rerender_db(fast, raw, edit, config)
     logger.debug("%s: re-rendered to %.1f dB at the tracked tempo, %.1f at twice", name,
@@ -291,16 +296,17 @@ def _on_tracked_grid(
     grid, phase, kind, wobble = _tracked_grid(raw, config, where)
     logger.debug("%s: %s grid (beats %.1f ms RMS off their local line)", name, kind, wobble)
     dl = label_pair(raw, edit, beat_times=grid, downbeat_phase=phase, config=config, name=name)
-    bpm = 60.0 / float(np.median(np.diff(grid))) if len(grid) > 1 else np.inf
-    fast_grid, fast_kind, fast_wobble = None, kind, wobble
-    if bpm < config.double_below_bpm:  # tracked again at twice the tempo, not interpolated
-        fast_times, fast_phase, fast_kind, fast_wobble = _tracked_grid(
-            raw, config, where, bpm=2.0 * bpm
-        )
-        fast_grid = (fast_times, fast_phase)
-    best = labels_at_editors_tempo(dl, raw, edit, config, name, fast_grid)
+    fast: list[tuple[np.ndarray, int, str, float]] = []
+
+    def tracked_at_twice() -> tuple[np.ndarray, int]:
+        """The track tracked again at twice the tempo (not interpolated)."""
+        bpm = 60.0 / float(np.median(np.diff(grid)))
+        fast.append(_tracked_grid(raw, config, where, bpm=2.0 * bpm))
+        return fast[0][0], fast[0][1]
+
+    best = labels_at_editors_tempo(dl, raw, edit, config, name, tracked_at_twice)
     if best is not dl:
-        kind, wobble = fast_kind, fast_wobble
+        _, _, kind, wobble = fast[0]
     joined = labels_without_first_sliver(best, raw, edit, config, name)
     meta = {**joined.meta, "grid": kind, "grid_wobble_ms": wobble,
             "doubled_tempo": best is not dl, "first_sliver_joined": joined is not best}  # fmt: skip

@@ -182,11 +182,10 @@ def _merge_at(
             continue
         if types & set(_SPEEDS):  # beat lengths misread (a quiet fade's seams): any level effect
             types = set(LEVEL_EFFECTS)
-        reach = round(ctx.config.anchor_ms * 1e-3 * ctx.raw.sr)  # the start, as _anchor's
-        g = _guess(first.beat, size, starts[i], tuple(sorted(types)), ctx, reach)
+        g = _guess(first.beat, size, starts[i], tuple(sorted(types)), ctx, _reach(ctx))
         if g.type == _T.KEEP or g.residual_db > ctx.config.split_db:
             continue
-        c = float(conf[first.beat : end].min()) if end > first.beat else 1.0
+        c = float(conf[first.beat : end].min())
         gc = _effect_confidence(g.residual_db, g.margin_db, ctx.config.effect_ok_db)
         logger.debug("beats %d-%d: %d decisions as one %s %s (%.1f dB)", first.beat, end,
                      len(run), g.type.name, size.name, g.residual_db)  # fmt: skip
@@ -217,12 +216,16 @@ def _anchor(p: Parsed, pos: int, ctx: _Context) -> int:
     (see :mod:`editorbot.editing.align_grid`) can be a few ms off, and a resynthesis laid 50
     samples off explains nothing (0 dB instead of -120 dB at the right place).
     """
-    reach = round(ctx.config.anchor_ms * 1e-3 * ctx.raw.sr)
     # A reversed segment starts with its last beat: only the whole of it lines up.
     size = p.size if p.type == _T.REVERSE else ActionSize.BEAT
-    g = _guess(p.beat, size, pos, FAMILIES[p.type], ctx, reach)
+    g = _guess(p.beat, size, pos, FAMILIES[p.type], ctx, _reach(ctx))
     # Only a start some candidate explains is a landmark; elsewhere the correlation is noise.
     return g.edit_start if g.residual_db <= ctx.config.effect_ok_db else pos
+
+
+def _reach(ctx: _Context) -> int:
+    """[samples] how far an effect's start is searched (``anchor_ms``)."""
+    return round(ctx.config.anchor_ms * 1e-3 * ctx.raw.sr)
 
 
 def _guess(

@@ -18,6 +18,7 @@ from editorbot.editing.labels.mastering import (
     copy_floor_db,
     copy_residuals_db,
     estimate_chain,
+    floor_of,
 )
 
 __all__ = ["Chain", "ExportConfig", "prepare_pair"]
@@ -36,7 +37,7 @@ def prepare_pair(raw: Audio, edit: Audio, config: ExportConfig) -> tuple[Audio, 
     y_edit = np.ascontiguousarray(y_edit[:, chain.delay_samples :])
     mono_edit = y_edit.mean(axis=0)
     res = copy_residuals_db(raw.y.mean(axis=0), mono_edit, chain, sr=raw.sr, config=config)
-    floor = float(np.quantile(res, 0.25)) if len(res) else -120.0
+    floor = floor_of(res)
     best = float(res.min()) if len(res) else -120.0
     if best <= config.exact_copy_db:  # sample-exact copies somewhere: nothing exported it
         exact = replace(chain, applied=False, copy_floor_db=floor, best_copy_db=best)

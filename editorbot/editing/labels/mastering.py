@@ -116,8 +116,12 @@ def copy_floor_db(
 ) -> float:
     """[dB] the lower quartile of :func:`copy_residuals_db`: the level below which a difference
     is the export's, not the editor's."""
-    res = copy_residuals_db(y_raw, y_edit, chain, sr=sr, config=config)
-    return float(np.quantile(res, 0.25)) if len(res) else -120.0
+    return floor_of(copy_residuals_db(y_raw, y_edit, chain, sr=sr, config=config))
+
+
+def floor_of(residuals_db: np.ndarray) -> float:
+    """[dB] the lower quartile of per-probe residuals (-120, float rounding, for none)."""
+    return float(np.quantile(residuals_db, 0.25)) if len(residuals_db) else -120.0
 
 
 def copy_residuals_db(
